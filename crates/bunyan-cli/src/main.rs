@@ -1,0 +1,5 @@
+//! `bunyan` CLI (not yet implemented).
+fn main() {
+    eprintln!("bunyan: not implemented yet");
+    std::process::exit(1);
+}

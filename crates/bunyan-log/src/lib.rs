@@ -1,0 +1,1 @@
+//! Bunyan-format logger with USDT probes (not yet implemented).

@@ -1,0 +1,1 @@
+//! Bunyan log record parsing and rendering (not yet implemented).

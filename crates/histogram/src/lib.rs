@@ -1,0 +1,1 @@
+//! Power-of-two latency histograms (not yet implemented).

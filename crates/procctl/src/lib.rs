@@ -1,0 +1,1 @@
+//! Process control for live targets (not yet implemented).

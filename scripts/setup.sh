@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# setup.sh — makes a fresh Debian 12 machine (as root) ready to build, run and
+# test prodtrace: installs the missing apt packages, the examples' npm
+# packages (building sqlite3's native add-on once, then reusing it from a
+# cache), and builds the workspace in release mode.  Safe to run again: each
+# step is skipped when already done.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+
+log() { printf '\033[1msetup:\033[0m %s\n' "$*" >&2; }
+
+# 1. Debian packages: clang + libbpf's build deps for the BPF skeletons,
+#    bpftrace and gdb as reference tools in tests, g++/make/python3 for
+#    node-gyp, node/npm for the examples.
+apt_pkgs=(clang llvm libelf-dev pkg-config zlib1g-dev make g++ python3 bpftrace gdb nodejs npm ca-certificates curl)
+missing=()
+for p in "${apt_pkgs[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+# node and npm may come from elsewhere (e.g. /usr/bin/node from NodeSource).
+if command -v node >/dev/null && command -v npm >/dev/null; then
+    missing=("${missing[@]/nodejs}"); missing=("${missing[@]/npm}")
+fi
+missing=($(printf '%s\n' "${missing[@]}" | grep -v '^$' || true))
+if ((${#missing[@]})); then
+    log "installing apt packages: ${missing[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# 2. Rust toolchain.
+if ! command -v cargo >/dev/null; then
+    [ -x "$HOME/.cargo/bin/cargo" ] && export PATH="$HOME/.cargo/bin:$PATH"
+fi
+command -v cargo >/dev/null || { echo "setup: cargo not found; install Rust (rustup) first" >&2; exit 1; }
+
+# 3. npm packages of the examples (sqlite3, bunyan).  npm here does not run
+#    install scripts, so sqlite3's add-on is compiled with `npm rebuild`
+#    (minutes on 2 cores) and kept in a cache keyed by versions.
+cache=${PRODTRACE_CACHE:-/var/cache/prodtrace}
+mkdir -p "$cache"
+cd "$root/examples/node"
+if [ ! -d node_modules/sqlite3 ] || [ ! -d node_modules/bunyan ]; then
+    log "installing npm packages in examples/node"
+    npm ci --no-audit --no-fund --loglevel=error >/dev/null
+fi
+sqlite_ver=$(node -p "require('./node_modules/sqlite3/package.json').version")
+addon=node_modules/sqlite3/build/Release/node_sqlite3.node
+cached="$cache/node_sqlite3-$sqlite_ver-node$(node -p process.versions.modules).node"
+if ! node -e "require('sqlite3')" 2>/dev/null; then
+    if [ -f "$cached" ]; then
+        log "using cached sqlite3 add-on $cached"
+        mkdir -p "$(dirname "$addon")"
+        cp "$cached" "$addon"
+    else
+        log "building sqlite3's native add-on (a few minutes)"
+        npm rebuild sqlite3 --loglevel=error >/dev/null
+        cp "$addon" "$cached.tmp" && mv "$cached.tmp" "$cached"
+    fi
+fi
+node -e "require('sqlite3')" || { echo "setup: sqlite3 add-on does not load" >&2; exit 1; }
+
+# 4. Build everything.
+cd "$root"
+log "building the workspace (release)"
+cargo build --release --workspace --quiet
+log "ready: $root/target/release/prodtrace"
