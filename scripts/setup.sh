@@ -36,14 +36,14 @@ fi
 command -v cargo >/dev/null || { echo "setup: cargo not found; install Rust (rustup) first" >&2; exit 1; }
 
 # 3. npm packages of the examples (sqlite3, bunyan).  npm here does not run
-#    install scripts, so sqlite3's add-on is compiled with `npm rebuild`
+#    install scripts (and we pass --ignore-scripts so it never does), so sqlite3's add-on is compiled with `npm rebuild`
 #    (minutes on 2 cores) and kept in a cache keyed by versions.
 cache=${PRODTRACE_CACHE:-/var/cache/prodtrace}
 mkdir -p "$cache"
 cd "$root/examples/node"
 if [ ! -d node_modules/sqlite3 ] || [ ! -d node_modules/bunyan ]; then
     log "installing npm packages in examples/node"
-    npm ci --no-audit --no-fund --loglevel=error >/dev/null
+    npm ci --ignore-scripts --no-audit --no-fund --loglevel=error >/dev/null
 fi
 sqlite_ver=$(node -p "require('./node_modules/sqlite3/package.json').version")
 addon=node_modules/sqlite3/build/Release/node_sqlite3.node
@@ -60,6 +60,7 @@ if ! node -e "require('sqlite3')" 2>/dev/null; then
     fi
 fi
 node -e "require('sqlite3')" || { echo "setup: sqlite3 add-on does not load" >&2; exit 1; }
+[ -f "$cached" ] || { cp "$addon" "$cached.tmp" && mv "$cached.tmp" "$cached"; }
 
 # 4. Build everything.
 cd "$root"
