@@ -11,6 +11,8 @@
 //! Freezing every thread of a live process for a core dump lives in
 //! `freeze` (added by the core writer).
 
+pub mod freeze;
+
 use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, ExitStatus};
 

@@ -1,12 +1,259 @@
 // SPDX-License-Identifier: GPL-2.0
-/* latency.bpf.c — placeholder, replaced by the latency tracer. */
+/*
+ * latency.bpf.c — latency of the asynchronous operations a process runs on
+ * libuv's thread pool (uv_queue_work), for `prodtrace latency`.
+ *
+ * Life of one operation and the probes on it (user space picks the exact
+ * instruction of each probe so that the kernel emulates it instead of
+ * single-stepping it, see latency/sites.rs):
+ *
+ *   event loop: uv_queue_work(loop, req, work_cb, after_work_cb)  -> submit
+ *   worker:     uv__queue_work(&req->work_req)  runs work_cb      -> run_start
+ *               ... returns to libuv's worker loop                 -> run_end
+ *   event loop: uv__queue_done(&req->work_req) calls after_work_cb -> done
+ *
+ * Only `submit` and `done` are attached by default (two probe hits per
+ * operation); `run_start`/`run_end` are attached for --breakdown.  Every
+ * operation is keyed by the address of its `struct uv__work` (req->work_req),
+ * which is what the worker and completion functions receive.
+ *
+ * The "kind" of an operation is decided at submit time:
+ *   KIND_NAPI  — N-API async work: the add-on's execute callback given to
+ *                napi_create_async_work (read from node's uvimpl::Work);
+ *   KIND_TPW   — another node::ThreadPoolWork (zlib, crypto...): its vtable
+ *                pointer, which user space turns into the class name;
+ *   KIND_WORK_CB — anything else (NAN add-ons, C programs): the work_cb.
+ * With --by caller the first return address outside node/libuv is recorded
+ * too (the seed's `ucaller` definition).
+ *
+ * Completed operations go to user space through a ring buffer; user space
+ * builds the histograms.
+ */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
 
-SEC("uprobe")
-int BPF_UPROBE(queue_work, void *loop, void *req)
+#define KIND_NAPI 1
+#define KIND_TPW 2
+#define KIND_WORK_CB 3
+
+/* offsetof(uv_work_t, work_req): uv.h's public, stable layout on x86_64. */
+#define WORK_REQ_OFF 0x58
+/* User stack frames examined to find the caller (--by caller). */
+#define MAX_FRAMES 32
+
+/* ---- configuration, set by user space before the program is loaded ---- */
+const volatile u32 target_tgid = 0;
+/* node::ThreadPoolWork::ScheduleWork()'s work lambda: work_cb of every
+ * ThreadPoolWork (N-API, zlib, crypto); 0 when the target has none. */
+const volatile u64 tpw_work_cb = 0;
+/* offsetof(ThreadPoolWork, work_req_): where the object (and its vtable
+ * pointer) starts, relative to req. */
+const volatile u64 tpw_req_off = 0;
+/* [lo, hi) of the vtable of N-API's uvimpl::Work, and the offset from req
+ * to its `_execute` member; napi_exec_off == 0 means unknown. */
+const volatile u64 napi_vtable_lo = 0;
+const volatile u64 napi_vtable_hi = 0;
+const volatile s64 napi_exec_off = 0;
+/* --by caller: skip return addresses inside these ranges (node's and
+ * libuv's code) when looking for the caller. */
+const volatile bool by_caller = false;
+const volatile u64 skip1_lo = 0, skip1_hi = 0;
+const volatile u64 skip2_lo = 0, skip2_hi = 0;
+
+/* One operation in flight. */
+struct start {
+	u64 t_submit;
+	u64 t_run;	/* worker started it (--breakdown), 0 if not seen */
+	u64 t_ran;	/* worker finished it (--breakdown), 0 if not seen */
+	u64 kind;
+	u64 caller;
+	u32 kind_type;
+	u32 pad;
+};
+
+/* A completed operation, sent to user space. */
+struct event {
+	u64 kind;
+	u64 caller;
+	u64 t_submit;
+	u64 t_run;
+	u64 t_ran;
+	u64 t_done;
+	u32 kind_type;
+	u32 pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__type(key, u64);		/* &req->work_req */
+	__type(value, struct start);
+} starts SEC(".maps");
+
+/* Worker thread id -> the operation it is running (--breakdown). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, u32);
+	__type(value, u64);
+} running SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 8 << 20);
+} events SEC(".maps");
+
+/* Counters user space reports: [0] events lost (ring buffer full),
+ * [1] operations not recorded because `starts` was full. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 2);
+	__type(key, u32);
+	__type(value, u64);
+} counters SEC(".maps");
+
+static __always_inline void count(u32 idx)
 {
+	u64 *c = bpf_map_lookup_elem(&counters, &idx);
+	if (c)
+		__sync_fetch_and_add(c, 1);
+}
+
+static __always_inline bool is_target(void)
+{
+	return (bpf_get_current_pid_tgid() >> 32) == target_tgid;
+}
+
+static __always_inline bool skipped(u64 addr)
+{
+	return (addr >= skip1_lo && addr < skip1_hi) || (addr >= skip2_lo && addr < skip2_hi);
+}
+
+/* The first return address outside node and libuv, 0 if none. */
+static __always_inline u64 find_caller(struct pt_regs *ctx)
+{
+	u64 stack[MAX_FRAMES] = {};
+	u64 ret = 0, found = 0;
+
+	/* The probe sits before uv_queue_work's prologue, so its immediate
+	 * caller is the return address at the top of the stack; the frame
+	 * pointer walk then starts at the caller's caller (frame 1). */
+	if (bpf_probe_read_user(&ret, sizeof(ret), (void *)PT_REGS_SP(ctx)) == 0 && ret && !skipped(ret))
+		return ret;
+	/* Frames past the end of the walk stay 0, which ends the search. */
+	if (bpf_get_stack(ctx, stack, sizeof(stack), BPF_F_USER_STACK) <= 0)
+		return 0;
+	for (int i = 1; i < MAX_FRAMES; i++) {
+		u64 addr = stack[i];
+		if (!addr)
+			break;
+		if (!skipped(addr)) {
+			found = addr;
+			break;
+		}
+	}
+	return found;
+}
+
+/* uv_queue_work(loop, req, work_cb, after_work_cb): an operation starts. */
+SEC("uprobe")
+int BPF_UPROBE(submit, void *loop, void *req, u64 work_cb)
+{
+	struct start s = {};
+	u64 key = (u64)req + WORK_REQ_OFF;
+
+	if (!is_target())
+		return 0;
+	s.t_submit = bpf_ktime_get_ns();
+	s.kind = work_cb;
+	s.kind_type = KIND_WORK_CB;
+	if (tpw_work_cb && work_cb == tpw_work_cb) {
+		/* A node::ThreadPoolWork: classify it by its vtable. */
+		u64 vptr = 0;
+		bpf_probe_read_user(&vptr, sizeof(vptr), (void *)((u64)req - tpw_req_off));
+		if (napi_exec_off && vptr >= napi_vtable_lo && vptr < napi_vtable_hi) {
+			u64 exec = 0;
+			bpf_probe_read_user(&exec, sizeof(exec), (void *)((u64)req + napi_exec_off));
+			s.kind = exec;
+			s.kind_type = KIND_NAPI;
+		} else if (vptr) {
+			s.kind = vptr;
+			s.kind_type = KIND_TPW;
+		}
+	}
+	if (by_caller)
+		s.caller = find_caller(ctx);
+	if (bpf_map_update_elem(&starts, &key, &s, BPF_ANY))
+		count(1);
+	return 0;
+}
+
+/* uv__queue_work(&req->work_req) on a worker thread (--breakdown). */
+SEC("uprobe")
+int BPF_UPROBE(run_start, u64 w)
+{
+	struct start *s;
+	u32 tid = (u32)bpf_get_current_pid_tgid();
+
+	if (!is_target())
+		return 0;
+	s = bpf_map_lookup_elem(&starts, &w);
+	if (!s)
+		return 0;
+	s->t_run = bpf_ktime_get_ns();
+	bpf_map_update_elem(&running, &tid, &w, BPF_ANY);
+	return 0;
+}
+
+/* Return of uv__queue_work into the worker loop (--breakdown). */
+SEC("uretprobe")
+int BPF_URETPROBE(run_end)
+{
+	struct start *s;
+	u32 tid = (u32)bpf_get_current_pid_tgid();
+	u64 *w;
+
+	if (!is_target())
+		return 0;
+	w = bpf_map_lookup_elem(&running, &tid);
+	if (!w)
+		return 0;
+	s = bpf_map_lookup_elem(&starts, w);
+	if (s)
+		s->t_ran = bpf_ktime_get_ns();
+	bpf_map_delete_elem(&running, &tid);
+	return 0;
+}
+
+/* uv__queue_done(&req->work_req, status) on the event loop, just before
+ * it calls after_work_cb: the operation is complete. */
+SEC("uprobe")
+int BPF_UPROBE(done, u64 w)
+{
+	struct start *s;
+	struct event *e;
+
+	if (!is_target())
+		return 0;
+	s = bpf_map_lookup_elem(&starts, &w);
+	if (!s)
+		return 0;
+	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	if (e) {
+		e->kind = s->kind;
+		e->caller = s->caller;
+		e->kind_type = s->kind_type;
+		e->pad = 0;
+		e->t_submit = s->t_submit;
+		e->t_run = s->t_run;
+		e->t_ran = s->t_ran;
+		e->t_done = bpf_ktime_get_ns();
+		bpf_ringbuf_submit(e, BPF_RB_NO_WAKEUP);
+	} else {
+		count(0);
+	}
+	bpf_map_delete_elem(&starts, &w);
 	return 0;
 }
 

@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# node-provider.sh — cost per call of dtrace-provider's probe.fire() and of a
+# suppressed bunyan log.debug(), for three setups run interleaved, ROUNDS
+# times each (medians reported):
+#   stub      the npm dtrace-provider on Linux: its no-op stub (bunyan today)
+#   disabled  prodtrace-dtrace-provider (node -r register), nobody tracing
+#   enabled   prodtrace-dtrace-provider with bpftrace -p PID printing every
+#             record of both probes (str(arg0)) to a file
+# Writes the table to bench/node-provider.md (OUT=... to change) and prints
+# it.  Needs root (bpftrace), scripts/setup.sh done (add-on built, bunyan
+# installed).  Usage: bench/node-provider.sh [ROUNDS]   (default 7)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+rounds=${1:-7}
+out=${OUT:-bench/node-provider.md}
+bench=$root/bench/node-provider.js
+register=$root/node/dtrace-provider/register.js
+bunyan=$root/examples/node/node_modules/bunyan
+export NODE_DTRACE_PROVIDER_REQUIRE=hard
+export PRODTRACE_DTRACE_PROVIDER_ADDON=${PRODTRACE_DTRACE_PROVIDER_ADDON:-$root/target/release/libprodtrace_dtrace_provider.so}
+[ -f "$PRODTRACE_DTRACE_PROVIDER_ADDON" ] || { echo "node-provider.sh: no add-on at $PRODTRACE_DTRACE_PROVIDER_ADDON; run scripts/setup.sh" >&2; exit 1; }
+[ -d "$bunyan" ] || { echo "node-provider.sh: bunyan not installed; run scripts/setup.sh" >&2; exit 1; }
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+results=$work/results.jsonl
+
+run_plain() { # mode, node args...
+    local mode=$1; shift
+    # The npm package's stub throws when told "hard": it has no binding.
+    NODE_DTRACE_PROVIDER_REQUIRE= node "$@" "$bench" "$mode" "$bunyan" 2>/dev/null >>"$results"
+}
+
+run_enabled() {
+    local res=$work/enabled.json err=$work/enabled.err trace=$work/trace.txt
+    node -r "$register" "$bench" enabled "$bunyan" >"$res" 2>"$err" &
+    local pid=$!
+    until grep -q '^ready' "$err"; do sleep 0.05; done
+    BPFTRACE_STRLEN=200 bpftrace -p "$pid" -e '
+        usdt:*:provbench:fire-one { printf("F %s\n", str(arg0)); }
+        usdt:*:bunyan:log-debug { printf("D %s\n", str(arg0)); }' >"$trace" 2>/dev/null &
+    local bt=$!
+    until grep -q '^F ' "$trace" && grep -q '^D ' "$trace"; do sleep 0.1; done
+    kill -USR2 "$pid"
+    wait "$pid"
+    kill -INT "$bt"; wait "$bt" || true
+    cat "$res" >>"$results"
+    grep -c '^[FD] ' "$trace" >>"$work/events"
+}
+
+for ((i = 1; i <= rounds; i++)); do
+    echo "round $i/$rounds" >&2
+    run_plain stub
+    run_plain disabled -r "$register"
+    run_enabled
+done
+
+node - "$results" "$rounds" "$out" <<'EOF'
+const fs = require('fs');
+const [file, rounds, out] = process.argv.slice(2);
+const rows = fs.readFileSync(file, 'utf8').trim().split('\n').map(JSON.parse);
+const median = (xs) => { xs = xs.slice().sort((a, b) => a - b);
+    const m = xs.length >> 1; return xs.length % 2 ? xs[m] : (xs[m - 1] + xs[m]) / 2; };
+const fmt = (ns) => ns < 10 ? ns.toFixed(2) : ns < 100 ? ns.toFixed(1) : ns.toFixed(0);
+const by = (mode, key) => median(rows.filter((r) => r.mode === mode).map((r) => r[key]));
+const label = {
+    stub: 'dtrace-provider 0.8.8 (npm) Linux stub',
+    disabled: 'prodtrace-dtrace-provider, not traced',
+    enabled: 'prodtrace-dtrace-provider, traced by bpftrace (prints each record)'
+};
+let md = '| setup | probe.fire(cb) ns/call | bunyan log.debug() at level info, ns/call |\n|---|---:|---:|\n';
+for (const m of ['stub', 'disabled', 'enabled'])
+    md += '| ' + label[m] + ' | ' + fmt(by(m, 'fire_ns')) + ' | ' + fmt(by(m, 'debug_ns')) + ' |\n';
+const text = `# dtrace-provider on Linux: cost of probes (prodtrace-dtrace-provider vs the npm stub)
+
+Medians of ${rounds} interleaved rounds (stub, disabled, enabled in turn), each
+a fresh node process: 5,000,000 calls for stub/disabled, 100,000 traced ones.
+\`probe.fire(cb)\`: a one-argument (\`char *\`) probe whose callback returns a
+constant string. \`log.debug()\`: unmodified bunyan 1.8.15, logger at level
+info, so the record is dropped unless a tracer enabled \`bunyan:log-debug\`
+(then bunyan builds the record JSON for the probe).
+
+${md}
+Reproduce: \`bench/node-provider.sh ${rounds}\` (root; after scripts/setup.sh).
+
+Machine: ${require('os').cpus().length} CPUs (${require('os').cpus()[0].model}), node ${process.version},
+${require('os').release()}; shared and noisy, so compare rows of one run only.
+`;
+fs.writeFileSync(out, text);
+process.stdout.write(text);
+EOF
+echo "events delivered to bpftrace per traced run: $(paste -sd' ' "$work/events")" >&2

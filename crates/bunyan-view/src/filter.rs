@@ -1,0 +1,32 @@
+//! Record filtering: `-l LEVEL` and any number of `-c CONDITION`s (all must pass).
+
+use crate::condition::Condition;
+use crate::js;
+use crate::value::Value;
+
+/// What records to show.
+#[derive(Clone, Debug, Default)]
+pub struct Filter {
+    /// `-l`: records whose level is below this are hidden (0 disables it, like node).
+    pub level: Option<f64>,
+    pub conditions: Vec<Condition>,
+}
+
+impl Filter {
+    /// Whether a valid record passes every filter.
+    pub fn matches(&self, rec: &Value) -> bool {
+        if let Some(min) = self.level.filter(|l| *l != 0.0 && !l.is_nan()) {
+            // `rec.level < opts.level` with JavaScript coercion.
+            let level = js::to_number(rec.get("level").unwrap_or(&Value::Null));
+            if level < min {
+                return false;
+            }
+        }
+        self.conditions.iter().all(|c| c.matches(rec))
+    }
+
+    /// Whether any filtering is configured.
+    pub fn is_empty(&self) -> bool {
+        self.level.is_none_or(|l| l == 0.0) && self.conditions.is_empty()
+    }
+}

@@ -1,0 +1,50 @@
+//! Recognising Bunyan records among input lines, as node-bunyan does: a
+//! line is a record only if it starts with `{`, parses as JSON, and has
+//! non-null `v`, `level`, `name`, `hostname`, `pid`, `time` and `msg`.
+//! Everything else is passed through (or dropped with `--strict`).
+
+use crate::value::Value;
+
+/// Fields a valid record must have (non-null).
+pub const REQUIRED_FIELDS: [&str; 7] = ["v", "level", "name", "hostname", "pid", "time", "msg"];
+
+/// Whether a parsed value is a valid Bunyan record (`isValidRecord`).
+pub fn is_valid_record(v: &Value) -> bool {
+    let Some(obj) = v.as_object() else { return false };
+    let mut seen = 0u8;
+    for (k, val) in obj.entries() {
+        if let Some(i) = REQUIRED_FIELDS.iter().position(|f| f == k) {
+            if matches!(val, Value::Null) {
+                return false;
+            }
+            seen |= 1 << i;
+        }
+    }
+    seen == 0x7f
+}
+
+/// Parses a line (without its newline) into a valid record, or `None` if
+/// the line must be passed through unchanged.
+pub fn parse_record(line: &str) -> Option<Value<'_>> {
+    if !line.starts_with('{') {
+        return None;
+    }
+    Value::parse(line).filter(is_valid_record)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn validity() {
+        let ok = r#"{"v":0,"level":30,"name":"a","hostname":"h","pid":1,"time":"t","msg":""}"#;
+        assert!(parse_record(ok).is_some());
+        assert!(parse_record(r#"{"v":0,"level":30,"name":"a","hostname":"h","pid":1,"time":"t","msg":null}"#).is_none());
+        assert!(parse_record(r#"{"v":0,"level":30,"name":"a","hostname":"h","pid":1,"time":"t"}"#).is_none());
+        assert!(parse_record(" {}").is_none());
+        assert!(parse_record("{\"v\":0").is_none());
+        assert!(parse_record("[1]").is_none());
+        assert!(parse_record("").is_none());
+    }
+}

@@ -1,0 +1,219 @@
+//! What `prodtrace catch` does with each match, in user space: print the
+//! call and the symbolized stack, write a core while the BPF program holds
+//! the process stopped, abort the thread, and — unless asked to leave it
+//! stopped — resume the process, whatever went wrong in between.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::Result;
+
+use super::event::Event;
+use super::target;
+use super::unwind::{Method, StackUnwinder};
+
+/// How long a process may take to reach group-stop after our SIGSTOP.
+const STOP_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The actions chosen on the command line.
+pub struct Actions {
+    /// Print the full report (call, process, stack).
+    pub print: bool,
+    /// SIGABRT to the thread.
+    pub abort: bool,
+    /// Write a core file into this directory.
+    pub core_dir: Option<PathBuf>,
+    /// Leave the process stopped.
+    pub leave_stopped: bool,
+}
+
+impl Actions {
+    /// Whether anything signals or stops the target.
+    pub fn signals(&self) -> bool {
+        self.abort || self.core_dir.is_some() || self.leave_stopped
+    }
+
+    /// Whether the BPF program stops the process at a match.
+    fn stops(&self) -> bool {
+        self.core_dir.is_some() || self.leave_stopped
+    }
+}
+
+/// Acts on events one at a time.
+pub struct Handler {
+    acts: Actions,
+    unwinder: StackUnwinder,
+    symbolizer: symbolize::Symbolizer,
+    handled: u64,
+    left_stopped: bool,
+}
+
+impl Handler {
+    pub fn new(acts: Actions) -> Self {
+        Handler {
+            acts,
+            unwinder: StackUnwinder::default(),
+            symbolizer: symbolize::Symbolizer::new(),
+            handled: 0,
+            left_stopped: false,
+        }
+    }
+
+    /// Matches handled so far.
+    pub fn handled(&self) -> u64 {
+        self.handled
+    }
+
+    /// Whether a process was left stopped on purpose (--stop).
+    pub fn left_stopped(&self) -> bool {
+        self.left_stopped
+    }
+
+    /// Handles one ring-buffer record.  A process the BPF program stopped is
+    /// resumed before this returns, unless --stop asked to leave it so.
+    pub fn handle(&mut self, raw: &[u8]) -> Result<()> {
+        let ev = Event::parse(raw)?;
+        self.handled += 1;
+        if !self.acts.stops() {
+            if self.acts.abort && ev.signal_err != 0 {
+                eprintln!("prodtrace: could not send SIGABRT to thread {}: error {}", ev.tid, -ev.signal_err);
+            }
+            self.report(&ev, false);
+            if self.acts.abort && ev.signal_err == 0 {
+                println!("sent SIGABRT to thread {} of process {} at the return of {}()", ev.tid, ev.pid, ev.syscall());
+            }
+            return Ok(());
+        }
+        if ev.signal_err != 0 {
+            eprintln!("prodtrace: could not stop process {}: error {}", ev.pid, -ev.signal_err);
+            self.report(&ev, false);
+            return Ok(());
+        }
+        let since = Instant::now();
+        let stopped = self.wait_stopped(&ev);
+        let result = self.act_while_stopped(&ev, stopped);
+        if self.acts.leave_stopped && stopped {
+            self.left_stopped = true;
+            println!(
+                "process {pid} is stopped at the return of {}(); resume it with: kill -CONT {pid}  \
+                 (inspect it first with: gdb -p {pid})",
+                ev.syscall(),
+                pid = ev.pid
+            );
+        } else {
+            match target::resume(ev.pid) {
+                Ok(()) => println!("resumed process {} after {:.1} ms", ev.pid, since.elapsed().as_secs_f64() * 1e3),
+                Err(e) if procctl::process_exists(ev.pid) => eprintln!("prodtrace: {e:#}"),
+                Err(_) => {}
+            }
+        }
+        result
+    }
+
+    /// Waits for the group-stop our SIGSTOP started; false (with a message)
+    /// when it did not happen: a debugger took the signal, or the process died.
+    fn wait_stopped(&self, ev: &Event) -> bool {
+        if let Ok(st) = target::status(ev.pid) {
+            if st.tracer != 0 {
+                eprintln!(
+                    "prodtrace: process {} is traced by process {}: the stop went to that debugger",
+                    ev.pid, st.tracer
+                );
+                return false;
+            }
+        }
+        if target::wait_group_stop(ev.pid, STOP_TIMEOUT) {
+            return true;
+        }
+        if procctl::process_exists(ev.pid) {
+            eprintln!("prodtrace: process {} did not stop within {STOP_TIMEOUT:?}", ev.pid);
+        } else {
+            eprintln!("prodtrace: process {} is gone", ev.pid);
+        }
+        false
+    }
+
+    fn act_while_stopped(&mut self, ev: &Event, stopped: bool) -> Result<()> {
+        self.report(ev, stopped);
+        let mut result = Ok(());
+        if let Some(dir) = &self.acts.core_dir {
+            if procctl::process_exists(ev.pid) {
+                let path = core_path(dir, ev);
+                let t = Instant::now();
+                match corefile::write_core(ev.pid, &path, &corefile::Options::default()) {
+                    Ok(rep) => println!(
+                        "core: {} ({:.1} MB, {} thread{}, written in {:.0} ms)",
+                        path.display(),
+                        rep.bytes as f64 / 1e6,
+                        rep.threads,
+                        if rep.threads == 1 { "" } else { "s" },
+                        t.elapsed().as_secs_f64() * 1e3
+                    ),
+                    Err(e) => {
+                        result = Err(e.context(format!("writing the core of process {} to {}", ev.pid, path.display())))
+                    }
+                }
+            }
+        }
+        if self.acts.abort {
+            // Queued while the thread is still stopped at the syscall's
+            // return: it is the first thing the thread does when resumed.
+            eprintln!("prodtrace: {}", target::abort_core_note(ev.pid));
+            match target::abort_thread(ev.pid, ev.tid) {
+                Ok(()) => println!("sent SIGABRT to thread {} of process {}", ev.tid, ev.pid),
+                Err(e) => eprintln!("prodtrace: {e:#}"),
+            }
+        }
+        result
+    }
+
+    /// Prints the match: one line, or the full report with --print.
+    fn report(&mut self, ev: &Event, stopped: bool) {
+        let who = format!("pid {} ({}) tid {} ({})", ev.pid, ev.pcomm, ev.tid, ev.comm);
+        if !self.acts.print {
+            println!("catch {}: {} {who}: {}", ev.hit, ev.time_text(), ev.call_line());
+            return;
+        }
+        println!("=== catch {}: {}", ev.hit, ev.time_text());
+        println!("{who}");
+        println!("{}", ev.call_line());
+        let stack = self.unwinder.unwind(ev, stopped);
+        let how = match stack.method {
+            Method::Dwarf => "DWARF unwinding",
+            Method::FramePointer => "frame pointers",
+        };
+        println!("user stack ({how}):");
+        // Return addresses point after the call: look up the call itself.
+        let lookup: Vec<u64> =
+            stack.addrs.iter().enumerate().map(|(i, &a)| if i == 0 { a } else { a.saturating_sub(1) }).collect();
+        match self.symbolizer.symbolize(ev.pid, &lookup) {
+            Ok(frames) => {
+                for (i, (f, &addr)) in frames.into_iter().zip(stack.addrs.iter()).enumerate() {
+                    let f = symbolize::Frame { addr, offset: f.offset + u64::from(i > 0), ..f };
+                    let module = f.module.as_deref().map(symbolize::short_module).unwrap_or("?");
+                    println!("  #{i:<2} {addr:#018x}  {}  [{module}]", f.display());
+                }
+            }
+            Err(_) => {
+                println!("  (process {} exited before its stack could be symbolized)", ev.pid);
+                for (i, addr) in stack.addrs.iter().enumerate() {
+                    println!("  #{i:<2} {addr:#018x}");
+                }
+            }
+        }
+    }
+}
+
+/// `DIR/core.COMM.PID.HIT`, not overwriting an existing file.
+fn core_path(dir: &Path, ev: &Event) -> PathBuf {
+    let comm: String =
+        ev.pcomm.chars().map(|c| if c.is_ascii_alphanumeric() || "-_.".contains(c) { c } else { '_' }).collect();
+    let base = dir.join(format!("core.{comm}.{}.{}", ev.pid, ev.hit));
+    let mut path = base.clone();
+    let mut n = 1;
+    while path.exists() {
+        path = PathBuf::from(format!("{}.{n}", base.display()));
+        n += 1;
+    }
+    path
+}

@@ -1,0 +1,230 @@
+//! Names of operation kinds: turns the addresses the BPF program recorded
+//! (an N-API execute callback, a node::ThreadPoolWork vtable, a libuv
+//! work_cb, or a caller's return address) into `module` + demangled
+//! function name.
+//!
+//! Names are resolved from the files the target maps (a snapshot of
+//! /proc/PID/maps, refreshed when an address is not covered), so kinds can
+//! still be named after the target has exited.  JIT code (anonymous
+//! memory) is named through node's perf map when the process is alive.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use blazesym::symbolize::{source, Input, Symbolized, Symbolizer};
+
+use super::elf::{ElfImage, Sym};
+use super::target::{read_maps, Mapping, Target};
+use super::tracer::{KIND_NAPI, KIND_TPW};
+
+const JIT_MODULE: &str = "JIT";
+const UNNAMED_JIT: &str = "[JIT code: run node with --perf-basic-prof for names]";
+
+/// A kind's display name.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Kind {
+    /// File name of the module holding the function (`node_sqlite3.node`).
+    pub module: String,
+    /// Demangled function name (`node_sqlite3::Statement::Work_Run`).
+    pub name: String,
+}
+
+impl Kind {
+    /// Whether this is JIT code without a name (no perf map).
+    pub fn is_unnamed_jit(&self) -> bool {
+        self.module == JIT_MODULE && self.name == UNNAMED_JIT
+    }
+
+    /// DTrace's `module`function` form.
+    pub fn display(&self) -> String {
+        if self.module.is_empty() {
+            self.name.clone()
+        } else {
+            format!("{}`{}", self.module, self.name)
+        }
+    }
+}
+
+/// Resolves and caches kind names for one process.
+pub struct Namer {
+    pid: u32,
+    maps: Vec<Mapping>,
+    elf: Symbolizer,
+    process: symbolize::Symbolizer,
+    /// `_ZTV*` symbols of the executable (runtime addresses), for ThreadPoolWork kinds.
+    vtables: Vec<Sym>,
+    exe_module: String,
+    cache: HashMap<(u32, u64), Kind>,
+}
+
+impl Namer {
+    /// `exe` is the executable's image and load bias (for vtable names).
+    pub fn new(target: &Target, exe: Option<(&ElfImage, u64)>) -> Self {
+        let mut vtables = Vec::new();
+        let mut exe_module = String::new();
+        if let Some((image, bias)) = exe {
+            vtables = image.symbols(|n| n.starts_with("_ZTV"));
+            for v in &mut vtables {
+                v.addr = v.addr.wrapping_add(bias);
+            }
+            vtables.sort_by_key(|v| v.addr);
+            exe_module = symbolize::short_module(&image.path.to_string_lossy()).to_string();
+        }
+        Self {
+            pid: target.pid,
+            maps: read_maps(target.pid).unwrap_or_default(),
+            elf: Symbolizer::builder().enable_demangling(true).enable_code_info(false).enable_inlined_fns(false).build(),
+            process: symbolize::Symbolizer::new(),
+            vtables,
+            exe_module,
+            cache: HashMap::new(),
+        }
+    }
+
+    /// The name of a kind recorded as `(kind_type, addr)`; `caller` marks a
+    /// return address (named by the call instruction before it).
+    pub fn name(&mut self, kind_type: u32, addr: u64, caller: bool) -> Kind {
+        let key = (if caller { 0 } else { kind_type }, addr);
+        if let Some(k) = self.cache.get(&key) {
+            return k.clone();
+        }
+        let kind = if !caller && kind_type == KIND_TPW {
+            self.vtable_kind(addr)
+        } else {
+            let lookup = if caller { addr.saturating_sub(1) } else { addr };
+            let mut k = self.code_kind(lookup);
+            if !caller && kind_type == KIND_NAPI && addr == 0 {
+                k = Kind { module: String::new(), name: "[N-API work with no execute callback]".into() };
+            }
+            k
+        };
+        self.cache.insert(key, kind.clone());
+        kind
+    }
+
+    fn vtable_kind(&self, vptr: u64) -> Kind {
+        let i = self.vtables.partition_point(|v| v.addr <= vptr);
+        let class = i
+            .checked_sub(1)
+            .map(|i| &self.vtables[i])
+            .filter(|v| vptr < v.addr + v.size.max(8))
+            .map(|v| vtable_class(&demangle(&v.name)).to_string());
+        match class {
+            Some(c) => Kind { module: self.exe_module.clone(), name: format!("{c}::DoThreadPoolWork") },
+            None => Kind { module: self.exe_module.clone(), name: format!("node::ThreadPoolWork (vtable {vptr:#x})") },
+        }
+    }
+
+    fn mapping(&mut self, addr: u64) -> Option<Mapping> {
+        let find = |maps: &[Mapping]| maps.iter().find(|m| addr >= m.start && addr < m.end).cloned();
+        if let Some(m) = find(&self.maps) {
+            return Some(m);
+        }
+        if let Ok(maps) = read_maps(self.pid) {
+            self.maps = maps;
+        }
+        find(&self.maps)
+    }
+
+    fn code_kind(&mut self, addr: u64) -> Kind {
+        match self.mapping(addr) {
+            Some(Mapping { path: Some(path), start, offset, .. }) => {
+                let file_off = addr - start + offset;
+                let module = symbolize::short_module(&path.to_string_lossy()).to_string();
+                let host = host_path(self.pid, &path);
+                let mut src = source::Elf::new(host);
+                src.debug_syms = false;
+                let name = self
+                    .elf
+                    .symbolize(&source::Source::Elf(src), Input::FileOffset(&[file_off][..]))
+                    .ok()
+                    .and_then(|mut v| v.pop())
+                    .and_then(|s| match s {
+                        Symbolized::Sym(sym) => Some(strip_params(&sym.name).to_string()),
+                        Symbolized::Unknown(_) => None,
+                    })
+                    .unwrap_or_else(|| format!("{file_off:#x}"));
+                Kind { module, name }
+            }
+            Some(_) => {
+                // Anonymous executable memory: JIT code (V8).
+                let name = self
+                    .process
+                    .symbolize(self.pid, &[addr])
+                    .ok()
+                    .and_then(|f| f.into_iter().next())
+                    .and_then(|f| f.name)
+                    .unwrap_or_else(|| UNNAMED_JIT.into());
+                Kind { module: JIT_MODULE.into(), name }
+            }
+            None => Kind { module: String::new(), name: format!("{addr:#x}") },
+        }
+    }
+}
+
+fn host_path(pid: u32, path: &Path) -> std::path::PathBuf {
+    let p = Path::new("/proc").join(pid.to_string()).join("root").join(path.strip_prefix("/").unwrap_or(path));
+    if p.exists() {
+        p
+    } else {
+        path.to_path_buf()
+    }
+}
+
+/// A demangled C++ name without its parameter list (and cv-qualifiers):
+/// `ns::Class::Work_Run(napi_env__*, void*)` -> `ns::Class::Work_Run`,
+/// like DTrace's `ufunc`.  Names without parameters are returned unchanged.
+pub fn strip_params(name: &str) -> &str {
+    let trimmed = name.trim_end_matches(" const").trim_end_matches(" volatile");
+    if !trimmed.ends_with(')') {
+        return name;
+    }
+    let mut depth = 0i32;
+    for (i, c) in trimmed.char_indices().rev() {
+        match c {
+            ')' => depth += 1,
+            '(' => {
+                depth -= 1;
+                if depth == 0 {
+                    return &trimmed[..i];
+                }
+            }
+            _ => {}
+        }
+    }
+    name
+}
+
+/// The class of a demangled vtable symbol (`vtable for X` or `{vtable(X)}`).
+fn vtable_class(demangled: &str) -> &str {
+    demangled
+        .strip_prefix("vtable for ")
+        .or_else(|| demangled.strip_prefix("{vtable(").and_then(|s| s.strip_suffix(")}")))
+        .unwrap_or(demangled)
+}
+
+/// Demangles a C++ symbol name (unchanged when it is not one).
+pub fn demangle(name: &str) -> String {
+    cpp_demangle::Symbol::new(name).ok().and_then(|s| s.demangle().ok()).unwrap_or_else(|| name.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn demangles_vtables_and_functions() {
+        assert_eq!(vtable_class(&demangle("_ZTVN12_GLOBAL__N_16uvimpl4WorkE")), "(anonymous namespace)::uvimpl::Work");
+        assert_eq!(vtable_class("vtable for node::ZlibStream"), "node::ZlibStream");
+        assert_eq!(demangle("uv_queue_work"), "uv_queue_work");
+        assert_eq!(strip_params("node_sqlite3::Statement::Work_Run(napi_env__*, void*)"), "node_sqlite3::Statement::Work_Run");
+        assert_eq!(
+            strip_params("node::ThreadPoolWork::ScheduleWork()::{lambda(uv_work_s*)#1}::_FUN(uv_work_s*)"),
+            "node::ThreadPoolWork::ScheduleWork()::{lambda(uv_work_s*)#1}::_FUN"
+        );
+        assert_eq!(strip_params("Foo::bar() const"), "Foo::bar");
+        assert_eq!(strip_params("work_cb"), "work_cb");
+        let k = Kind { module: "node_sqlite3.node".into(), name: "node_sqlite3::Statement::Work_Run".into() };
+        assert_eq!(k.display(), "node_sqlite3.node`node_sqlite3::Statement::Work_Run");
+    }
+}

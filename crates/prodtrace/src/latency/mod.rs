@@ -1,0 +1,352 @@
+//! `prodtrace latency`: latency histograms of the asynchronous operations a
+//! process runs on libuv's thread pool (`uv_queue_work`), one per kind of
+//! operation, in DTrace's `quantize` layout — the seed article's
+//! `trace-addon-latency.d`, for Linux.
+//!
+//! Modules: `target` (the process, its mappings, where its libuv is),
+//! `elf` + `sites` (where to put the probes, N-API's layout), `tracer` (the
+//! BPF program), `kinds` (naming kinds), `report` (histograms and output).
+//! This file holds the command line and the tracing session.
+
+mod elf;
+mod kinds;
+mod report;
+mod sites;
+mod target;
+mod tracer;
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use libbpf_rs::RingBufferBuilder;
+
+use crate::privileges;
+use elf::ElfImage;
+use kinds::Namer;
+use report::Report;
+use target::Target;
+use tracer::{Config, Event, Tracer};
+
+/// How operations are grouped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum By {
+    /// The function that does the work: N-API's execute callback, node's
+    /// ThreadPoolWork class, or the work_cb given to uv_queue_work.
+    Work,
+    /// The first function outside node and libuv on the stack that started
+    /// the operation (DTrace's `ucaller`, as in the seed script).
+    Caller,
+}
+
+#[derive(clap::Args)]
+#[command(after_help = "\
+Examples:
+  prodtrace latency -p 1234                      trace until Ctrl-C
+  prodtrace latency -p 1234 -d 10s --json        10 seconds, JSON
+  prodtrace latency -i 5 -p 1234                 print and reset every 5 s
+  prodtrace latency --breakdown -p 1234          queue wait / run / event-loop lag
+  prodtrace latency -d 10s -- node examples/node/sqlite-demo.js")]
+pub struct Args {
+    /// Trace this running process.
+    #[arg(short, long, value_name = "PID", conflicts_with = "command")]
+    pub pid: Option<u32>,
+    /// Stop after this long: 10s, 500ms, 2m, 1h (a bare number is seconds).
+    #[arg(short, long, value_name = "TIME", value_parser = parse_duration)]
+    pub duration: Option<Duration>,
+    /// Print and reset the histograms every SECS seconds.
+    #[arg(short, long, value_name = "SECS", value_parser = parse_duration)]
+    pub interval: Option<Duration>,
+    /// Print one JSON array (one per interval with --interval) instead of histograms.
+    #[arg(long)]
+    pub json: bool,
+    /// Also histogram each phase: queue wait, run on the worker, completion delay (event-loop lag).
+    #[arg(long)]
+    pub breakdown: bool,
+    /// What names a kind of operation.
+    #[arg(long, value_enum, default_value_t = By::Work)]
+    pub by: By,
+    /// Start this command and trace it from its first instruction (like dtrace -c).
+    #[arg(last = true, value_name = "CMD ARGS")]
+    pub command: Vec<String>,
+}
+
+/// Parses `10s`, `500ms`, `2m`, `1h`, or a bare number of seconds.
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: f64 = num.parse().map_err(|_| format!("`{s}` is not a duration (e.g. 10s, 500ms, 2m)"))?;
+    let secs = match unit {
+        "" | "s" => n,
+        "ms" => n / 1e3,
+        "us" => n / 1e6,
+        "m" => n * 60.0,
+        "h" => n * 3600.0,
+        _ => return Err(format!("unknown unit `{unit}` in `{s}` (use ms, s, m or h)")),
+    };
+    if !secs.is_finite() || secs <= 0.0 {
+        return Err(format!("`{s}` must be a positive duration"));
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+/// Set by SIGINT/SIGTERM.
+static STOP: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_signal(_: libc::c_int) {
+    STOP.store(true, Ordering::SeqCst);
+}
+
+/// Ctrl-C and SIGTERM end the session (and interrupt a blocking poll).
+fn install_stop_handlers() -> Result<()> {
+    use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, Signal};
+    let action = SigAction::new(SigHandler::Handler(on_signal), SaFlags::empty(), SigSet::empty());
+    for sig in [Signal::SIGINT, Signal::SIGTERM] {
+        // SAFETY: the handler only stores to an atomic.
+        unsafe { sigaction(sig, &action) }.context("installing the Ctrl-C handler")?;
+    }
+    Ok(())
+}
+
+pub fn run(args: Args) -> Result<()> {
+    privileges::require_bpf("prodtrace latency")?;
+    install_stop_handlers()?;
+    let mut target = match (args.pid, args.command.is_empty()) {
+        (Some(pid), true) => Target::attach(pid)?,
+        (None, false) => Target::spawn(&args.command)?,
+        _ => bail!("say what to trace: -p PID, or -- CMD ARGS..."),
+    };
+    let session = Session::prepare(&target, &args);
+    let session = match session {
+        Ok(s) => s,
+        Err(e) if !target.alive() => {
+            eprintln!("prodtrace: process {} exited before tracing started ({e:#}); nothing collected", target.pid);
+            return finish_empty(&args);
+        }
+        Err(e) => return Err(e),
+    };
+    session.run(&mut target, &args)
+}
+
+/// Everything decided before attaching.
+struct Session {
+    cfg: Config,
+    exe: ElfImage,
+    exe_bias: u64,
+    libuv_display: String,
+}
+
+impl Session {
+    fn prepare(target: &Target, args: &Args) -> Result<Self> {
+        let libuv_path = target::find_libuv(target)?;
+        let libuv_host = target.host_path(&libuv_path);
+        let libuv = ElfImage::open(&libuv_host)?;
+        let sites = sites::libuv_sites(&libuv)?;
+        for (site, what) in [(sites.submit, "uv_queue_work"), (sites.done, "uv__queue_done")] {
+            if !site.emulated {
+                eprintln!(
+                    "prodtrace: note: no kernel-emulated instruction at the start of {what} in {}: \
+                     its probe is single-stepped (about 10 µs per operation)",
+                    libuv_path.display()
+                );
+            }
+        }
+        let off = |vaddr: u64| {
+            libuv.file_offset(vaddr).with_context(|| format!("address {vaddr:#x} is not in a loadable segment"))
+        };
+        let offsets = (off(sites.submit.vaddr)?, off(sites.done.vaddr)?, off(sites.run.vaddr)?);
+        let exe_path = target.exe()?;
+        let exe = ElfImage::open(&target.host_path(&exe_path))?;
+        let exe_bias = target.bias(&exe_path, &exe).unwrap_or(0);
+        let napi = sites::napi_layout(&exe);
+        if let Some(n) = &napi {
+            if n.exec_off.is_none() {
+                eprintln!(
+                    "prodtrace: note: cannot locate N-API's execute callback in this node build; \
+                     N-API work is reported as its ThreadPoolWork class"
+                );
+            }
+        }
+        let skip = if napi.is_some() { target.range_of(&exe_path) } else { None };
+        let cfg = Config {
+            pid: target.pid,
+            libuv: libuv_host,
+            offsets,
+            napi: napi.map(|n| (n, exe_bias)),
+            by_caller: args.by == By::Caller,
+            skip,
+            breakdown: args.breakdown,
+        };
+        Ok(Self { cfg, exe, exe_bias, libuv_display: libuv_path.display().to_string() })
+    }
+
+    fn run(self, target: &mut Target, args: &Args) -> Result<()> {
+        let mut storage = tracer::ObjectStorage::uninit();
+        let mut tracer = match Tracer::attach(&mut storage, &self.cfg) {
+            Ok(t) => t,
+            Err(e) if !target.alive() => {
+                eprintln!("prodtrace: process {} exited while probes were being attached ({e:#}); nothing collected", target.pid);
+                return finish_empty(args);
+            }
+            Err(e) => return Err(e),
+        };
+        if STOP.load(Ordering::SeqCst) {
+            tracer.detach();
+            eprintln!("prodtrace: interrupted while attaching; nothing collected");
+            return finish_empty(args);
+        }
+        let mut namer = Namer::new(target, Some((&self.exe, self.exe_bias)));
+        target.resume()?;
+        let comm = procctl::comm(target.pid).unwrap_or_else(|_| "?".into());
+        eprintln!(
+            "Tracing {} ({comm}): operations on libuv's thread pool ({}). Ctrl-C to end.",
+            target.pid, self.libuv_display
+        );
+
+        let queue: Rc<RefCell<Vec<Event>>> = Rc::default();
+        let q = queue.clone();
+        let mut builder = RingBufferBuilder::new();
+        builder.add(&tracer.skel.maps.events, move |data: &[u8]| {
+            if let Some(e) = Event::parse(data) {
+                q.borrow_mut().push(e);
+            }
+            0
+        })?;
+        let ring = builder.build().context("setting up the ring buffer reader")?;
+
+        let by_caller = args.by == By::Caller;
+        let mut report = Report::default();
+        let drain = |report: &mut Report, namer: &mut Namer| {
+            for e in queue.borrow_mut().drain(..) {
+                // --by caller: operations with no native caller outside
+                // node/libuv (started from unnamed JIT code, or no frame
+                // found) keep their default kind.
+                let caller = (by_caller && e.caller != 0)
+                    .then(|| namer.name(0, e.caller, true))
+                    .filter(|k| !k.is_unnamed_jit());
+                let kind = caller.unwrap_or_else(|| namer.name(e.kind_type, e.kind, false));
+                report.add(kind, &e);
+            }
+        };
+        let started = Instant::now();
+        let deadline = args.duration.map(|d| started + d);
+        let mut next_print = args.interval.map(|i| started + i);
+        let end = loop {
+            let rc = ring.poll_raw(Duration::from_millis(100));
+            if rc >= 0 {
+                ring.consume_raw();
+            }
+            drain(&mut report, &mut namer);
+            if STOP.load(Ordering::SeqCst) {
+                break "interrupted";
+            }
+            let now = Instant::now();
+            if deadline.is_some_and(|d| now >= d) {
+                break "duration elapsed";
+            }
+            if !target.alive() {
+                break "process exited";
+            }
+            if let (Some(next), Some(every)) = (next_print, args.interval) {
+                if now >= next {
+                    print_report(args, &report, true)?;
+                    report = Report::default();
+                    next_print = Some(next + every);
+                }
+            }
+        };
+        // No new operations from here; collect what is still in the ring.
+        tracer.detach();
+        ring.consume_raw();
+        drain(&mut report, &mut namer);
+        let (lost, overflow) = tracer.losses().unwrap_or((0, 0));
+        drop(ring);
+        drop(tracer);
+        stop_spawned(target);
+        if lost + overflow > 0 {
+            eprintln!(
+                "prodtrace: warning: {lost} completed operations lost (ring buffer full), \
+                 {overflow} not tracked (too many in flight)"
+            );
+        }
+        eprintln!("prodtrace: {end} after {:.1} s", started.elapsed().as_secs_f64());
+        if args.interval.is_some() {
+            print_report(args, &report, true)
+        } else {
+            finish(args, &report)
+        }
+    }
+}
+
+/// A process prodtrace started is stopped with it: SIGTERM, then SIGKILL
+/// after 2 s.
+fn stop_spawned(target: &mut Target) {
+    if target.spawned.is_none() || !target.alive() {
+        return;
+    }
+    let pid = nix::unistd::Pid::from_raw(target.pid as i32);
+    let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
+    let until = Instant::now() + Duration::from_secs(2);
+    while target.alive() && Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    if target.alive() {
+        if let Some(s) = target.spawned.as_mut() {
+            s.kill();
+        }
+    }
+}
+
+/// The output when tracing never started: an empty JSON array, or nothing.
+fn finish_empty(args: &Args) -> Result<()> {
+    if args.json {
+        print_report(args, &Report::default(), false)?;
+    }
+    Ok(())
+}
+
+/// The final output.
+fn finish(args: &Args, report: &Report) -> Result<()> {
+    if report.is_empty() && !args.json {
+        eprintln!("prodtrace: no operation completed on libuv's thread pool");
+        return Ok(());
+    }
+    print_report(args, report, false)
+}
+
+fn print_report(args: &Args, report: &Report, stamped: bool) -> Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    if args.json {
+        writeln!(out, "{}", report.to_json(args.breakdown))?;
+    } else {
+        if stamped {
+            let now = time::OffsetDateTime::now_utc();
+            let fmt = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second] UTC");
+            writeln!(out, "\n{}  ({} operations)", now.format(&fmt).unwrap_or_default(), report.operations())?;
+        }
+        write!(out, "{}", report.render_text(args.breakdown))?;
+    }
+    out.flush()?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("10s"), Ok(Duration::from_secs(10)));
+        assert_eq!(parse_duration("10"), Ok(Duration::from_secs(10)));
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
+        assert!(parse_duration("0").is_err());
+        assert!(parse_duration("10x").unwrap_err().contains("unknown unit"));
+        assert!(parse_duration("soon").is_err());
+    }
+}

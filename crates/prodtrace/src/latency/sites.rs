@@ -1,0 +1,326 @@
+//! Where the probes go, found by reading libuv's and node's machine code.
+//!
+//! A uprobe costs about 0.5 µs per hit when the kernel *emulates* the probed
+//! instruction (push of a register, relative jmp/call, conditional jump,
+//! nop) and about 10-20 µs when it must single-step a copy of it (loads,
+//! `lea`, `test`, `endbr64`...).  So each probe goes on the first
+//! instruction of its function that the kernel emulates, provided every
+//! instruction before it leaves the registers the BPF program reads
+//! untouched; otherwise on the function's entry.
+//!
+//! Functions located:
+//! * `uv_queue_work` — exported, found by name;
+//! * `uv__queue_done` / `uv__queue_work` — static: by name when the file
+//!   has a symbol table (node), otherwise among the code addresses
+//!   `uv_queue_work` stores into the request: the done callback is the one
+//!   that loads `after_work_cb` (`[w - 8]`), the work callback loads
+//!   `work_cb` (`[w - 16]`) (offsets fixed by uv.h's public `uv_work_t`);
+//! * N-API's layout in node (see [`NapiLayout`]).
+
+use anyhow::{bail, Result};
+use iced_x86::{Decoder, DecoderOptions, FlowControl, Instruction, InstructionInfoFactory, Mnemonic, OpAccess, OpKind, Register};
+
+use super::elf::ElfImage;
+
+/// A probe location (virtual address in the ELF file).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Site {
+    pub vaddr: u64,
+    /// Entry of the function the site is in.
+    pub func: u64,
+    /// Whether the kernel emulates the instruction (cheap) or single-steps it.
+    pub emulated: bool,
+}
+
+/// Probe sites in the file that contains libuv.
+#[derive(Clone, Debug)]
+pub struct LibuvSites {
+    /// In `uv_queue_work`, before anything overwrites its arguments or the stack pointer.
+    pub submit: Site,
+    /// In `uv__queue_done`, before anything overwrites its argument (`&req->work_req`).
+    pub done: Site,
+    /// Entry of `uv__queue_work` (worker thread, --breakdown).
+    pub run: Site,
+}
+
+/// Where N-API keeps the add-on's execute callback, for node binaries.
+///
+/// node's N-API async work is `uvimpl::Work : AsyncResource, ThreadPoolWork`;
+/// `ThreadPoolWork::ScheduleWork` calls `uv_queue_work(loop, &work_req_,
+/// <lambda>, ...)`.  At `uv_queue_work`, `req - req_off` is the
+/// ThreadPoolWork (its first word the vtable pointer) and, when that vtable
+/// is `uvimpl::Work`'s, `*(req + exec_off)` is the execute callback.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NapiLayout {
+    /// `ThreadPoolWork::ScheduleWork()::{lambda(uv_work_s*)#1}` (vaddr).
+    pub work_cb: u64,
+    /// Offset of `work_req_` in ThreadPoolWork.
+    pub req_off: u64,
+    /// `[lo, hi)` of the vtable of `uvimpl::Work` (vaddr).
+    pub vtable: (u64, u64),
+    /// Offset from `&work_req_` to `uvimpl::Work::_execute`, if it could be read.
+    pub exec_off: Option<i64>,
+}
+
+const MAX_INSNS: usize = 64;
+
+fn decode(code: &[u8], ip: u64) -> Vec<Instruction> {
+    let mut decoder = Decoder::with_ip(64, code, ip, DecoderOptions::NONE);
+    let mut out = Vec::new();
+    while decoder.can_decode() && out.len() < MAX_INSNS {
+        let ins = decoder.decode();
+        if ins.is_invalid() {
+            break;
+        }
+        out.push(ins);
+    }
+    out
+}
+
+/// Whether Linux's x86 uprobe code emulates `ins` rather than single-stepping
+/// it (arch/x86/kernel/uprobes.c: relative branches and calls, `push reg`,
+/// nops).
+pub fn kernel_emulates(ins: &Instruction) -> bool {
+    match ins.mnemonic() {
+        Mnemonic::Push => ins.op0_kind() == OpKind::Register && ins.op0_register().is_gpr64(),
+        Mnemonic::Nop => true,
+        _ => ins.is_jcc_short_or_near() || ins.is_jmp_short_or_near() || ins.is_call_near(),
+    }
+}
+
+fn writes_any(factory: &mut InstructionInfoFactory, ins: &Instruction, regs: &[Register]) -> bool {
+    factory.info(ins).used_registers().iter().any(|u| {
+        !matches!(u.access(), OpAccess::Read | OpAccess::CondRead | OpAccess::NoMemAccess | OpAccess::None)
+            && regs.contains(&u.register().full_register())
+    })
+}
+
+/// The first kernel-emulated instruction of the function at `func` reached
+/// straight from its entry with none of `keep` (nor RSP) written before it;
+/// the entry itself when there is none.
+pub fn probe_site(image: &ElfImage, func: u64, keep: &[Register]) -> Site {
+    let entry = Site { vaddr: func, func, emulated: false };
+    let Some(code) = image.bytes_at(func, 256) else { return entry };
+    let mut factory = InstructionInfoFactory::new();
+    let mut keep = keep.to_vec();
+    keep.push(Register::RSP);
+    for ins in decode(code, func) {
+        if kernel_emulates(&ins) {
+            return Site { vaddr: ins.ip(), func, emulated: true };
+        }
+        if ins.flow_control() != FlowControl::Next || writes_any(&mut factory, &ins, &keep) {
+            break;
+        }
+    }
+    entry
+}
+
+/// Displacements of the memory operands based on RDI (and no index) that
+/// the function at `func` uses before RDI is overwritten, on its
+/// fall-through path.
+fn rdi_displacements(image: &ElfImage, func: u64) -> Vec<i64> {
+    let Some(code) = image.bytes_at(func, 256) else { return Vec::new() };
+    let mut factory = InstructionInfoFactory::new();
+    let mut out = Vec::new();
+    for ins in decode(code, func) {
+        for i in 0..ins.op_count() {
+            if ins.op_kind(i) == OpKind::Memory && ins.memory_base() == Register::RDI && ins.memory_index() == Register::None {
+                out.push(ins.memory_displacement64() as i64);
+            }
+        }
+        if matches!(ins.flow_control(), FlowControl::Return | FlowControl::UnconditionalBranch | FlowControl::IndirectBranch)
+            || writes_any(&mut factory, &ins, &[Register::RDI])
+        {
+            break;
+        }
+    }
+    out
+}
+
+/// Code addresses a function refers to: RIP-relative `lea` targets, code
+/// pointers loaded from RIP-relative data, and immediates that fall in code.
+fn code_refs(image: &ElfImage, func: u64, size: u64) -> Vec<u64> {
+    let Some(code) = image.bytes_at(func, size.clamp(16, 4096)) else { return Vec::new() };
+    let mut decoder = Decoder::with_ip(64, code, func, DecoderOptions::NONE);
+    let mut refs = Vec::new();
+    while decoder.can_decode() {
+        let ins = decoder.decode();
+        if ins.is_invalid() {
+            break;
+        }
+        for i in 0..ins.op_count() {
+            match ins.op_kind(i) {
+                OpKind::Memory if ins.is_ip_rel_memory_operand() => {
+                    let target = ins.ip_rel_memory_address();
+                    if ins.mnemonic() == Mnemonic::Lea {
+                        refs.push(target);
+                    } else {
+                        refs.extend([image.u64_at(target), image.u64_at(target + 8)].into_iter().flatten());
+                    }
+                }
+                OpKind::Immediate32 | OpKind::Immediate32to64 | OpKind::Immediate64 => refs.push(ins.immediate(i)),
+                _ => {}
+            }
+        }
+    }
+    refs.retain(|&a| a != func && image.is_code(a));
+    refs.sort_unstable();
+    refs.dedup();
+    refs
+}
+
+/// Finds the probe sites of the libuv inside `image`, which defines `uv_queue_work`.
+pub fn libuv_sites(image: &ElfImage) -> Result<LibuvSites> {
+    let Some(queue_work) = image.symbol("uv_queue_work") else {
+        bail!("{} does not define uv_queue_work", image.path.display());
+    };
+    let by_name = |n: &str| image.symbol(n).map(|s| s.addr);
+    let (mut work, mut done) = (by_name("uv__queue_work"), by_name("uv__queue_done"));
+    if work.is_none() || done.is_none() {
+        for cand in code_refs(image, queue_work.addr, queue_work.size) {
+            let disps = rdi_displacements(image, cand);
+            if done.is_none() && disps.contains(&-8) {
+                done = Some(cand);
+            } else if work.is_none() && disps.contains(&-16) {
+                work = Some(cand);
+            }
+        }
+    }
+    let (Some(work), Some(done)) = (work, done) else {
+        bail!(
+            "cannot find libuv's uv__queue_done/uv__queue_work in {} (unknown libuv build)",
+            image.path.display()
+        );
+    };
+    use Register::*;
+    Ok(LibuvSites {
+        submit: probe_site(image, queue_work.addr, &[RDI, RSI, RDX, RCX]),
+        done: probe_site(image, done, &[RDI]),
+        run: Site { vaddr: work, func: work, emulated: false },
+    })
+}
+
+/// N-API's layout in a node binary; `None` when `image` is not node (has no
+/// `ThreadPoolWork::ScheduleWork` lambda).
+pub fn napi_layout(image: &ElfImage) -> Option<NapiLayout> {
+    const LAMBDA: &str = "_ZZN4node14ThreadPoolWork12ScheduleWorkEvENUlP9uv_work_sE_";
+    const DO_WORK: &str = "N12_GLOBAL__N_16uvimpl4Work16DoThreadPoolWorkEv";
+    let lambda = image.symbols(|n| n.starts_with(LAMBDA)).into_iter().next()?;
+    // The lambda's container_of: `lea -req_off(%rdi), reg`.
+    let req_off = image
+        .bytes_at(lambda.addr, 128)
+        .map(|code| decode(code, lambda.addr))
+        .and_then(|insns| {
+            insns.iter().find_map(|i| {
+                (i.mnemonic() == Mnemonic::Lea && i.memory_base() == Register::RDI && i.memory_index() == Register::None)
+                    .then(|| (i.memory_displacement64() as i64).unsigned_abs())
+            })
+        })
+        .unwrap_or(0x10);
+    let vt = image.symbol("_ZTVN12_GLOBAL__N_16uvimpl4WorkE")?;
+    let exec_off = image.symbol(&format!("_Z{DO_WORK}")).and_then(|f| {
+        // `this` adjustment of the ThreadPoolWork base: the non-virtual
+        // thunk `_ZThn<N>_...` subtracts N.
+        let thunk_adj: i64 = image
+            .symbols(|n| n.starts_with("_ZThn") && n.ends_with(DO_WORK))
+            .first()
+            .and_then(|t| t.name["_ZThn".len()..].split('_').next()?.parse().ok())
+            .unwrap_or(0);
+        execute_displacement(image, f.addr).map(|d| d - thunk_adj - req_off as i64)
+    });
+    Some(NapiLayout { work_cb: lambda.addr, req_off, vtable: (vt.addr, vt.addr + vt.size.max(8)), exec_off })
+}
+
+/// In `uvimpl::Work::DoThreadPoolWork` (`_execute(_env, _data)`), the
+/// displacement from `this` of the pointer it calls.
+fn execute_displacement(image: &ElfImage, func: u64) -> Option<i64> {
+    let code = image.bytes_at(func, 128)?;
+    let mut factory = InstructionInfoFactory::new();
+    let mut loaded: Vec<(Register, i64)> = Vec::new();
+    let mut rdi_intact = true;
+    for ins in decode(code, func) {
+        let from_rdi = rdi_intact
+            && ins.op_count() == 2
+            && ins.op1_kind() == OpKind::Memory
+            && ins.memory_base() == Register::RDI
+            && ins.memory_index() == Register::None;
+        if matches!(ins.flow_control(), FlowControl::IndirectBranch | FlowControl::IndirectCall) {
+            return match ins.op0_kind() {
+                OpKind::Register => loaded.iter().rev().find(|(r, _)| *r == ins.op0_register().full_register()).map(|&(_, d)| d),
+                OpKind::Memory if rdi_intact && ins.memory_base() == Register::RDI => Some(ins.memory_displacement64() as i64),
+                _ => None,
+            };
+        }
+        if ins.mnemonic() == Mnemonic::Mov && from_rdi && ins.op0_kind() == OpKind::Register {
+            loaded.push((ins.op0_register().full_register(), ins.memory_displacement64() as i64));
+        } else if writes_any(&mut factory, &ins, &[Register::RDI]) {
+            rdi_intact = false;
+        }
+        if ins.flow_control() != FlowControl::Next {
+            break;
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    #[test]
+    fn classifies_instructions_like_the_kernel() {
+        let cases: &[(&[u8], bool)] = &[
+            (&[0x55], true),                         // push %rbp
+            (&[0x41, 0x54], true),                   // push %r12
+            (&[0x74, 0x10], true),                   // je
+            (&[0x0f, 0x84, 1, 0, 0, 0], true),       // je rel32
+            (&[0xe8, 1, 0, 0, 0], true),             // call rel32
+            (&[0xeb, 0x10], true),                   // jmp rel8
+            (&[0x0f, 0x1f, 0x44, 0, 0], true),       // nopl 0(%rax,%rax,1)
+            (&[0x48, 0x8b, 0x57, 0xe8], false),      // mov -0x18(%rdi),%rdx
+            (&[0x48, 0x85, 0xd2], false),            // test %rdx,%rdx
+            (&[0xf3, 0x0f, 0x1e, 0xfa], false),      // endbr64
+            (&[0xff, 0xe0], false),                  // jmp *%rax
+            (&[0x4c, 0x8d, 0x47, 0xa8], false),      // lea -0x58(%rdi),%r8
+        ];
+        for (bytes, want) in cases {
+            let ins = decode(bytes, 0x1000)[0];
+            assert_eq!(kernel_emulates(&ins), *want, "{bytes:02x?}");
+        }
+    }
+
+    /// node's libuv has symbols; its uv_queue_work starts with `push %rbp`,
+    /// and uv__queue_done's first emulated instruction is a `je` after two
+    /// loads that leave RDI alone.
+    #[test]
+    fn node_sites() {
+        let node = ElfImage::open(Path::new("/usr/bin/node")).unwrap();
+        let s = libuv_sites(&node).unwrap();
+        assert_eq!(s.submit.vaddr, node.symbol("uv_queue_work").unwrap().addr);
+        assert!(s.submit.emulated && s.done.emulated);
+        assert_eq!(s.done.func, node.symbol("uv__queue_done").unwrap().addr);
+        assert!(s.done.vaddr > s.done.func);
+        assert_eq!(s.run.func, node.symbol("uv__queue_work").unwrap().addr);
+        let napi = napi_layout(&node).unwrap();
+        assert_eq!(napi.req_off, 0x10);
+        // Cross-checked with the lambda's inlined call `*0xa8(%r13)`, r13 = req - 0x10.
+        assert_eq!(napi.exec_off, Some(0x98));
+    }
+
+    /// Debian's libuv.so is stripped: the static callbacks are found through
+    /// uv_queue_work's references, and must agree with what node's symbols say
+    /// about the same code shape.
+    #[test]
+    fn stripped_libuv_so_sites() {
+        let lib = ElfImage::open(Path::new("/usr/lib/x86_64-linux-gnu/libuv.so.1")).unwrap();
+        assert!(lib.symbol("uv__queue_done").is_none(), "expected a stripped libuv.so");
+        let s = libuv_sites(&lib).unwrap();
+        assert!(s.submit.emulated, "{s:?}");
+        assert!(s.done.emulated, "{s:?}");
+        assert_ne!(s.done.func, s.run.func);
+        assert!(rdi_displacements(&lib, s.done.func).contains(&-8));
+        assert!(rdi_displacements(&lib, s.run.func).contains(&-16));
+        assert!(napi_layout(&lib).is_none());
+    }
+}

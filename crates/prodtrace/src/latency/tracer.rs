@@ -1,0 +1,138 @@
+//! Loading latency.bpf.c, attaching its uprobes to one process, and decoding
+//! the completed operations it sends through its ring buffer.
+
+use std::mem::MaybeUninit;
+use std::path::PathBuf;
+
+use anyhow::{anyhow, Context, Result};
+use libbpf_rs::skel::{OpenSkel, SkelBuilder};
+use libbpf_rs::{Link, MapCore, MapFlags, OpenObject};
+
+use super::sites::NapiLayout;
+
+mod skel {
+    include!(concat!(env!("OUT_DIR"), "/latency.skel.rs"));
+}
+use skel::{LatencySkel, LatencySkelBuilder};
+
+/// Kind types, as in latency.bpf.c.
+pub const KIND_NAPI: u32 = 1;
+pub const KIND_TPW: u32 = 2;
+
+/// Storage the skeleton borrows for its lifetime.
+pub type ObjectStorage = MaybeUninit<OpenObject>;
+
+/// What to attach where.
+pub struct Config {
+    pub pid: u32,
+    /// The file holding libuv, opened through the target's root.
+    pub libuv: PathBuf,
+    /// File offsets of the sites (submit, done, run).
+    pub offsets: (u64, u64, u64),
+    /// N-API layout with node's load bias.
+    pub napi: Option<(NapiLayout, u64)>,
+    /// --by caller: also record the first return address outside `skip`.
+    pub by_caller: bool,
+    pub skip: Option<(u64, u64)>,
+    pub breakdown: bool,
+}
+
+/// A completed operation (struct event in latency.bpf.c); times in ns.
+#[derive(Clone, Copy, Debug)]
+pub struct Event {
+    pub kind: u64,
+    pub caller: u64,
+    pub t_submit: u64,
+    pub t_run: u64,
+    pub t_ran: u64,
+    pub t_done: u64,
+    pub kind_type: u32,
+}
+
+impl Event {
+    pub fn parse(data: &[u8]) -> Option<Self> {
+        let w = |i: usize| data.get(i * 8..i * 8 + 8).map(|b| u64::from_ne_bytes(b.try_into().unwrap()));
+        Some(Self {
+            kind: w(0)?,
+            caller: w(1)?,
+            t_submit: w(2)?,
+            t_run: w(3)?,
+            t_ran: w(4)?,
+            t_done: w(5)?,
+            kind_type: w(6)? as u32,
+        })
+    }
+}
+
+/// The loaded program and its uprobes.
+pub struct Tracer<'obj> {
+    pub skel: LatencySkel<'obj>,
+    links: Vec<Link>,
+}
+
+impl<'obj> Tracer<'obj> {
+    /// Loads the program configured for `cfg` and attaches its uprobes to
+    /// process `cfg.pid` only (completion and worker probes first, so that
+    /// every operation seen starting is also seen ending).
+    pub fn attach(storage: &'obj mut ObjectStorage, cfg: &Config) -> Result<Self> {
+        let mut open = LatencySkelBuilder::default().open(storage).context("opening the latency BPF program")?;
+        {
+            let ro = open.maps.rodata_data.as_deref_mut().context("BPF program has no read-only data")?;
+            ro.target_tgid = cfg.pid;
+            if let Some((napi, bias)) = &cfg.napi {
+                ro.tpw_work_cb = napi.work_cb.wrapping_add(*bias);
+                ro.tpw_req_off = napi.req_off;
+                ro.napi_vtable_lo = napi.vtable.0.wrapping_add(*bias);
+                ro.napi_vtable_hi = napi.vtable.1.wrapping_add(*bias);
+                ro.napi_exec_off = napi.exec_off.unwrap_or(0);
+            }
+            ro.by_caller = cfg.by_caller;
+            if let Some((lo, hi)) = cfg.skip {
+                ro.skip1_lo = lo;
+                ro.skip1_hi = hi;
+            }
+        }
+        if !cfg.breakdown {
+            open.progs.run_start.set_autoload(false);
+            open.progs.run_end.set_autoload(false);
+        }
+        let skel = open.load().context("loading the latency BPF program into the kernel")?;
+        let mut tracer = Tracer { skel, links: Vec::new() };
+        let pid = cfg.pid as i32;
+        let (submit, done, run) = cfg.offsets;
+        let attach = |prog: &libbpf_rs::ProgramMut, ret: bool, off: u64, what: &str| {
+            prog.attach_uprobe(ret, pid, &cfg.libuv, off as usize)
+                .with_context(|| format!("attaching a uprobe to {what} in {} (offset {off:#x})", cfg.libuv.display()))
+        };
+        tracer.links.push(attach(&tracer.skel.progs.done, false, done, "uv__queue_done")?);
+        if cfg.breakdown {
+            tracer.links.push(attach(&tracer.skel.progs.run_start, false, run, "uv__queue_work")?);
+            tracer.links.push(attach(&tracer.skel.progs.run_end, true, run, "uv__queue_work (return)")?);
+        }
+        tracer.links.push(attach(&tracer.skel.progs.submit, false, submit, "uv_queue_work")?);
+        Ok(tracer)
+    }
+
+    /// Removes every uprobe (the program stays loaded until drop).
+    pub fn detach(&mut self) {
+        // Stop new operations first, then completions.
+        while let Some(link) = self.links.pop() {
+            drop(link);
+        }
+    }
+
+    /// (events lost because the ring buffer was full, operations not
+    /// recorded because too many were in flight).
+    pub fn losses(&self) -> Result<(u64, u64)> {
+        let read = |i: u32| -> Result<u64> {
+            let v = self
+                .skel
+                .maps
+                .counters
+                .lookup(&i.to_ne_bytes(), MapFlags::ANY)?
+                .ok_or_else(|| anyhow!("counter {i} missing"))?;
+            Ok(u64::from_ne_bytes(v[..8].try_into()?))
+        };
+        Ok((read(0)?, read(1)?))
+    }
+}

@@ -1,0 +1,162 @@
+//! `prodtrace catch` on a real C program (`examples/c/badclose.c`, which
+//! closes a descriptor twice and then writes a marker file): printing the
+//! failing call with its DWARF-unwound stack, counting, filters, and the
+//! precision of --stop (the marker must not exist while the process is held).
+
+mod catch_support;
+
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use catch_support::*;
+
+const LIMIT: Duration = Duration::from_secs(60);
+
+#[test]
+fn print_shows_call_errno_and_the_caller_of_close() {
+    let dir = tempfile::tempdir().unwrap();
+    let bin = build_c("badclose", dir.path(), "badclose");
+    let marker = dir.path().join("marker");
+    let out = run(
+        catch(&["--syscall", "close", "--errno", "EBADF", "--"])
+            .arg(&bin)
+            .args([marker.to_str().unwrap(), "0", "-1", "300"])
+            .current_dir(dir.path()),
+        LIMIT,
+    );
+    assert!(out.status.success(), "{}", out.all());
+    assert!(out.stdout.contains("close(fd=3) = -1 EBADF (Bad file descriptor)"), "{}", out.all());
+    assert!(out.stdout.contains("(badclose) tid "), "{}", out.all());
+    // Built without frame pointers: only DWARF unwinding finds the caller.
+    assert!(out.stdout.contains("user stack (DWARF unwinding)"), "{}", out.all());
+    let names = stack_names(&out.stdout);
+    assert!(names[0].contains("close"), "frame #0 is libc's close: {names:?}");
+    assert!(names[1].starts_with("release_handle+"), "frame #1 is the caller of close(): {names:?}");
+    assert!(names[2].starts_with("main+"), "{names:?}");
+    // --print changes nothing: the program went on, wrote its marker and exited 0.
+    assert!(out.stderr.contains("command exited with status 0"), "{}", out.all());
+    assert!(marker.exists());
+    assert!(out.stderr.contains("1 match"), "{}", out.all());
+}
+
+#[test]
+fn stop_holds_the_process_before_its_next_instruction() {
+    let dir = tempfile::tempdir().unwrap();
+    let bin = build_c("badclose", dir.path(), "badclose");
+    let marker = dir.path().join("marker");
+    let out = run(
+        catch(&["--syscall", "close", "--errno", "EBADF", "--stop", "-w", "--"])
+            .arg(&bin)
+            .args([marker.to_str().unwrap(), "0", "-1", "0"]),
+        LIMIT,
+    );
+    assert!(out.status.success(), "{}", out.all());
+    let pid = resume_pid(&out.stdout);
+    // prodtrace has exited; the program is held in group-stop.
+    assert_eq!(thread_states(pid), vec!['T'], "{}", out.all());
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(!marker.exists(), "the program ran on past the failing close()");
+    let bt = gdb_pid_bt(pid);
+    assert!(bt.contains("close"), "{bt}");
+    assert!(bt.contains("release_handle"), "{bt}");
+    assert!(!marker.exists());
+    assert_eq!(state(pid), Some('T'), "gdb left it stopped as found");
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), nix::sys::signal::Signal::SIGCONT).unwrap();
+    assert!(wait_for(Duration::from_secs(10), || marker.exists()), "resumed program wrote its marker");
+    assert!(wait_for(Duration::from_secs(10), || state(pid).is_none() || state(pid) == Some('Z')));
+}
+
+#[test]
+fn abort_kills_the_thread_at_the_call_and_tells_about_core_limits() {
+    let dir = tempfile::tempdir().unwrap();
+    let bin = build_c("badclose", dir.path(), "badclose");
+    let marker = dir.path().join("marker");
+    let mut cmd = catch(&["--syscall", "close", "--errno", "EBADF", "--abort", "-w", "--"]);
+    cmd.arg(&bin).args([marker.to_str().unwrap(), "0", "-1", "0"]).current_dir(dir.path());
+    // The child inherits a core limit of 0: prodtrace must say so.
+    // SAFETY: setrlimit is async-signal-safe.
+    unsafe {
+        std::os::unix::process::CommandExt::pre_exec(&mut cmd, || {
+            let zero = libc::rlimit { rlim_cur: 0, rlim_max: libc::RLIM_INFINITY };
+            libc::setrlimit(libc::RLIMIT_CORE, &zero);
+            Ok(())
+        });
+    }
+    let out = run(&mut cmd, LIMIT);
+    assert!(out.status.success(), "{}", out.all());
+    assert!(out.stdout.contains("sent SIGABRT to thread"), "{}", out.all());
+    assert!(out.stderr.contains("core file size limit of 0"), "{}", out.all());
+    assert!(out.stderr.contains("core_pattern"), "{}", out.all());
+    assert!(out.stderr.contains("command was killed by SIGABRT"), "{}", out.all());
+    assert!(!marker.exists(), "the thread died before writing the marker");
+}
+
+#[test]
+fn count_and_return_value_filters_give_exact_matches() {
+    let dir = tempfile::tempdir().unwrap();
+    let bin = build_c("badclose", dir.path(), "badclose");
+    let marker = dir.path().join("marker");
+    let m = marker.to_str().unwrap();
+    // Every close(fd 77): the good one (0) and the bad one (-EBADF).
+    let out = run(
+        catch(&["--syscall", "close", "--arg", "0", "77", "--count", "2", "--"]).arg(&bin).args([m, "0", "77", "200"]),
+        LIMIT,
+    );
+    assert!(out.status.success(), "{}", out.all());
+    assert!(out.stdout.contains("=== catch 1:"), "{}", out.all());
+    assert!(out.stdout.contains("=== catch 2:"), "{}", out.all());
+    assert!(!out.stdout.contains("=== catch 3:"), "{}", out.all());
+    let calls: Vec<&str> = out.stdout.lines().filter(|l| l.starts_with("close(")).collect();
+    assert_eq!(calls, ["close(fd=77) = 0", "close(fd=77) = -1 EBADF (Bad file descriptor)"], "{}", out.all());
+
+    // --ret '<' 0 with no limit: exactly one failing close in the whole run.
+    let out = run(
+        catch(&["--syscall", "close", "--ret", "<", "0", "--count", "0", "--"]).arg(&bin).args([m, "0", "-1", "0"]),
+        LIMIT,
+    );
+    assert!(out.status.success(), "{}", out.all());
+    assert_eq!(out.stdout.matches("=== catch").count(), 1, "{}", out.all());
+    assert!(out.stderr.contains("1 match\n"), "{}", out.all());
+
+    // --failed on a syscall that never fails here: the command ends with no match.
+    let out = run(catch(&["--syscall", "getppid", "--failed", "--"]).arg(&bin).args([m, "0", "-1", "0"]), LIMIT);
+    assert!(!out.status.success(), "{}", out.all());
+    assert!(out.stderr.contains("before any matching system call"), "{}", out.all());
+}
+
+#[test]
+fn attaches_to_a_running_process_by_pid() {
+    let dir = tempfile::tempdir().unwrap();
+    let bin = build_c("badclose", dir.path(), "badclose");
+    let marker = dir.path().join("marker");
+    // Waits 1.5 s before its closes: time for prodtrace to attach.
+    let mut target = Command::new(&bin).args([marker.to_str().unwrap(), "1500", "91", "200"]).spawn().unwrap();
+    let pid = target.id().to_string();
+    let out = run(&mut catch(&["-p", &pid, "--syscall", "close", "--arg", "0", "91", "--failed"]), LIMIT);
+    assert!(target.wait().unwrap().success());
+    assert!(out.status.success(), "{}", out.all());
+    assert!(out.stdout.contains(&format!("pid {pid} (badclose)")), "{}", out.all());
+    assert!(out.stdout.contains("close(fd=91) = -1 EBADF"), "{}", out.all());
+    assert!(stack_names(&out.stdout).iter().any(|n| n.starts_with("release_handle+")), "{}", out.all());
+}
+
+#[test]
+fn comm_alone_selects_processes_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    // A name no other process on the machine has.
+    let name = format!("bc{}", std::process::id());
+    let bin = build_c("badclose", dir.path(), &name);
+    let marker = dir.path().join("marker");
+    let (child, _) = start_catching(&mut catch(&["--comm", &name, "--syscall", "close", "--errno", "9", "--count", "1"]));
+    let st = Command::new(&bin)
+        .args([marker.to_str().unwrap(), "0", "-1", "200"])
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let out = finish(child, LIMIT);
+    assert!(out.status.success(), "{}", out.all());
+    assert!(out.stdout.contains(&format!("({name}) tid")), "{}", out.all());
+    assert!(out.stdout.contains("close(fd=3) = -1 EBADF"), "{}", out.all());
+}
+

@@ -1,0 +1,178 @@
+//! Helpers shared by the `prodtrace catch` integration tests: running the
+//! real `prodtrace` binary with a time limit, compiling the C test programs
+//! from `examples/c/`, reading process state, and asking gdb for stacks.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+/// The repository root.
+pub fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
+}
+
+/// The prodtrace binary under test.
+pub fn prodtrace_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_prodtrace")
+}
+
+/// `prodtrace catch ARGS...`.
+pub fn catch(args: &[&str]) -> Command {
+    let mut c = Command::new(prodtrace_bin());
+    c.arg("catch").args(args);
+    c
+}
+
+/// Result of a finished command.
+pub struct Out {
+    pub status: ExitStatus,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Out {
+    /// Both streams, for assertion messages.
+    pub fn all(&self) -> String {
+        format!("status {:?}\n--- stdout\n{}--- stderr\n{}", self.status, self.stdout, self.stderr)
+    }
+}
+
+/// Runs `cmd` to completion, killing it and failing after `limit`.
+pub fn run(cmd: &mut Command, limit: Duration) -> Out {
+    let child = cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    finish(child, limit)
+}
+
+/// Collects a spawned child's output (stdout and stderr piped), killing it
+/// and failing after `limit`.
+pub fn finish(mut child: Child, limit: Duration) -> Out {
+    let mut out = child.stdout.take().unwrap();
+    let mut err = child.stderr.take().unwrap();
+    let t_out = std::thread::spawn(move || {
+        let mut s = String::new();
+        std::io::Read::read_to_string(&mut out, &mut s).ok();
+        s
+    });
+    let t_err = std::thread::spawn(move || {
+        let mut s = String::new();
+        std::io::Read::read_to_string(&mut err, &mut s).ok();
+        s
+    });
+    let deadline = Instant::now() + limit;
+    let status = loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            break st;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("command did not finish within {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    Out { status, stdout: t_out.join().unwrap(), stderr: t_err.join().unwrap() }
+}
+
+/// Starts prodtrace and waits until it reports that it is catching (the
+/// probe is attached); returns the child with stdout still piped and the
+/// stderr lines read so far.
+pub fn start_catching(cmd: &mut Command) -> (Child, Vec<String>) {
+    let mut child = cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let mut lines = Vec::new();
+    let mut reader = BufReader::new(stderr);
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).unwrap() == 0 {
+            let _ = child.kill();
+            panic!("prodtrace ended before catching: {lines:?}");
+        }
+        let done = line.contains("catching");
+        lines.push(line);
+        if done {
+            break;
+        }
+    }
+    child.stderr = None;
+    // Keep draining stderr so prodtrace never blocks on a full pipe.
+    std::thread::spawn(move || for _ in reader.lines() {});
+    (child, lines)
+}
+
+/// Compiles `examples/c/NAME.c` into `dir/OUT` (gcc, -O2 -g, no frame
+/// pointers: stacks must be unwound with DWARF).
+pub fn build_c(name: &str, dir: &Path, out: &str) -> PathBuf {
+    let src = repo().join(format!("examples/c/{name}.c"));
+    let bin = dir.join(out);
+    let st = Command::new("cc")
+        .args(["-O2", "-g", "-fomit-frame-pointer", "-o"])
+        .arg(&bin)
+        .arg(&src)
+        .status()
+        .expect("cc (gcc) must be installed");
+    assert!(st.success(), "compiling {}", src.display());
+    bin
+}
+
+/// The state letter of process `pid` (None when gone).
+pub fn state(pid: u32) -> Option<char> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat.rfind(')').and_then(|i| stat[i + 1..].trim_start().chars().next())
+}
+
+/// State letters of every thread of `pid`.
+pub fn thread_states(pid: u32) -> Vec<char> {
+    let mut v = Vec::new();
+    for t in std::fs::read_dir(format!("/proc/{pid}/task")).unwrap().flatten() {
+        let stat = std::fs::read_to_string(t.path().join("stat")).unwrap();
+        v.push(stat.rfind(')').and_then(|i| stat[i + 1..].trim_start().chars().next()).unwrap());
+    }
+    v
+}
+
+/// Polls `cond` every 10 ms for up to `limit`.
+pub fn wait_for(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + limit;
+    loop {
+        if cond() {
+            return true;
+        }
+        if Instant::now() > deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// `gdb -batch ... -ex bt` on a core file.
+pub fn gdb_core_bt(binary: &Path, core: &Path) -> String {
+    let out = run(
+        Command::new("gdb").args(["-batch", "-nx", "-ex", "info threads", "-ex", "bt"]).arg(binary).arg(core),
+        Duration::from_secs(120),
+    );
+    format!("{}{}", out.stdout, out.stderr)
+}
+
+/// `gdb -batch -p PID -ex bt` (gdb attaches and detaches; a process in
+/// group-stop stays stopped).
+pub fn gdb_pid_bt(pid: u32) -> String {
+    let out = run(Command::new("gdb").args(["-batch", "-nx", "-p", &pid.to_string(), "-ex", "bt"]), Duration::from_secs(120));
+    format!("{}{}", out.stdout, out.stderr)
+}
+
+/// The PID in `... resume it with: kill -CONT PID ...`.
+pub fn resume_pid(stdout: &str) -> u32 {
+    let at = stdout.find("kill -CONT ").expect("prodtrace said how to resume");
+    stdout[at + 11..].split_whitespace().next().unwrap().parse().unwrap()
+}
+
+/// The frame names of a printed user stack, innermost first.
+pub fn stack_names(stdout: &str) -> Vec<String> {
+    stdout
+        .lines()
+        .filter(|l| l.trim_start().starts_with('#'))
+        .filter_map(|l| l.split_whitespace().nth(2).map(str::to_string))
+        .collect()
+}

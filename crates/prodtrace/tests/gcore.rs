@@ -1,0 +1,485 @@
+//! Tests of `prodtrace gcore` on real targets: a multi-threaded C program
+//! (compiled here with `cc -g`) and Node itself, checked with gdb, plus the
+//! ways it must refuse or fail cleanly (missing PID, traced target, no
+//! privileges, unwritable directory, full disk, size limit, target killed
+//! during the dump). Needs root, cc, gdb and /usr/bin/node.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+const PRODTRACE: &str = env!("CARGO_BIN_EXE_prodtrace");
+
+/// The test program, compiled once per test run.
+fn threads_binary() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let dir = std::env::temp_dir().join(format!("prodtrace-gcore-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let bin = dir.join("gcore_threads");
+        let src = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/gcore_fixtures/threads.c");
+        let st = Command::new("cc").args(["-g", "-O0", "-pthread", "-o"]).arg(&bin).arg(src).status().expect("cc");
+        assert!(st.success(), "cc failed");
+        bin
+    })
+}
+
+/// A running instance of the test program; killed on drop.
+struct Target {
+    child: Child,
+    pid: u32,
+    counter: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Target {
+    fn start(extra: &[&str]) -> Target {
+        let dir = tempfile::tempdir().unwrap();
+        let counter = dir.path().join("counter");
+        let mut child = Command::new(threads_binary())
+            .arg(&counter)
+            .args(extra)
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        std::io::BufRead::read_line(&mut std::io::BufReader::new(child.stdout.take().unwrap()), &mut line).unwrap();
+        let pid: u32 = line.trim().parse().expect("target prints its PID");
+        assert_eq!(pid, child.id());
+        let t = Target { child, pid, counter, _dir: dir };
+        if !extra.contains(&"stop") {
+            t.assert_runs(); // main_loop has started
+        }
+        t
+    }
+
+    fn count(&self) -> u64 {
+        std::fs::read_to_string(&self.counter).unwrap_or_default().trim().parse().unwrap_or(0)
+    }
+
+    /// Asserts the target is running: its counter advances.
+    fn assert_runs(&self) {
+        let before = self.count();
+        let t0 = Instant::now();
+        while self.count() <= before {
+            assert!(t0.elapsed() < Duration::from_secs(5), "target {} does not run on (counter stuck at {before})", self.pid);
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+}
+
+impl Drop for Target {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn gcore(args: &[&str]) -> Output {
+    Command::new(PRODTRACE).arg("gcore").args(args).output().unwrap()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// State letters of every thread of `pid`.
+fn thread_states(pid: u32) -> Vec<char> {
+    let mut states = Vec::new();
+    for e in std::fs::read_dir(format!("/proc/{pid}/task")).unwrap() {
+        let stat = std::fs::read_to_string(e.unwrap().path().join("stat")).unwrap();
+        states.push(stat[stat.rfind(')').unwrap() + 2..].chars().next().unwrap());
+    }
+    states
+}
+
+fn tracer_pid(pid: u32) -> u32 {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    s.lines().find_map(|l| l.strip_prefix("TracerPid:")).unwrap().trim().parse().unwrap()
+}
+
+/// `gdb -batch` on a binary and a core; returns stdout and stderr.
+fn gdb(binary: &Path, core: &Path, cmds: &[&str]) -> String {
+    let mut cmd = Command::new("gdb");
+    cmd.args(["-nx", "-batch"]);
+    for c in cmds {
+        cmd.args(["-ex", c]);
+    }
+    let o = cmd.arg(binary).arg(core).output().expect("gdb");
+    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+}
+
+/// The frames of the last backtrace in gdb output (gdb also prints frame
+/// #0 alone when it loads the core).
+fn last_backtrace(out: &str) -> Vec<String> {
+    let mut groups: Vec<Vec<String>> = Vec::new();
+    let mut in_group = false;
+    for l in out.lines() {
+        if l.starts_with('#') {
+            if !in_group {
+                groups.push(Vec::new());
+            }
+            groups.last_mut().unwrap().push(l.to_string());
+        }
+        in_group = l.starts_with('#');
+    }
+    groups.pop().unwrap_or_default()
+}
+
+/// Number of threads `info threads` lists.
+fn gdb_thread_count(out: &str) -> usize {
+    out.lines()
+        .filter(|l| {
+            let l = l.trim_start_matches('*').trim_start();
+            l.split_whitespace().next().is_some_and(|id| id.parse::<u32>().is_ok()) && l.contains("(LWP ")
+        })
+        .count()
+}
+
+fn mode(path: &Path) -> u32 {
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
+
+#[test]
+fn c_program_core_loads_in_gdb_and_the_target_runs_on() {
+    let t = Target::start(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let core = dir.path().join("core");
+    let o = gcore(&[&t.pid.to_string(), "-o", core.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let summary = String::from_utf8_lossy(&o.stdout);
+    assert!(summary.starts_with(&format!("Saved {}: ", core.display())), "{summary}");
+    assert!(summary.contains(", 4 threads, process paused "), "{summary}");
+    assert_eq!(mode(&core), 0o600);
+    // Only the core: the temporary file was renamed.
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+
+    // The target runs on, untraced, not stopped.
+    t.assert_runs();
+    assert_eq!(tracer_pid(t.pid), 0);
+    assert!(thread_states(t.pid).iter().all(|s| !matches!(s, 't' | 'T')), "{:?}", thread_states(t.pid));
+
+    let out = gdb(threads_binary(), &core, &["info threads", "bt", "thread apply all bt"]);
+    assert_eq!(gdb_thread_count(&out), 4, "{out}");
+    for f in ["main_loop", "worker_sleep", "worker_cond", "worker_spin"] {
+        assert!(out.contains(&format!(" {f} (")), "no frame {f} in:\n{out}");
+    }
+    // `bt` (the selected thread is the main thread) goes through main_loop to main.
+    let bt = last_backtrace(&gdb(threads_binary(), &core, &["bt"]));
+    assert!(bt.iter().any(|l| l.contains(" main_loop (")), "{bt:?}");
+    assert!(bt.iter().any(|l| l.contains(" main (")), "{bt:?}");
+    assert!(!out.contains("Cannot access memory"), "{out}");
+    assert!(!out.contains("too small"), "{out}");
+}
+
+#[test]
+fn a_stopped_target_is_dumped_and_left_stopped() {
+    let t = Target::start(&[]);
+    let pid = t.pid;
+    // SAFETY: kill(2) on our own child.
+    unsafe { libc::kill(pid as i32, libc::SIGSTOP) };
+    wait_all_stopped(pid);
+    let count = t.count();
+    let dir = tempfile::tempdir().unwrap();
+    let core = dir.path().join("core");
+    let o = gcore(&[&pid.to_string(), "-o", core.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("(left stopped, as it was)"));
+    std::thread::sleep(Duration::from_millis(100));
+    assert_eq!(thread_states(pid), vec!['T'; 4], "every thread stays in the group-stop");
+    assert_eq!(tracer_pid(pid), 0);
+    assert_eq!(t.count(), count, "the target did not run");
+
+    let out = gdb(threads_binary(), &core, &["info threads", "thread apply all bt"]);
+    assert_eq!(gdb_thread_count(&out), 4, "{out}");
+    assert!(out.contains("Program terminated with signal SIGSTOP"), "{out}");
+    assert!(out.contains(" main_loop (") && out.contains(" worker_spin ("), "{out}");
+
+    // SIGCONT resumes it.
+    unsafe { libc::kill(pid as i32, libc::SIGCONT) };
+    t.assert_runs();
+}
+
+/// Waits until every thread of `pid` is in a group-stop.
+fn wait_all_stopped(pid: u32) {
+    let t0 = Instant::now();
+    while !thread_states(pid).iter().all(|&s| s == 'T') {
+        assert!(t0.elapsed() < Duration::from_secs(5), "{:?}", thread_states(pid));
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// Thread ID of the thread named `name` (threads.c names its threads).
+fn tid_named(pid: u32, name: &str) -> u32 {
+    std::fs::read_dir(format!("/proc/{pid}/task"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| std::fs::read_to_string(p.join("comm")).unwrap().trim() == name)
+        .and_then(|p| p.file_name()?.to_str()?.parse().ok())
+        .unwrap()
+}
+
+#[test]
+fn a_target_stopped_at_a_syscall_exit_keeps_its_registers_and_stays_stopped() {
+    // The main thread stops itself with tgkill(SIGSTOP) in stop_here(): the
+    // state a BPF program leaves a target in when it sends SIGSTOP at a
+    // syscall exit.
+    let t = Target::start(&["0", "stop"]);
+    wait_all_stopped(t.pid);
+    let dir = tempfile::tempdir().unwrap();
+    let core = dir.path().join("core");
+    let r = corefile::write_core(t.pid, &core, &corefile::Options::default()).unwrap();
+    assert!(r.stopped);
+    assert_eq!(r.threads, 4);
+    // Detached threads re-enter the group-stop (briefly 'R' in the kernel).
+    wait_all_stopped(t.pid);
+    let count = t.count();
+    std::thread::sleep(Duration::from_millis(50));
+    assert_eq!(t.count(), count, "the target ran on after the dump");
+    assert_eq!(tracer_pid(t.pid), 0);
+    let bt = last_backtrace(&gdb(threads_binary(), &core, &["bt"]));
+    // #0 in libc's syscall(), #1 stop_here, #2 main: registers of that stop.
+    assert!(bt[0].contains("syscall"), "{bt:?}");
+    assert!(bt[1].contains(" stop_here ("), "{bt:?}");
+    assert!(bt[2].contains(" main ("), "{bt:?}");
+    unsafe { libc::kill(t.pid as i32, libc::SIGCONT) };
+    t.assert_runs();
+}
+
+#[test]
+fn a_stop_signal_in_flight_is_not_lost() {
+    // SIGSTOP sent and the dump started at once, the way `catch --core`
+    // works: some threads are frozen before they reach the group-stop. The
+    // dump must not swallow the stop: afterwards the process is stopped.
+    for _ in 0..3 {
+        let t = Target::start(&[]);
+        unsafe { libc::kill(t.pid as i32, libc::SIGSTOP) };
+        let core = tempfile::NamedTempFile::new().unwrap();
+        let r = corefile::write_core(t.pid, core.path(), &corefile::Options::default()).unwrap();
+        assert_eq!(r.threads, 4);
+        wait_all_stopped(t.pid);
+        let count = t.count();
+        std::thread::sleep(Duration::from_millis(50));
+        assert_eq!(t.count(), count, "the target ran on after the dump");
+        assert_eq!(tracer_pid(t.pid), 0);
+        unsafe { libc::kill(t.pid as i32, libc::SIGCONT) };
+        t.assert_runs();
+    }
+}
+
+#[test]
+fn first_thread_selects_the_thread_gdb_shows() {
+    let t = Target::start(&[]);
+    let spin = tid_named(t.pid, "spin");
+    let core = tempfile::NamedTempFile::new().unwrap();
+    let opts = corefile::Options { first_thread: Some(spin), ..Default::default() };
+    corefile::write_core(t.pid, core.path(), &opts).unwrap();
+    let out = gdb(threads_binary(), core.path(), &["bt"]);
+    assert!(out.contains("[Current thread is 1 (Thread 0x") && out.contains(&format!("(LWP {spin}))]")), "{out}");
+    // (It may still be on its way out of the start-up barrier.)
+    let bt = last_backtrace(&out);
+    assert!(bt.iter().any(|l| l.contains(" worker_spin (")), "{bt:?}");
+    t.assert_runs();
+}
+
+#[test]
+fn threads_created_during_the_dump_do_not_break_it() {
+    let t = Target::start(&["0", "churn"]);
+    let dir = tempfile::tempdir().unwrap();
+    for i in 0..5 {
+        let core = dir.path().join(format!("core{i}"));
+        let o = gcore(&[&t.pid.to_string(), "-o", core.to_str().unwrap()]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let out = gdb(threads_binary(), &core, &["info threads"]);
+        // main, sleep, cond, spin, churn, and maybe one short-lived thread.
+        let n = gdb_thread_count(&out);
+        assert!((5..=6).contains(&n), "{n} threads:\n{out}");
+        t.assert_runs();
+        assert_eq!(tracer_pid(t.pid), 0);
+    }
+}
+
+#[test]
+fn node_core_loads_in_gdb_and_is_much_smaller_than_gdbs() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("heap.js");
+    // About 30 MB of live JS objects, then an idle event loop.
+    std::fs::write(
+        &script,
+        "const keep = []; for (let i = 0; i < 30; i++) keep.push(Buffer.alloc(1 << 20, i).toString('latin1'));\n\
+         setInterval(() => keep.length, 1000); console.log(process.pid);\n",
+    )
+    .unwrap();
+    let mut node = Command::new("/usr/bin/node").arg(&script).stdout(Stdio::piped()).spawn().unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(node.stdout.take().unwrap()), &mut line).unwrap();
+    let pid = node.id().to_string();
+    let threads = std::fs::read_dir(format!("/proc/{pid}/task")).unwrap().count();
+
+    let core = dir.path().join("core.node");
+    let o = gcore(&[&pid, "-o", core.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = gdb(Path::new("/usr/bin/node"), &core, &["info threads", "bt"]);
+    assert_eq!(gdb_thread_count(&out), threads, "{out}");
+    assert!(out.contains(" uv_run ("), "{out}");
+    assert!(out.contains("epoll_wait") || out.contains("epoll_pwait"), "{out}");
+    assert!(out.contains("node::Start"), "{out}");
+    assert!(!out.contains("too small"), "{out}");
+
+    // gdb's own gcore of the same process, for the size comparison.
+    let prefix = dir.path().join("gdbcore");
+    let g = Command::new("gcore").arg("-o").arg(&prefix).arg(&pid).output().unwrap();
+    assert!(g.status.success(), "gcore: {}", String::from_utf8_lossy(&g.stderr));
+    let gdb_size = std::fs::metadata(format!("{}.{pid}", prefix.display())).unwrap().len();
+    let ours = std::fs::metadata(&core).unwrap().len();
+    assert!(ours * 4 < gdb_size, "ours {ours} bytes vs gdb's {gdb_size}");
+    // Still running: it answers a signal-free liveness check and is untraced.
+    assert_eq!(tracer_pid(node.id()), 0);
+    node.kill().unwrap();
+    node.wait().unwrap();
+}
+
+#[test]
+fn refuses_a_missing_pid() {
+    let o = gcore(&["999999999"]);
+    assert!(!o.status.success());
+    assert_eq!(stderr(&o), "prodtrace: no process with PID 999999999\n");
+}
+
+#[test]
+fn refuses_a_target_traced_by_a_debugger() {
+    // This test process becomes the tracer of a child held at exec.
+    let held = procctl::spawn_stopped(&["sleep".to_string(), "30".to_string()]).unwrap();
+    let o = gcore(&[&held.pid.to_string(), "-o", "/tmp/never-written-core"]);
+    assert!(!o.status.success());
+    let err = stderr(&o);
+    // The tracer is this test's thread that spawned the child.
+    let tracer = err.split("is already traced by PID ").nth(1).and_then(|r| r.split(' ').next()).unwrap_or("?");
+    assert!(Path::new(&format!("/proc/self/task/{tracer}")).exists(), "{err}");
+    assert!(err.starts_with(&format!("prodtrace: process {} is already traced by PID {tracer} (", held.pid)), "{err}");
+    assert!(err.contains("detach the debugger first"), "{err}");
+    assert_eq!(err.lines().count(), 1);
+    assert!(!Path::new("/tmp/never-written-core").exists());
+    drop(held);
+}
+
+#[test]
+fn refuses_without_privileges() {
+    let t = Target::start(&[]);
+    // A copy of prodtrace that user nobody can run.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let bin = dir.path().join("prodtrace");
+    std::fs::copy(PRODTRACE, &bin).unwrap();
+    let o = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all"])
+        .arg(&bin)
+        .args(["gcore", &t.pid.to_string(), "-o", "/tmp/x"])
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    assert_eq!(
+        stderr(&o),
+        format!("prodtrace: dumping process {} needs root or CAP_SYS_PTRACE: run it with sudo\n", t.pid)
+    );
+    t.assert_runs();
+}
+
+/// A tmpfs mounted on a fresh directory, unmounted on drop (even when the
+/// test fails).
+struct Tmpfs {
+    dir: tempfile::TempDir,
+}
+
+impl Tmpfs {
+    fn mount(opts: &str) -> Tmpfs {
+        let dir = tempfile::tempdir().unwrap();
+        let st = Command::new("mount").args(["-t", "tmpfs", "-o", opts, "tmpfs"]).arg(dir.path()).status().unwrap();
+        assert!(st.success(), "mount tmpfs");
+        Tmpfs { dir }
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(self.dir.path()).status();
+    }
+}
+
+#[test]
+fn a_full_disk_leaves_no_file_and_the_target_running() {
+    let t = Target::start(&["8"]); // 8 MB touched: more than the 1 MB disk
+    let fs = Tmpfs::mount("size=1M");
+    let core = fs.path().join("core");
+    let o = gcore(&[&t.pid.to_string(), "-o", core.to_str().unwrap()]);
+    assert!(!o.status.success());
+    let err = stderr(&o);
+    assert!(err.contains("No space left on device"), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert_eq!(std::fs::read_dir(fs.path()).unwrap().count(), 0, "no partial file");
+    t.assert_runs();
+    assert_eq!(tracer_pid(t.pid), 0);
+}
+
+#[test]
+fn an_unwritable_directory_is_reported_before_touching_the_target() {
+    let t = Target::start(&[]);
+    let fs = Tmpfs::mount("ro,size=1M");
+    let o = gcore(&[&t.pid.to_string(), "-o", fs.path().join("core").to_str().unwrap()]);
+    assert!(!o.status.success());
+    let err = stderr(&o);
+    assert!(err.contains(&format!("cannot create a file in {}", fs.path().display())), "{err}");
+    assert!(err.contains("Read-only file system"), "{err}");
+    assert_eq!(err.lines().count(), 1);
+    t.assert_runs();
+}
+
+#[test]
+fn max_size_is_enforced_with_no_file_left() {
+    let t = Target::start(&["8"]);
+    let dir = tempfile::tempdir().unwrap();
+    let core = dir.path().join("core");
+    let o = gcore(&[&t.pid.to_string(), "-o", core.to_str().unwrap(), "--max-size", "1M"]);
+    assert!(!o.status.success());
+    let err = stderr(&o);
+    assert!(err.contains("more than the limit of 1048576 bytes; nothing written"), "{err}");
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    t.assert_runs();
+    // A limit that fits: written.
+    let o = gcore(&[&t.pid.to_string(), "-o", core.to_str().unwrap(), "--max-size", "64M"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(std::fs::metadata(&core).unwrap().len() <= 64 << 20);
+}
+
+#[test]
+fn a_target_killed_during_the_dump_gives_a_clean_error() {
+    // 1 GB of touched memory keeps it frozen long enough to be killed meanwhile.
+    let t = Target::start(&["1024"]);
+    let dir = tempfile::tempdir().unwrap();
+    let core = dir.path().join("core");
+    let g = Command::new(PRODTRACE)
+        .args(["gcore", &t.pid.to_string(), "-o", core.to_str().unwrap()])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Kill it as soon as it is frozen (ptrace-stopped, 't').
+    let t0 = Instant::now();
+    while !thread_states(t.pid).contains(&'t') {
+        assert!(t0.elapsed() < Duration::from_secs(20), "never frozen");
+        std::thread::sleep(Duration::from_micros(200));
+    }
+    // SAFETY: kill(2) on our own child.
+    unsafe { libc::kill(t.pid as i32, libc::SIGKILL) };
+    let o = g.wait_with_output().unwrap();
+    assert!(!o.status.success());
+    let err = stderr(&o);
+    assert!(err.contains(&format!("process {} exited", t.pid)), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "no partial file");
+}

@@ -1,0 +1,213 @@
+//! Snooping the example service through the engine (bunyan-snoop): debug
+//! records reach the snooper while the service's stdout keeps only info
+//! records; semaphores go back to 0 after Ctrl-C and after SIGKILL of the
+//! snooper; `*` and NAME specs; deleted binaries; a slow reader loses
+//! records in the kernel instead of slowing the service.
+
+mod common;
+
+use std::{
+    process::Command,
+    time::{Duration, Instant},
+};
+
+use common::*;
+
+fn snooper(spec: &str) -> Proc {
+    Proc::spawn(
+        Command::new(sibling_bin("bunyan-snoop", "bunyan-snoop"))
+            .arg(spec)
+            .stderr(std::process::Stdio::piped()),
+    )
+}
+
+fn stderr_of(p: &mut Proc) -> String {
+    use std::io::Read;
+    let mut s = String::new();
+    p.child.stderr.take().unwrap().read_to_string(&mut s).unwrap();
+    s
+}
+
+/// Every debug record from the moment of attach to the service's exit
+/// arrives, in order, while the service's own output has only info records.
+#[test]
+fn engine_delivers_every_debug_record_and_stdout_stays_info() {
+    let mut svc = start_service(&["--rate", "400", "--duration", "3"]);
+    let pid = svc.pid();
+    let mut records = Vec::new();
+    let mut sem_while_attached = None;
+    let stats = bunyan_snoop::run(&pid.to_string(), &mut |rec| {
+        if sem_while_attached.is_none() {
+            sem_while_attached = Some(semaphores(pid));
+        }
+        records.push(record(std::str::from_utf8(rec)?));
+        Ok(())
+    })
+    .unwrap();
+    svc.wait(Duration::from_secs(10));
+    let own: Vec<_> = svc
+        .stdout
+        .rest(Duration::from_secs(5))
+        .iter()
+        .map(|l| record(l))
+        .collect();
+
+    // The service itself wrote info records only.
+    assert!(own.len() >= 3, "{own:?}");
+    assert!(own.iter().all(|r| r["level"] == 30), "{own:?}");
+    // The snooper got debug records, all of them from attach to exit.
+    let debug: Vec<u64> = records
+        .iter()
+        .filter(|r| r["level"] == 20)
+        .map(|r| r["req_id"].as_u64().unwrap())
+        .collect();
+    assert!(debug.len() > 500, "only {} debug records", debug.len());
+    assert!(
+        debug.windows(2).all(|w| w[1] == w[0] + 1),
+        "debug req_ids must be consecutive"
+    );
+    let total = own.last().unwrap()["total"].as_u64().unwrap();
+    assert_eq!(*debug.last().unwrap(), total - 1, "the last request's record arrived");
+    // Info records are snooped too, and they are the ones stdout has.
+    let snooped_info = records.iter().filter(|r| r["level"] == 30).count();
+    assert!(snooped_info >= 2);
+    assert!(records.iter().all(|r| r["pid"] == pid));
+    assert_eq!(stats.delivered as usize, records.len());
+    assert_eq!(stats.dropped, 0);
+    assert_eq!(
+        sem_while_attached.unwrap().iter().map(|(_, v)| *v).collect::<Vec<_>>(),
+        [1; 6]
+    );
+}
+
+/// The snooper process: semaphores are 1 while it runs, 0 after Ctrl-C,
+/// and 0 again after it is killed with SIGKILL (the kernel cleans up).
+#[test]
+fn semaphores_return_to_zero_after_sigint_and_sigkill() {
+    let svc = start_service(&["--rate", "200"]);
+    let pid = svc.pid();
+    for sig in [libc::SIGINT, libc::SIGKILL] {
+        let mut snoop = snooper(&pid.to_string());
+        let first = snoop.stdout.next(Duration::from_secs(20)).expect("a snooped record");
+        assert_eq!(record(&first)["pid"], pid);
+        assert_eq!(semaphores(pid).iter().map(|(_, v)| *v).collect::<Vec<_>>(), [1; 6]);
+        snoop.signal(sig);
+        let status = snoop.wait(Duration::from_secs(10));
+        if sig == libc::SIGINT {
+            assert!(status.success(), "{status:?}");
+            let err = stderr_of(&mut snoop);
+            assert!(err.contains("records delivered") && err.contains(" 0 dropped"), "{err}");
+        }
+        wait_semaphores(pid, 0, Duration::from_secs(5));
+    }
+    // The service kept running, untouched.
+    assert!(bunyan_snoop::semaphores(pid).is_ok());
+    let line = svc.stdout.next(Duration::from_secs(5)).expect("service still logging");
+    assert_eq!(record(&line)["level"], 30);
+}
+
+/// `*` finds the service among all processes; NAME finds it by command line.
+#[test]
+fn star_and_name_specs_find_the_service() {
+    let tag = format!("snoop-name-test-{}", std::process::id());
+    let svc = start_service(&["--rate", "200", "--name", &tag]);
+    for spec in ["*", tag.as_str()] {
+        let mut snoop = snooper(spec);
+        let end = Instant::now() + Duration::from_secs(20);
+        let found = loop {
+            let line = snoop
+                .stdout
+                .next(end.saturating_duration_since(Instant::now()))
+                .expect("records from the service");
+            let r = record(&line);
+            if r["pid"] == svc.pid() {
+                break r;
+            }
+        };
+        assert_eq!(found["name"], tag.as_str());
+        snoop.signal(libc::SIGINT);
+        assert!(snoop.wait(Duration::from_secs(10)).success());
+    }
+    wait_semaphores(svc.pid(), 0, Duration::from_secs(5));
+}
+
+/// A binary deleted from disk after it started is still snooped (through
+/// /proc/PID/map_files).
+#[test]
+fn deleted_binary_is_snooped() {
+    let dir = tempfile::tempdir().unwrap();
+    let copy = dir.path().join("log-service-copy");
+    std::fs::copy(service_bin(), &copy).unwrap();
+    let mut svc = Proc::spawn(Command::new(&copy).args(["--rate", "300", "--duration", "2"]));
+    assert!(svc.stdout.next(Duration::from_secs(10)).unwrap().contains("started"));
+    std::fs::remove_file(&copy).unwrap();
+    let mut n = 0;
+    let stats = bunyan_snoop::run(&svc.pid().to_string(), &mut |rec| {
+        n += usize::from(record(std::str::from_utf8(rec)?)["level"] == 20);
+        Ok(())
+    })
+    .unwrap();
+    svc.wait(Duration::from_secs(10));
+    assert!(n > 100, "{n} debug records from the deleted binary ({stats:?})");
+}
+
+/// A reader slower than the service: records are dropped (and counted) in
+/// the kernel; the service is not held up and finishes on time.
+#[test]
+fn slow_reader_drops_records_without_blocking_the_service() {
+    let started = Instant::now();
+    let mut svc = start_service(&["--rate", "0", "--duration", "2"]);
+    let mut delivered = 0u64;
+    let stats = bunyan_snoop::run(&svc.pid().to_string(), &mut |rec| {
+        assert!(rec.starts_with(b"{\"name\":\"log-service\""));
+        delivered += 1;
+        if delivered % 100 == 0 {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        Ok(())
+    })
+    .unwrap();
+    svc.wait(Duration::from_secs(10));
+    assert!(stats.dropped > 0, "{stats:?}");
+    assert_eq!(stats.delivered, delivered);
+    assert!(
+        started.elapsed() < Duration::from_secs(8),
+        "service held up: {:?}",
+        started.elapsed()
+    );
+}
+
+#[test]
+fn clear_errors_for_bad_targets() {
+    let e = bunyan_snoop::run("999999999", &mut |_| Ok(())).unwrap_err();
+    assert!(
+        format!("{e:#}").contains("invalid PID") || format!("{e:#}").contains("not found"),
+        "{e:#}"
+    );
+    let e = bunyan_snoop::run("4194000", &mut |_| Ok(())).unwrap_err();
+    assert!(format!("{e:#}").contains("process 4194000 not found"), "{e:#}");
+    // A process without bunyan probes.
+    let sleeper = Proc::spawn(Command::new("sleep").arg("30"));
+    let e = bunyan_snoop::run(&sleeper.pid().to_string(), &mut |_| Ok(())).unwrap_err();
+    assert!(format!("{e:#}").contains("has no bunyan USDT probes"), "{e:#}");
+    let e = bunyan_snoop::run("no-such-process-name-xyz", &mut |_| Ok(())).unwrap_err();
+    assert!(format!("{e:#}").contains("no running process matching"), "{e:#}");
+}
+
+/// Records longer than the engine's limit are counted as dropped; shorter
+/// ones from the same process still arrive.
+#[test]
+fn oversized_records_are_counted_as_dropped() {
+    let mut svc = start_service(&["--rate", "100", "--duration", "2", "--payload", "40000"]);
+    let mut levels = Vec::new();
+    let stats = bunyan_snoop::run(&svc.pid().to_string(), &mut |rec| {
+        levels.push(record(std::str::from_utf8(rec)?)["level"].as_u64().unwrap());
+        Ok(())
+    })
+    .unwrap();
+    svc.wait(Duration::from_secs(10));
+    assert!(levels.iter().all(|&l| l == 30), "{levels:?}");
+    assert!(levels.len() >= 2, "info records still arrive: {levels:?}");
+    // About 100 debug records per second for ~2 s, all too long.
+    assert!(stats.dropped >= 100, "{stats:?}");
+}
