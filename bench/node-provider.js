@@ -8,14 +8,15 @@
  *   stub      require('dtrace-provider') is the npm package, which on Linux
  *             is its no-op stub (what bunyan uses on Linux today);
  *   disabled  prodtrace-dtrace-provider (run with -r register), no tracer;
- *   enabled   prodtrace-dtrace-provider with a tracer attached to both
+ *   traced-*  prodtrace-dtrace-provider with a tracer attached to both
  *             probes: the run waits for SIGUSR2 (sent once the tracer
- *             printed events of both probes) before measuring.
+ *             reported events of both probes) before measuring.
  * Prints "ready <pid>" on stderr once its providers are enabled.
  */
 'use strict';
 
 const mode = process.argv[2];
+const traced = mode.startsWith('traced');
 const bunyanPath = process.argv[3];
 const bunyan = require(bunyanPath);
 /* Resolve dtrace-provider exactly as bunyan does (the stub, or ours under
@@ -45,7 +46,7 @@ function sleep(ms) {
 }
 
 async function main() {
-    if (mode === 'enabled') {
+    if (traced) {
         /* Keep both probes firing until the script has seen the tracer
          * print events of both, and says so with SIGUSR2. */
         let go = false;
@@ -63,7 +64,7 @@ async function main() {
         if (!called)
             throw new Error('fire-one is not enabled by a tracer');
     }
-    const n = mode === 'enabled' ? 100000 : 5000000;
+    const n = traced ? 100000 : 5000000;
     perCall(n / 10, () => probe.fire(args));             /* warm up */
     const fireNs = perCall(n, () => probe.fire(args));
     perCall(n / 20, (i) => log.debug('debug record %d', i));

@@ -4,8 +4,10 @@
 # times each (medians reported):
 #   stub      the npm dtrace-provider on Linux: its no-op stub (bunyan today)
 #   disabled  prodtrace-dtrace-provider (node -r register), nobody tracing
-#   enabled   prodtrace-dtrace-provider with bpftrace -p PID printing every
-#             record of both probes (str(arg0)) to a file
+#   traced-count  prodtrace-dtrace-provider, bpftrace -p PID counting the
+#                 events of both probes (the cost of the probe itself)
+#   traced-print  the same, bpftrace printing every record (str(arg0)) to a
+#                 file (a consumer that reads every record)
 # Writes the table to bench/node-provider.md (OUT=... to change) and prints
 # it.  Needs root (bpftrace), scripts/setup.sh done (add-on built, bunyan
 # installed).  Usage: bench/node-provider.sh [ROUNDS]   (default 7)
@@ -31,28 +33,46 @@ run_plain() { # mode, node args...
     NODE_DTRACE_PROVIDER_REQUIRE= node "$@" "$bench" "$mode" "$bunyan" 2>/dev/null >>"$results"
 }
 
-run_enabled() {
-    local res=$work/enabled.json err=$work/enabled.err trace=$work/trace.txt
-    node -r "$register" "$bench" enabled "$bunyan" >"$res" 2>"$err" &
+# bpftrace programs of the traced modes; each prints "F …"/"D …" lines, at
+# least one per probe, so the script knows both probes are attached.
+count_prog='
+    usdt:*:provbench:fire-one { @f = count(); if (@fs == 0) { @fs = 1; printf("F on\n"); } }
+    usdt:*:bunyan:log-debug { @d = count(); if (@ds == 0) { @ds = 1; printf("D on\n"); } }'
+print_prog='
+    usdt:*:provbench:fire-one { printf("F %s\n", str(arg0)); }
+    usdt:*:bunyan:log-debug { printf("D %s\n", str(arg0)); }'
+
+run_traced() { # mode, bpftrace program
+    local mode=$1 prog=$2
+    local res=$work/traced.json err=$work/traced.err trace=$work/trace.txt
+    rm -f "$res" "$err" "$trace"
+    node -r "$register" "$bench" "$mode" "$bunyan" >"$res" 2>"$err" &
     local pid=$!
-    until grep -q '^ready' "$err"; do sleep 0.05; done
-    BPFTRACE_STRLEN=200 bpftrace -p "$pid" -e '
-        usdt:*:provbench:fire-one { printf("F %s\n", str(arg0)); }
-        usdt:*:bunyan:log-debug { printf("D %s\n", str(arg0)); }' >"$trace" 2>/dev/null &
+    until grep -q "^ready $pid\$" "$err" 2>/dev/null; do sleep 0.05; done
+    BPFTRACE_STRLEN=200 bpftrace -p "$pid" -e "$prog" >"$trace" 2>"$work/bpftrace.err" &
     local bt=$!
-    until grep -q '^F ' "$trace" && grep -q '^D ' "$trace"; do sleep 0.1; done
+    until grep -q '^F ' "$trace" && grep -q '^D ' "$trace"; do
+        if ! kill -0 "$bt" 2>/dev/null || ! kill -0 "$pid" 2>/dev/null; then
+            echo "node-provider.sh: tracing run failed:" >&2
+            cat "$err" "$work/bpftrace.err" >&2
+            kill "$pid" "$bt" 2>/dev/null || true
+            exit 1
+        fi
+        sleep 0.1
+    done
     kill -USR2 "$pid"
     wait "$pid"
     kill -INT "$bt"; wait "$bt" || true
     cat "$res" >>"$results"
-    grep -c '^[FD] ' "$trace" >>"$work/events"
+    if [ "$mode" = traced-print ]; then grep -c '^[FD] ' "$trace" >>"$work/events"; fi
 }
 
 for ((i = 1; i <= rounds; i++)); do
     echo "round $i/$rounds" >&2
     run_plain stub
     run_plain disabled -r "$register"
-    run_enabled
+    run_traced traced-count "$count_prog"
+    run_traced traced-print "$print_prog"
 done
 
 node - "$results" "$rounds" "$out" <<'EOF'
@@ -66,15 +86,16 @@ const by = (mode, key) => median(rows.filter((r) => r.mode === mode).map((r) => 
 const label = {
     stub: 'dtrace-provider 0.8.8 (npm) Linux stub',
     disabled: 'prodtrace-dtrace-provider, not traced',
-    enabled: 'prodtrace-dtrace-provider, traced by bpftrace (prints each record)'
+    'traced-count': 'prodtrace-dtrace-provider, traced by bpftrace (counts)',
+    'traced-print': 'prodtrace-dtrace-provider, traced by bpftrace (prints each record)'
 };
 let md = '| setup | probe.fire(cb) ns/call | bunyan log.debug() at level info, ns/call |\n|---|---:|---:|\n';
-for (const m of ['stub', 'disabled', 'enabled'])
+for (const m of ['stub', 'disabled', 'traced-count', 'traced-print'])
     md += '| ' + label[m] + ' | ' + fmt(by(m, 'fire_ns')) + ' | ' + fmt(by(m, 'debug_ns')) + ' |\n';
 const text = `# dtrace-provider on Linux: cost of probes (prodtrace-dtrace-provider vs the npm stub)
 
-Medians of ${rounds} interleaved rounds (stub, disabled, enabled in turn), each
-a fresh node process: 5,000,000 calls for stub/disabled, 100,000 traced ones.
+Medians of ${rounds} interleaved rounds (the four setups in turn), each a fresh
+node process: 5,000,000 calls untraced, 100,000 traced (50,000 for bunyan).
 \`probe.fire(cb)\`: a one-argument (\`char *\`) probe whose callback returns a
 constant string. \`log.debug()\`: unmodified bunyan 1.8.15, logger at level
 info, so the record is dropped unless a tracer enabled \`bunyan:log-debug\`

@@ -16,8 +16,10 @@
  * On exit (end of iterations/duration, SIGINT, SIGTERM) it prints one JSON
  * line on stdout, `{"sqlite_demo": {...}}`, with the number of complete
  * iterations, the number of completed asynchronous calls per API call
- * (open, run, prepare, stmt_run, finalize, exec, close), the elapsed time and
- * the throughput in iterations per second.  Tests and bench/latency.sh read it.
+ * (open, run, prepare, stmt_run, finalize, exec, close), the elapsed time,
+ * the throughput in iterations per second, and the CPU time the whole
+ * process (all threads, user + kernel) spent per iteration.  Tests and
+ * bench/latency.sh read it.
  */
 'use strict';
 
@@ -30,6 +32,7 @@ const durationMs = Number(process.env.SQLITE_DEMO_DURATION || 0) * 1000 || Infin
 const calls = { open: 0, run: 0, prepare: 0, stmt_run: 0, finalize: 0, exec: 0, close: 0 };
 let iterations = 0;
 let started = 0n;
+let startCpu = null;
 let reported = false;
 
 function check(err) {
@@ -52,11 +55,16 @@ function report() {
     if (reported) return;
     reported = true;
     const elapsedMs = started ? Number(process.hrtime.bigint() - started) / 1e6 : 0;
+    const cpu = startCpu ? process.cpuUsage(startCpu) : { user: 0, system: 0 };
+    const round3 = (x) => Math.round(x * 1000) / 1000;
     const summary = {
         iterations,
         calls,
-        elapsed_ms: Math.round(elapsedMs * 1000) / 1000,
-        iterations_per_sec: elapsedMs > 0 ? Math.round((iterations / elapsedMs) * 1e6) / 1000 : 0,
+        elapsed_ms: round3(elapsedMs),
+        iterations_per_sec: elapsedMs > 0 ? round3((iterations / elapsedMs) * 1000) : 0,
+        cpu_user_ms: round3(cpu.user / 1000),
+        cpu_system_ms: round3(cpu.system / 1000),
+        cpu_us_per_iteration: iterations > 0 ? round3((cpu.user + cpu.system) / iterations) : 0,
     };
     process.stdout.write(JSON.stringify({ sqlite_demo: summary }) + '\n');
 }
@@ -85,6 +93,7 @@ function go() {
 
 function start() {
     started = process.hrtime.bigint();
+    startCpu = process.cpuUsage();
     go();
 }
 

@@ -192,8 +192,14 @@ DTraceProbe.prototype.fire = function fire(cb) {
     /* The whole cost of a probe nobody traces: one typed-array load. */
     if (!this[K.sem][this[K.index]])
         return undefined;
-    return fireEnabled(this, cb, arguments, 1);
+    /* f.apply(this, arguments) forwards without materialising arguments. */
+    return fireProbe.apply(this, arguments);
 };
+
+/* probe.fire(cb, ...extra) once the probe is traced; `this` is the probe. */
+function fireProbe(cb) {
+    return fireEnabled(this, cb, arguments, 1);
+}
 
 function DTraceProvider(name, module) {
     if (!(this instanceof DTraceProvider))
@@ -309,9 +315,14 @@ DTraceProvider.prototype.fire = function fire(name, cb) {
     if (!(probe instanceof DTraceProbe) || probe[K.prov] !== this)
         return undefined;
     if (probe[K.sem][probe[K.index]])
-        fireEnabled(probe, cb, arguments, 2);
+        fireNamed.apply(probe, arguments);
     return true;
 };
+
+/* provider.fire(name, cb, ...extra) once traced; `this` is the probe. */
+function fireNamed(name, cb) {
+    return fireEnabled(this, cb, arguments, 2);
+}
 
 exports.DTraceProvider = DTraceProvider;
 exports.DTraceProbe = DTraceProbe;

@@ -68,12 +68,12 @@ mod imp {
         // kernel changes them behind our back, hence the volatile read.
         unsafe {
             let sema = match level {
-                Level::Trace => &raw const bunyan_log_trace_semaphore,
-                Level::Debug => &raw const bunyan_log_debug_semaphore,
-                Level::Info => &raw const bunyan_log_info_semaphore,
-                Level::Warn => &raw const bunyan_log_warn_semaphore,
-                Level::Error => &raw const bunyan_log_error_semaphore,
-                Level::Fatal => &raw const bunyan_log_fatal_semaphore,
+                Level::Trace => core::ptr::addr_of!(bunyan_log_trace_semaphore),
+                Level::Debug => core::ptr::addr_of!(bunyan_log_debug_semaphore),
+                Level::Info => core::ptr::addr_of!(bunyan_log_info_semaphore),
+                Level::Warn => core::ptr::addr_of!(bunyan_log_warn_semaphore),
+                Level::Error => core::ptr::addr_of!(bunyan_log_error_semaphore),
+                Level::Fatal => core::ptr::addr_of!(bunyan_log_fatal_semaphore),
             };
             core::ptr::read_volatile(sema) != 0
         }

@@ -24,7 +24,9 @@ fn main() {
             stats.delivered, stats.dropped
         ),
         // `bunyan-snoop … | head`: the reader left; not an error.
-        Err(e) if e.downcast_ref::<std::io::Error>().is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe) => {}
+        Err(e)
+            if e.downcast_ref::<std::io::Error>()
+                .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe) => {}
         Err(e) => {
             eprintln!("bunyan-snoop: {e:#}");
             std::process::exit(1);

@@ -175,7 +175,10 @@ fn comm(pid: i32) -> String {
 /// The record without the line ending some loggers include in the probe
 /// argument (node-bunyan passes its output line, newline and all).
 fn trim_newline(data: &[u8]) -> &[u8] {
-    let end = data.iter().rposition(|&b| b != b'\n' && b != b'\r').map_or(0, |i| i + 1);
+    let end = data
+        .iter()
+        .rposition(|&b| b != b'\n' && b != b'\r')
+        .map_or(0, |i| i + 1);
     &data[..end]
 }
 

@@ -2,7 +2,13 @@
 //! carrying bunyan probes (cached per file by device and inode), how a spec
 //! (`PID`, `NAME`, `*`) selects processes, and reading probe semaphores.
 
-use std::{collections::HashMap, fs, os::unix::fs::FileExt, path::PathBuf, sync::Arc};
+use std::{
+    collections::HashMap,
+    fs,
+    os::unix::fs::FileExt,
+    path::{Path, PathBuf},
+    sync::Arc,
+};
 
 use anyhow::{bail, Context, Result};
 
@@ -99,7 +105,7 @@ pub(crate) struct ProbeCache {
 }
 
 impl ProbeCache {
-    fn probes(&mut self, key: &FileKey, path: &PathBuf) -> Arc<Vec<Probe>> {
+    fn probes(&mut self, key: &FileKey, path: &Path) -> Arc<Vec<Probe>> {
         if let Some(p) = self.files.get(key) {
             return p.clone();
         }

@@ -41,7 +41,10 @@ pub struct ProcInfo {
 impl ProcInfo {
     /// Reads what the notes need about process `pid`.
     pub fn read(pid: u32) -> ProcInfo {
-        let mut info = ProcInfo { pid, ..ProcInfo::default() };
+        let mut info = ProcInfo {
+            pid,
+            ..ProcInfo::default()
+        };
         let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
         if let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) {
             info.comm = stat[open + 1..close].to_string();
@@ -57,12 +60,17 @@ impl ProcInfo {
         }
         let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
         let first_id = |key: &str| {
-            status.lines().find_map(|l| l.strip_prefix(key)).and_then(|v| v.split_whitespace().next()?.parse().ok())
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(key))
+                .and_then(|v| v.split_whitespace().next()?.parse().ok())
         };
         info.uid = first_id("Uid:").unwrap_or(0);
         info.gid = first_id("Gid:").unwrap_or(0);
         let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-        info.args = String::from_utf8_lossy(&cmdline).trim_end_matches('\0').replace('\0', " ");
+        info.args = String::from_utf8_lossy(&cmdline)
+            .trim_end_matches('\0')
+            .replace('\0', " ");
         info.auxv = std::fs::read(format!("/proc/{pid}/auxv")).unwrap_or_default();
         info
     }
@@ -71,7 +79,7 @@ impl ProcInfo {
 /// Builds the note segment. `threads` come in the order they are listed
 /// (the first one is the thread gdb selects); threads whose registers could
 /// not be read are left out.
-pub fn build(info: &ProcInfo, threads: &[&Thread], maps: &[Mapping]) -> Vec<u8> {
+pub fn build(info: &ProcInfo, threads: &[Thread], maps: &[Mapping]) -> Vec<u8> {
     let mut out = Vec::new();
     for (i, t) in threads.iter().filter(|t| !t.regs.is_empty()).enumerate() {
         note(&mut out, b"CORE", NT_PRSTATUS, &prstatus(info, t));
@@ -137,7 +145,12 @@ fn prstatus(info: &ProcInfo, t: &Thread) -> Vec<u8> {
     for v in [t.tid as i32, info.ppid, info.pgrp, info.sid] {
         b.extend_from_slice(&v.to_le_bytes());
     }
-    for ticks in [task.utime, task.stime, info.child_times.0, info.child_times.1] {
+    for ticks in [
+        task.utime,
+        task.stime,
+        info.child_times.0,
+        info.child_times.1,
+    ] {
         let (sec, usec) = ticks_to_timeval(ticks);
         b.extend_from_slice(&sec.to_le_bytes());
         b.extend_from_slice(&usec.to_le_bytes());
@@ -163,7 +176,16 @@ fn prpsinfo(info: &ProcInfo) -> Vec<u8> {
         b'Z' => 4,
         _ => 5,
     };
-    b.extend_from_slice(&[state, sname, u8::from(sname == b'Z'), info.nice as u8, 0, 0, 0, 0]);
+    b.extend_from_slice(&[
+        state,
+        sname,
+        u8::from(sname == b'Z'),
+        info.nice as u8,
+        0,
+        0,
+        0,
+        0,
+    ]);
     b.extend_from_slice(&info.flags.to_le_bytes());
     b.extend_from_slice(&info.uid.to_le_bytes());
     b.extend_from_slice(&info.gid.to_le_bytes());
@@ -187,8 +209,15 @@ fn fixed<const N: usize>(s: &str) -> [u8; N] {
 /// Standard (non-compacted) XSAVE offsets of the state components gdb
 /// knows: AVX, MPX bounds and config, AVX-512 opmask, ZMM_Hi256, Hi16_ZMM,
 /// (8 is a supervisor component), PKRU.
-const XSAVE_STD_OFFSETS: [(u32, usize); 7] =
-    [(2, 0x240), (3, 0x3c0), (4, 0x400), (5, 0x440), (6, 0x480), (7, 0x680), (9, 0xa80)];
+const XSAVE_STD_OFFSETS: [(u32, usize); 7] = [
+    (2, 0x240),
+    (3, 0x3c0),
+    (4, 0x400),
+    (5, 0x440),
+    (6, 0x480),
+    (7, 0x680),
+    (9, 0xa80),
+];
 
 /// The XSAVE area from `PTRACE_GETREGSET` re-laid out at the standard
 /// offsets gdb assumes: CPUs without MPX (recent AMD) report AVX-512
@@ -268,7 +297,11 @@ impl TaskInfo {
         }
         if let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/task/{tid}/status")) {
             let hex = |key: &str| {
-                status.lines().find_map(|l| l.strip_prefix(key)).and_then(|v| u64::from_str_radix(v.trim(), 16).ok()).unwrap_or(0)
+                status
+                    .lines()
+                    .find_map(|l| l.strip_prefix(key))
+                    .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+                    .unwrap_or(0)
             };
             t.sigpend = hex("SigPnd:") | hex("ShdPnd:");
             t.sighold = hex("SigBlk:");
@@ -296,7 +329,14 @@ mod tests {
         assert_eq!(&out[12..20], b"CORE\0\0\0\0");
         let info = ProcInfo::read(std::process::id());
         assert_eq!(prpsinfo(&info).len(), 136);
-        let t = Thread { tid: 1, stop: Stop::GroupStop(19), regs: vec![0; 216], fpregs: vec![0; 512], xstate: None, siginfo: None };
+        let t = Thread {
+            tid: 1,
+            stop: Stop::GroupStop(19),
+            regs: vec![0; 216],
+            fpregs: vec![0; 512],
+            xstate: None,
+            siginfo: None,
+        };
         let s = prstatus(&info, &t);
         assert_eq!(s.len(), 336);
         assert_eq!(&s[12..14], &19i16.to_le_bytes());
@@ -309,7 +349,13 @@ mod tests {
         );
         let b = file_note(&maps);
         assert_eq!(&b[..8], &1u64.to_le_bytes());
-        assert_eq!(&b[16..40], [0x1000u64, 0x3000, 2].map(u64::to_le_bytes).concat().as_slice());
+        assert_eq!(
+            &b[16..40],
+            [0x1000u64, 0x3000, 2]
+                .map(u64::to_le_bytes)
+                .concat()
+                .as_slice()
+        );
         assert_eq!(&b[40..], b"/bin/x\0");
     }
 }

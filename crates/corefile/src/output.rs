@@ -19,7 +19,9 @@ pub struct TempCore {
 impl TempCore {
     /// Creates the temporary file next to `dest`.
     pub fn create(dest: &Path) -> Result<TempCore> {
-        let name = dest.file_name().with_context(|| format!("{} is not a file name", dest.display()))?;
+        let name = dest
+            .file_name()
+            .with_context(|| format!("{} is not a file name", dest.display()))?;
         let dir = match dest.parent() {
             Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
             _ => PathBuf::from("."),
@@ -27,7 +29,11 @@ impl TempCore {
         if dest.is_dir() {
             anyhow::bail!("{} is a directory", dest.display())
         }
-        let tmp = dir.join(format!(".{}.tmp{}", name.to_string_lossy(), std::process::id()));
+        let tmp = dir.join(format!(
+            ".{}.tmp{}",
+            name.to_string_lossy(),
+            std::process::id()
+        ));
         let _ = std::fs::remove_file(&tmp); // a leftover of a killed run
         let file = OpenOptions::new()
             .write(true)
@@ -37,13 +43,23 @@ impl TempCore {
             .with_context(|| format!("cannot create a file in {}", dir.display()))?;
         // The umask can only remove bits, but be explicit: cores hold secrets.
         file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
-        Ok(TempCore { tmp, dest: dest.to_path_buf(), file, committed: false })
+        Ok(TempCore {
+            tmp,
+            dest: dest.to_path_buf(),
+            file,
+            committed: false,
+        })
     }
 
     /// Renames the finished file to its destination.
     pub fn commit(mut self) -> Result<()> {
-        std::fs::rename(&self.tmp, &self.dest)
-            .with_context(|| format!("cannot rename {} to {}", self.tmp.display(), self.dest.display()))?;
+        std::fs::rename(&self.tmp, &self.dest).with_context(|| {
+            format!(
+                "cannot rename {} to {}",
+                self.tmp.display(),
+                self.dest.display()
+            )
+        })?;
         self.committed = true;
         Ok(())
     }

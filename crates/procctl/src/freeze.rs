@@ -85,8 +85,13 @@ pub fn freeze(pid: u32) -> Result<Frozen> {
     if pid == std::process::id() {
         bail!("process {pid} is this tool itself")
     }
-    let mut frozen =
-        Frozen { pid, threads: Vec::new(), pending: Vec::new(), since: Instant::now(), thawed: false };
+    let mut frozen = Frozen {
+        pid,
+        threads: Vec::new(),
+        pending: Vec::new(),
+        since: Instant::now(),
+        thawed: false,
+    };
     let mut seen = BTreeSet::new();
     loop {
         let tids = task_ids(pid)?;
@@ -111,7 +116,11 @@ pub fn freeze(pid: u32) -> Result<Frozen> {
                         }
                         bail!("not allowed to trace process {pid} (needs root or CAP_SYS_PTRACE; check /proc/sys/kernel/yama/ptrace_scope)")
                     }
-                    _ => return Err(err).with_context(|| format!("cannot attach to thread {tid} of process {pid}")),
+                    _ => {
+                        return Err(err).with_context(|| {
+                            format!("cannot attach to thread {tid} of process {pid}")
+                        })
+                    }
                 }
             }
             frozen.pending.push(tid);
@@ -149,11 +158,6 @@ impl Frozen {
         })
     }
 
-    /// Time since the first thread was stopped.
-    pub fn elapsed(&self) -> Duration {
-        self.since.elapsed()
-    }
-
     /// Detaches from every thread, handing back pending signals; returns how
     /// long the process was frozen. Fails if the process died meanwhile.
     pub fn thaw(mut self) -> Result<Duration> {
@@ -180,14 +184,27 @@ impl Frozen {
             .chain(pending.into_iter().map(|t| (t, 0)))
         {
             // SAFETY: plain ptrace request; the signal travels in `data`.
-            let r = unsafe { libc::ptrace(libc::PTRACE_DETACH, tid as libc::pid_t, 0, sig as libc::c_long) };
+            let r = unsafe {
+                libc::ptrace(
+                    libc::PTRACE_DETACH,
+                    tid as libc::pid_t,
+                    0,
+                    sig as libc::c_long,
+                )
+            };
             if r != 0 {
                 // Not in a ptrace-stop: it is exiting or dead. Reap its exit
                 // report so it is not held as a zombie on our behalf; a thread
                 // still on its way to a stop is detached once it gets there.
                 let mut status = 0;
                 // SAFETY: waitpid on one thread ID with a valid status pointer.
-                let w = unsafe { libc::waitpid(tid as libc::pid_t, &mut status, libc::WNOHANG | libc::__WALL) };
+                let w = unsafe {
+                    libc::waitpid(
+                        tid as libc::pid_t,
+                        &mut status,
+                        libc::WNOHANG | libc::__WALL,
+                    )
+                };
                 if w == tid as libc::pid_t && libc::WIFSTOPPED(status) {
                     unsafe { libc::ptrace(libc::PTRACE_DETACH, tid as libc::pid_t, 0, 0) };
                 } else {
@@ -210,7 +227,13 @@ impl Frozen {
                 let tid = self.pending[i];
                 let mut status = 0;
                 // SAFETY: waitpid on one thread ID with a valid status pointer.
-                let w = unsafe { libc::waitpid(tid as libc::pid_t, &mut status, libc::WNOHANG | libc::__WALL) };
+                let w = unsafe {
+                    libc::waitpid(
+                        tid as libc::pid_t,
+                        &mut status,
+                        libc::WNOHANG | libc::__WALL,
+                    )
+                };
                 if w == 0 {
                     i += 1;
                     continue;
@@ -243,7 +266,9 @@ impl Frozen {
                             siginfo: None,
                         });
                         if crate::process_exists(self.pid) {
-                            return Err(e).with_context(|| format!("cannot read the registers of thread {tid}"));
+                            return Err(e).with_context(|| {
+                                format!("cannot read the registers of thread {tid}")
+                            });
                         }
                         bail!("process {} exited while it was being frozen", self.pid)
                     }
@@ -293,22 +318,47 @@ fn read_thread(tid: u32, stop: Stop) -> Result<Thread> {
         _ => {
             let mut info = vec![0u8; 128];
             // SAFETY: PTRACE_GETSIGINFO writes one 128-byte siginfo_t.
-            let r = unsafe { libc::ptrace(libc::PTRACE_GETSIGINFO, tid as libc::pid_t, 0, info.as_mut_ptr()) };
+            let r = unsafe {
+                libc::ptrace(
+                    libc::PTRACE_GETSIGINFO,
+                    tid as libc::pid_t,
+                    0,
+                    info.as_mut_ptr(),
+                )
+            };
             (r == 0).then_some(info)
         }
     };
-    Ok(Thread { tid, stop, regs, fpregs, xstate, siginfo })
+    Ok(Thread {
+        tid,
+        stop,
+        regs,
+        fpregs,
+        xstate,
+        siginfo,
+    })
 }
 
 /// `PTRACE_GETREGSET`: the register set `set` of a stopped thread.
 fn get_regset(tid: u32, set: libc::c_int, max: usize) -> Result<Vec<u8>> {
     let mut buf = vec![0u8; max];
-    let mut iov = libc::iovec { iov_base: buf.as_mut_ptr().cast(), iov_len: buf.len() };
+    let mut iov = libc::iovec {
+        iov_base: buf.as_mut_ptr().cast(),
+        iov_len: buf.len(),
+    };
     // SAFETY: the kernel writes at most iov_len bytes into buf and updates
     // iov_len to the size of the register set.
-    let r = unsafe { libc::ptrace(libc::PTRACE_GETREGSET, tid as libc::pid_t, set as usize, &mut iov as *mut libc::iovec) };
+    let r = unsafe {
+        libc::ptrace(
+            libc::PTRACE_GETREGSET,
+            tid as libc::pid_t,
+            set as usize,
+            &mut iov as *mut libc::iovec,
+        )
+    };
     if r != 0 {
-        return Err(std::io::Error::last_os_error()).with_context(|| format!("PTRACE_GETREGSET {set:#x} on thread {tid}"));
+        return Err(std::io::Error::last_os_error())
+            .with_context(|| format!("PTRACE_GETREGSET {set:#x} on thread {tid}"));
     }
     buf.truncate(iov.iov_len);
     Ok(buf)
@@ -316,9 +366,11 @@ fn get_regset(tid: u32, set: libc::c_int, max: usize) -> Result<Vec<u8>> {
 
 /// Thread IDs listed in `/proc/PID/task`.
 fn task_ids(pid: u32) -> Result<Vec<u32>> {
-    let dir = std::fs::read_dir(format!("/proc/{pid}/task")).with_context(|| format!("no process with PID {pid}"))?;
-    let mut tids: Vec<u32> =
-        dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok()).collect();
+    let dir = std::fs::read_dir(format!("/proc/{pid}/task"))
+        .with_context(|| format!("no process with PID {pid}"))?;
+    let mut tids: Vec<u32> = dir
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+        .collect();
     tids.sort_unstable();
     Ok(tids)
 }
@@ -335,7 +387,12 @@ fn task_is_dead(pid: u32, tid: u32) -> bool {
 /// "PID (comm)" of the tracer of a thread, if it is traced.
 pub fn tracer_of(pid: u32, tid: u32) -> Option<String> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/task/{tid}/status")).ok()?;
-    let tracer: u32 = status.lines().find_map(|l| l.strip_prefix("TracerPid:"))?.trim().parse().ok()?;
+    let tracer: u32 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("TracerPid:"))?
+        .trim()
+        .parse()
+        .ok()?;
     (tracer != 0).then(|| match crate::comm(tracer) {
         Ok(comm) => format!("PID {tracer} ({comm})"),
         Err(_) => format!("PID {tracer}"),
@@ -344,11 +401,17 @@ pub fn tracer_of(pid: u32, tid: u32) -> Option<String> {
 
 /// Whether any thread of `pid` is traced; "PID (comm)" of the first tracer.
 pub fn traced_by(pid: u32) -> Option<String> {
-    task_ids(pid).ok()?.into_iter().find_map(|tid| tracer_of(pid, tid))
+    task_ids(pid)
+        .ok()?
+        .into_iter()
+        .find_map(|tid| tracer_of(pid, tid))
 }
 
 fn is_stop_signal(sig: i32) -> bool {
-    matches!(sig, libc::SIGSTOP | libc::SIGTSTP | libc::SIGTTIN | libc::SIGTTOU)
+    matches!(
+        sig,
+        libc::SIGSTOP | libc::SIGTSTP | libc::SIGTTIN | libc::SIGTTOU
+    )
 }
 
 #[cfg(test)]
@@ -362,7 +425,11 @@ mod tests {
 
     #[test]
     fn freezes_and_thaws_a_running_process() {
-        let mut child = Command::new("sleep").arg("100").stdout(Stdio::null()).spawn().unwrap();
+        let mut child = Command::new("sleep")
+            .arg("100")
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
         let pid = child.id();
         let frozen = freeze(pid).unwrap();
         assert_eq!(frozen.threads().len(), 1);
@@ -388,7 +455,11 @@ mod tests {
     fn a_stopped_process_stays_stopped() {
         let mut child = Command::new("sleep").arg("100").spawn().unwrap();
         let pid = child.id();
-        nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), nix::sys::signal::Signal::SIGSTOP).unwrap();
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid as i32),
+            nix::sys::signal::Signal::SIGSTOP,
+        )
+        .unwrap();
         while state(pid) != 'T' {
             std::thread::sleep(Duration::from_millis(1));
         }
@@ -406,6 +477,9 @@ mod tests {
     #[test]
     fn missing_process_is_an_error() {
         let err = freeze(999_999_999).err().unwrap();
-        assert!(format!("{err:#}").contains("no process with PID 999999999"), "{err:#}");
+        assert!(
+            format!("{err:#}").contains("no process with PID 999999999"),
+            "{err:#}"
+        );
     }
 }

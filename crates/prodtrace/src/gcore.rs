@@ -26,7 +26,10 @@ pub fn run(args: Args) -> Result<()> {
         Some(p) => p,
         None => PathBuf::from(default_name),
     };
-    let opts = corefile::Options { max_size: args.max_size, first_thread: None };
+    let opts = corefile::Options {
+        max_size: args.max_size,
+        first_thread: None,
+    };
     let r = corefile::write_core(args.pid, &path, &opts)?;
     println!(
         "Saved {}: {}, {} thread{}, process paused {:.1} ms{}",
@@ -35,7 +38,11 @@ pub fn run(args: Args) -> Result<()> {
         r.threads,
         if r.threads == 1 { "" } else { "s" },
         r.paused.as_secs_f64() * 1e3,
-        if r.stopped { " (left stopped, as it was)" } else { "" }
+        if r.stopped {
+            " (left stopped, as it was)"
+        } else {
+            ""
+        }
     );
     Ok(())
 }
@@ -44,7 +51,10 @@ pub fn run(args: Args) -> Result<()> {
 /// followed by "B" or "iB".
 fn parse_size(s: &str) -> Result<u64> {
     let t = s.trim();
-    let t = t.strip_suffix("iB").or_else(|| t.strip_suffix('B')).unwrap_or(t);
+    let t = t
+        .strip_suffix("iB")
+        .or_else(|| t.strip_suffix('B'))
+        .unwrap_or(t);
     let (num, shift) = match t.char_indices().last() {
         Some((i, c)) if c.is_ascii_alphabetic() => {
             let shift = match c.to_ascii_uppercase() {
@@ -52,7 +62,9 @@ fn parse_size(s: &str) -> Result<u64> {
                 'M' => 20,
                 'G' => 30,
                 'T' => 40,
-                _ => bail!("bad size {s:?}: use a number of bytes or a K, M, G or T suffix (e.g. 500M)"),
+                _ => bail!(
+                    "bad size {s:?}: use a number of bytes or a K, M, G or T suffix (e.g. 500M)"
+                ),
             };
             (&t[..i], shift)
         }

@@ -20,7 +20,9 @@ fn print_shows_call_errno_and_the_caller_of_close() {
     let out = run(
         catch(&["--syscall", "close", "--errno", "EBADF", "--"])
             .arg(&bin)
-            .args([marker.to_str().unwrap(), "0", "-1", "300"])
+            // Lingers 1.5 s after the bad close: --print symbolizes a live
+            // process (a loaded 2-core machine can be slow to get there).
+            .args([marker.to_str().unwrap(), "0", "-1", "1500"])
             .current_dir(dir.path()),
         LIMIT,
     );
@@ -130,7 +132,7 @@ fn attaches_to_a_running_process_by_pid() {
     let bin = build_c("badclose", dir.path(), "badclose");
     let marker = dir.path().join("marker");
     // Waits 1.5 s before its closes: time for prodtrace to attach.
-    let mut target = Command::new(&bin).args([marker.to_str().unwrap(), "1500", "91", "200"]).spawn().unwrap();
+    let mut target = Command::new(&bin).args([marker.to_str().unwrap(), "1500", "91", "1500"]).spawn().unwrap();
     let pid = target.id().to_string();
     let out = run(&mut catch(&["-p", &pid, "--syscall", "close", "--arg", "0", "91", "--failed"]), LIMIT);
     assert!(target.wait().unwrap().success());
@@ -160,3 +162,36 @@ fn comm_alone_selects_processes_by_name() {
     assert!(out.stdout.contains("close(fd=3) = -1 EBADF"), "{}", out.all());
 }
 
+
+#[test]
+fn core_is_taken_at_the_call_and_the_process_resumed() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let bin = build_c("badclose", dir.path(), "badclose");
+    let cores = dir.path().join("cores");
+    std::fs::create_dir(&cores).unwrap();
+    let marker = dir.path().join("marker");
+    let out = run(
+        catch(&["--syscall", "close", "--errno", "EBADF", "--core", cores.to_str().unwrap(), "-w", "--"])
+            .arg(&bin)
+            .args([marker.to_str().unwrap(), "0", "-1", "0"]),
+        LIMIT,
+    );
+    assert!(out.status.success(), "{}", out.all());
+    assert!(out.stdout.contains("close(fd=3) = -1 EBADF"), "{}", out.all());
+    let files: Vec<_> = std::fs::read_dir(&cores).unwrap().flatten().map(|e| e.path()).collect();
+    assert_eq!(files.len(), 1, "{files:?}");
+    let core = &files[0];
+    assert!(out.stdout.contains(&format!("core: {}", core.display())), "{}", out.all());
+    assert_eq!(std::fs::metadata(core).unwrap().permissions().mode() & 0o777, 0o600);
+    // Resumed: it wrote the marker and exited normally.
+    assert!(out.stdout.contains("resumed process"), "{}", out.all());
+    assert!(out.stderr.contains("command exited with status 0"), "{}", out.all());
+    assert!(marker.exists());
+    // The core holds the moment of the failing close(), called by release_handle.
+    let bt = gdb_core_bt(&bin, core);
+    let frames = bt_frames(&bt);
+    assert!(frames[0].contains("close"), "{bt}");
+    assert!(frames[1].contains("release_handle"), "{bt}");
+    assert!(frames.iter().any(|f| f.contains("main")), "{bt}");
+}

@@ -19,8 +19,16 @@ fn threads_binary() -> &'static Path {
         let dir = std::env::temp_dir().join(format!("prodtrace-gcore-test-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let bin = dir.join("gcore_threads");
-        let src = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/gcore_fixtures/threads.c");
-        let st = Command::new("cc").args(["-g", "-O0", "-pthread", "-o"]).arg(&bin).arg(src).status().expect("cc");
+        let src = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/gcore_fixtures/threads.c"
+        );
+        let st = Command::new("cc")
+            .args(["-g", "-O0", "-pthread", "-o"])
+            .arg(&bin)
+            .arg(src)
+            .status()
+            .expect("cc");
         assert!(st.success(), "cc failed");
         bin
     })
@@ -45,10 +53,19 @@ impl Target {
             .spawn()
             .unwrap();
         let mut line = String::new();
-        std::io::BufRead::read_line(&mut std::io::BufReader::new(child.stdout.take().unwrap()), &mut line).unwrap();
+        std::io::BufRead::read_line(
+            &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+            &mut line,
+        )
+        .unwrap();
         let pid: u32 = line.trim().parse().expect("target prints its PID");
         assert_eq!(pid, child.id());
-        let t = Target { child, pid, counter, _dir: dir };
+        let t = Target {
+            child,
+            pid,
+            counter,
+            _dir: dir,
+        };
         if !extra.contains(&"stop") {
             t.assert_runs(); // main_loop has started
         }
@@ -56,7 +73,11 @@ impl Target {
     }
 
     fn count(&self) -> u64 {
-        std::fs::read_to_string(&self.counter).unwrap_or_default().trim().parse().unwrap_or(0)
+        std::fs::read_to_string(&self.counter)
+            .unwrap_or_default()
+            .trim()
+            .parse()
+            .unwrap_or(0)
     }
 
     /// Asserts the target is running: its counter advances.
@@ -64,7 +85,11 @@ impl Target {
         let before = self.count();
         let t0 = Instant::now();
         while self.count() <= before {
-            assert!(t0.elapsed() < Duration::from_secs(5), "target {} does not run on (counter stuck at {before})", self.pid);
+            assert!(
+                t0.elapsed() < Duration::from_secs(5),
+                "target {} does not run on (counter stuck at {before})",
+                self.pid
+            );
             std::thread::sleep(Duration::from_millis(5));
         }
     }
@@ -78,7 +103,11 @@ impl Drop for Target {
 }
 
 fn gcore(args: &[&str]) -> Output {
-    Command::new(PRODTRACE).arg("gcore").args(args).output().unwrap()
+    Command::new(PRODTRACE)
+        .arg("gcore")
+        .args(args)
+        .output()
+        .unwrap()
 }
 
 fn stderr(o: &Output) -> String {
@@ -97,7 +126,12 @@ fn thread_states(pid: u32) -> Vec<char> {
 
 fn tracer_pid(pid: u32) -> u32 {
     let s = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    s.lines().find_map(|l| l.strip_prefix("TracerPid:")).unwrap().trim().parse().unwrap()
+    s.lines()
+        .find_map(|l| l.strip_prefix("TracerPid:"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap()
 }
 
 /// `gdb -batch` on a binary and a core; returns stdout and stderr.
@@ -108,7 +142,11 @@ fn gdb(binary: &Path, core: &Path, cmds: &[&str]) -> String {
         cmd.args(["-ex", c]);
     }
     let o = cmd.arg(binary).arg(core).output().expect("gdb");
-    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
 }
 
 /// The frames of the last backtrace in gdb output (gdb also prints frame
@@ -133,7 +171,10 @@ fn gdb_thread_count(out: &str) -> usize {
     out.lines()
         .filter(|l| {
             let l = l.trim_start_matches('*').trim_start();
-            l.split_whitespace().next().is_some_and(|id| id.parse::<u32>().is_ok()) && l.contains("(LWP ")
+            l.split_whitespace()
+                .next()
+                .is_some_and(|id| id.parse::<u32>().is_ok())
+                && l.contains("(LWP ")
         })
         .count()
 }
@@ -150,8 +191,14 @@ fn c_program_core_loads_in_gdb_and_the_target_runs_on() {
     let o = gcore(&[&t.pid.to_string(), "-o", core.to_str().unwrap()]);
     assert!(o.status.success(), "{}", stderr(&o));
     let summary = String::from_utf8_lossy(&o.stdout);
-    assert!(summary.starts_with(&format!("Saved {}: ", core.display())), "{summary}");
-    assert!(summary.contains(", 4 threads, process paused "), "{summary}");
+    assert!(
+        summary.starts_with(&format!("Saved {}: ", core.display())),
+        "{summary}"
+    );
+    assert!(
+        summary.contains(", 4 threads, process paused "),
+        "{summary}"
+    );
     assert_eq!(mode(&core), 0o600);
     // Only the core: the temporary file was renamed.
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
@@ -159,9 +206,17 @@ fn c_program_core_loads_in_gdb_and_the_target_runs_on() {
     // The target runs on, untraced, not stopped.
     t.assert_runs();
     assert_eq!(tracer_pid(t.pid), 0);
-    assert!(thread_states(t.pid).iter().all(|s| !matches!(s, 't' | 'T')), "{:?}", thread_states(t.pid));
+    assert!(
+        thread_states(t.pid).iter().all(|s| !matches!(s, 't' | 'T')),
+        "{:?}",
+        thread_states(t.pid)
+    );
 
-    let out = gdb(threads_binary(), &core, &["info threads", "bt", "thread apply all bt"]);
+    let out = gdb(
+        threads_binary(),
+        &core,
+        &["info threads", "bt", "thread apply all bt"],
+    );
     assert_eq!(gdb_thread_count(&out), 4, "{out}");
     for f in ["main_loop", "worker_sleep", "worker_cond", "worker_spin"] {
         assert!(out.contains(&format!(" {f} (")), "no frame {f} in:\n{out}");
@@ -188,14 +243,28 @@ fn a_stopped_target_is_dumped_and_left_stopped() {
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(String::from_utf8_lossy(&o.stdout).contains("(left stopped, as it was)"));
     std::thread::sleep(Duration::from_millis(100));
-    assert_eq!(thread_states(pid), vec!['T'; 4], "every thread stays in the group-stop");
+    assert_eq!(
+        thread_states(pid),
+        vec!['T'; 4],
+        "every thread stays in the group-stop"
+    );
     assert_eq!(tracer_pid(pid), 0);
     assert_eq!(t.count(), count, "the target did not run");
 
-    let out = gdb(threads_binary(), &core, &["info threads", "thread apply all bt"]);
+    let out = gdb(
+        threads_binary(),
+        &core,
+        &["info threads", "thread apply all bt"],
+    );
     assert_eq!(gdb_thread_count(&out), 4, "{out}");
-    assert!(out.contains("Program terminated with signal SIGSTOP"), "{out}");
-    assert!(out.contains(" main_loop (") && out.contains(" worker_spin ("), "{out}");
+    assert!(
+        out.contains("Program terminated with signal SIGSTOP"),
+        "{out}"
+    );
+    assert!(
+        out.contains(" main_loop (") && out.contains(" worker_spin ("),
+        "{out}"
+    );
 
     // SIGCONT resumes it.
     unsafe { libc::kill(pid as i32, libc::SIGCONT) };
@@ -206,7 +275,11 @@ fn a_stopped_target_is_dumped_and_left_stopped() {
 fn wait_all_stopped(pid: u32) {
     let t0 = Instant::now();
     while !thread_states(pid).iter().all(|&s| s == 'T') {
-        assert!(t0.elapsed() < Duration::from_secs(5), "{:?}", thread_states(pid));
+        assert!(
+            t0.elapsed() < Duration::from_secs(5),
+            "{:?}",
+            thread_states(pid)
+        );
         std::thread::sleep(Duration::from_millis(1));
     }
 }
@@ -253,9 +326,18 @@ fn a_stop_signal_in_flight_is_not_lost() {
     // SIGSTOP sent and the dump started at once, the way `catch --core`
     // works: some threads are frozen before they reach the group-stop. The
     // dump must not swallow the stop: afterwards the process is stopped.
-    for _ in 0..3 {
+    // Process-directed (kill) and thread-directed (tgkill, as
+    // bpf_send_signal_thread does) stops, to a sleeping and a running thread.
+    for round in 0..4 {
         let t = Target::start(&[]);
-        unsafe { libc::kill(t.pid as i32, libc::SIGSTOP) };
+        let tid = tid_named(t.pid, if round % 2 == 0 { "sleep" } else { "spin" });
+        unsafe {
+            if round < 2 {
+                libc::kill(t.pid as i32, libc::SIGSTOP);
+            } else {
+                libc::syscall(libc::SYS_tgkill, t.pid, tid, libc::SIGSTOP);
+            }
+        }
         let core = tempfile::NamedTempFile::new().unwrap();
         let r = corefile::write_core(t.pid, core.path(), &corefile::Options::default()).unwrap();
         assert_eq!(r.threads, 4);
@@ -274,10 +356,16 @@ fn first_thread_selects_the_thread_gdb_shows() {
     let t = Target::start(&[]);
     let spin = tid_named(t.pid, "spin");
     let core = tempfile::NamedTempFile::new().unwrap();
-    let opts = corefile::Options { first_thread: Some(spin), ..Default::default() };
+    let opts = corefile::Options {
+        first_thread: Some(spin),
+        ..Default::default()
+    };
     corefile::write_core(t.pid, core.path(), &opts).unwrap();
     let out = gdb(threads_binary(), core.path(), &["bt"]);
-    assert!(out.contains("[Current thread is 1 (Thread 0x") && out.contains(&format!("(LWP {spin}))]")), "{out}");
+    assert!(
+        out.contains("[Current thread is 1 (Thread 0x") && out.contains(&format!("(LWP {spin}))]")),
+        "{out}"
+    );
     // (It may still be on its way out of the start-up barrier.)
     let bt = last_backtrace(&out);
     assert!(bt.iter().any(|l| l.contains(" worker_spin (")), "{bt:?}");
@@ -312,11 +400,21 @@ fn node_core_loads_in_gdb_and_is_much_smaller_than_gdbs() {
          setInterval(() => keep.length, 1000); console.log(process.pid);\n",
     )
     .unwrap();
-    let mut node = Command::new("/usr/bin/node").arg(&script).stdout(Stdio::piped()).spawn().unwrap();
+    let mut node = Command::new("/usr/bin/node")
+        .arg(&script)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
     let mut line = String::new();
-    std::io::BufRead::read_line(&mut std::io::BufReader::new(node.stdout.take().unwrap()), &mut line).unwrap();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(node.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
     let pid = node.id().to_string();
-    let threads = std::fs::read_dir(format!("/proc/{pid}/task")).unwrap().count();
+    let threads = std::fs::read_dir(format!("/proc/{pid}/task"))
+        .unwrap()
+        .count();
 
     let core = dir.path().join("core.node");
     let o = gcore(&[&pid, "-o", core.to_str().unwrap()]);
@@ -324,15 +422,29 @@ fn node_core_loads_in_gdb_and_is_much_smaller_than_gdbs() {
     let out = gdb(Path::new("/usr/bin/node"), &core, &["info threads", "bt"]);
     assert_eq!(gdb_thread_count(&out), threads, "{out}");
     assert!(out.contains(" uv_run ("), "{out}");
-    assert!(out.contains("epoll_wait") || out.contains("epoll_pwait"), "{out}");
+    assert!(
+        out.contains("epoll_wait") || out.contains("epoll_pwait"),
+        "{out}"
+    );
     assert!(out.contains("node::Start"), "{out}");
     assert!(!out.contains("too small"), "{out}");
 
     // gdb's own gcore of the same process, for the size comparison.
     let prefix = dir.path().join("gdbcore");
-    let g = Command::new("gcore").arg("-o").arg(&prefix).arg(&pid).output().unwrap();
-    assert!(g.status.success(), "gcore: {}", String::from_utf8_lossy(&g.stderr));
-    let gdb_size = std::fs::metadata(format!("{}.{pid}", prefix.display())).unwrap().len();
+    let g = Command::new("gcore")
+        .arg("-o")
+        .arg(&prefix)
+        .arg(&pid)
+        .output()
+        .unwrap();
+    assert!(
+        g.status.success(),
+        "gcore: {}",
+        String::from_utf8_lossy(&g.stderr)
+    );
+    let gdb_size = std::fs::metadata(format!("{}.{pid}", prefix.display()))
+        .unwrap()
+        .len();
     let ours = std::fs::metadata(&core).unwrap().len();
     assert!(ours * 4 < gdb_size, "ours {ours} bytes vs gdb's {gdb_size}");
     // Still running: it answers a signal-free liveness check and is untraced.
@@ -349,6 +461,31 @@ fn refuses_a_missing_pid() {
 }
 
 #[test]
+fn refuses_a_thread_id() {
+    let t = Target::start(&[]);
+    let tid = tid_named(t.pid, "sleep");
+    let o = gcore(&[&tid.to_string()]);
+    assert!(!o.status.success());
+    assert_eq!(
+        stderr(&o),
+        format!(
+            "prodtrace: {tid} is a thread of process {0}: dump process {0}\n",
+            t.pid
+        )
+    );
+}
+
+#[test]
+fn refuses_a_kernel_thread() {
+    let o = gcore(&["2"]); // kthreadd
+    assert!(!o.status.success());
+    assert_eq!(
+        stderr(&o),
+        "prodtrace: process 2 is a kernel thread: it has no user memory to dump\n"
+    );
+}
+
+#[test]
 fn refuses_a_target_traced_by_a_debugger() {
     // This test process becomes the tracer of a child held at exec.
     let held = procctl::spawn_stopped(&["sleep".to_string(), "30".to_string()]).unwrap();
@@ -356,9 +493,22 @@ fn refuses_a_target_traced_by_a_debugger() {
     assert!(!o.status.success());
     let err = stderr(&o);
     // The tracer is this test's thread that spawned the child.
-    let tracer = err.split("is already traced by PID ").nth(1).and_then(|r| r.split(' ').next()).unwrap_or("?");
-    assert!(Path::new(&format!("/proc/self/task/{tracer}")).exists(), "{err}");
-    assert!(err.starts_with(&format!("prodtrace: process {} is already traced by PID {tracer} (", held.pid)), "{err}");
+    let tracer = err
+        .split("is already traced by PID ")
+        .nth(1)
+        .and_then(|r| r.split(' ').next())
+        .unwrap_or("?");
+    assert!(
+        Path::new(&format!("/proc/self/task/{tracer}")).exists(),
+        "{err}"
+    );
+    assert!(
+        err.starts_with(&format!(
+            "prodtrace: process {} is already traced by PID {tracer} (",
+            held.pid
+        )),
+        "{err}"
+    );
     assert!(err.contains("detach the debugger first"), "{err}");
     assert_eq!(err.lines().count(), 1);
     assert!(!Path::new("/tmp/never-written-core").exists());
@@ -374,7 +524,12 @@ fn refuses_without_privileges() {
     let bin = dir.path().join("prodtrace");
     std::fs::copy(PRODTRACE, &bin).unwrap();
     let o = Command::new("setpriv")
-        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all"])
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "--inh-caps=-all",
+        ])
         .arg(&bin)
         .args(["gcore", &t.pid.to_string(), "-o", "/tmp/x"])
         .output()
@@ -382,7 +537,10 @@ fn refuses_without_privileges() {
     assert!(!o.status.success());
     assert_eq!(
         stderr(&o),
-        format!("prodtrace: dumping process {} needs root or CAP_SYS_PTRACE: run it with sudo\n", t.pid)
+        format!(
+            "prodtrace: dumping process {} needs root or CAP_SYS_PTRACE: run it with sudo\n",
+            t.pid
+        )
     );
     t.assert_runs();
 }
@@ -396,7 +554,11 @@ struct Tmpfs {
 impl Tmpfs {
     fn mount(opts: &str) -> Tmpfs {
         let dir = tempfile::tempdir().unwrap();
-        let st = Command::new("mount").args(["-t", "tmpfs", "-o", opts, "tmpfs"]).arg(dir.path()).status().unwrap();
+        let st = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", opts, "tmpfs"])
+            .arg(dir.path())
+            .status()
+            .unwrap();
         assert!(st.success(), "mount tmpfs");
         Tmpfs { dir }
     }
@@ -422,7 +584,11 @@ fn a_full_disk_leaves_no_file_and_the_target_running() {
     let err = stderr(&o);
     assert!(err.contains("No space left on device"), "{err}");
     assert_eq!(err.lines().count(), 1, "{err}");
-    assert_eq!(std::fs::read_dir(fs.path()).unwrap().count(), 0, "no partial file");
+    assert_eq!(
+        std::fs::read_dir(fs.path()).unwrap().count(),
+        0,
+        "no partial file"
+    );
     t.assert_runs();
     assert_eq!(tracer_pid(t.pid), 0);
 }
@@ -431,10 +597,17 @@ fn a_full_disk_leaves_no_file_and_the_target_running() {
 fn an_unwritable_directory_is_reported_before_touching_the_target() {
     let t = Target::start(&[]);
     let fs = Tmpfs::mount("ro,size=1M");
-    let o = gcore(&[&t.pid.to_string(), "-o", fs.path().join("core").to_str().unwrap()]);
+    let o = gcore(&[
+        &t.pid.to_string(),
+        "-o",
+        fs.path().join("core").to_str().unwrap(),
+    ]);
     assert!(!o.status.success());
     let err = stderr(&o);
-    assert!(err.contains(&format!("cannot create a file in {}", fs.path().display())), "{err}");
+    assert!(
+        err.contains(&format!("cannot create a file in {}", fs.path().display())),
+        "{err}"
+    );
     assert!(err.contains("Read-only file system"), "{err}");
     assert_eq!(err.lines().count(), 1);
     t.assert_runs();
@@ -445,14 +618,29 @@ fn max_size_is_enforced_with_no_file_left() {
     let t = Target::start(&["8"]);
     let dir = tempfile::tempdir().unwrap();
     let core = dir.path().join("core");
-    let o = gcore(&[&t.pid.to_string(), "-o", core.to_str().unwrap(), "--max-size", "1M"]);
+    let o = gcore(&[
+        &t.pid.to_string(),
+        "-o",
+        core.to_str().unwrap(),
+        "--max-size",
+        "1M",
+    ]);
     assert!(!o.status.success());
     let err = stderr(&o);
-    assert!(err.contains("more than the limit of 1048576 bytes; nothing written"), "{err}");
+    assert!(
+        err.contains("more than the limit of 1048576 bytes; nothing written"),
+        "{err}"
+    );
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
     t.assert_runs();
     // A limit that fits: written.
-    let o = gcore(&[&t.pid.to_string(), "-o", core.to_str().unwrap(), "--max-size", "64M"]);
+    let o = gcore(&[
+        &t.pid.to_string(),
+        "-o",
+        core.to_str().unwrap(),
+        "--max-size",
+        "64M",
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(std::fs::metadata(&core).unwrap().len() <= 64 << 20);
 }
@@ -481,5 +669,9 @@ fn a_target_killed_during_the_dump_gives_a_clean_error() {
     let err = stderr(&o);
     assert!(err.contains(&format!("process {} exited", t.pid)), "{err}");
     assert_eq!(err.lines().count(), 1, "{err}");
-    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "no partial file");
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        0,
+        "no partial file"
+    );
 }

@@ -74,7 +74,7 @@ fn bpftrace_prints_debug_records() {
     bt.wait(Duration::from_secs(10));
     let prefix = "{\"name\":\"log-service\",\"hostname\":";
     for line in &debug {
-        assert!(line.starts_with(&prefix), "{line}");
+        assert!(line.starts_with(prefix), "{line}");
         assert!(
             line.contains(&format!(
                 "\"pid\":{},\"component\":\"handler\",\"level\":20,\"req_id\":",

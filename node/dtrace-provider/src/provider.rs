@@ -55,15 +55,17 @@ impl Loaded {
         // runs no code.
         let library = unsafe { Library::open(Some(&loaded.path), RTLD_NOW | RTLD_LOCAL) }.map_err(|e| {
             format!(
-                "cannot load {}: {e} (if {} is mounted noexec, set PRODTRACE_USDT_DIR to a directory that is not)",
+                "cannot load {}: {} (if {} is mounted noexec, set PRODTRACE_USDT_DIR to a directory that is not)",
                 loaded.path.display(),
+                with_source(&e),
                 dir.display()
             )
         })?;
         let address = |name: &str| -> Result<usize, String> {
             // SAFETY: we only take the symbol's address, never call through this type.
-            let sym = unsafe { library.get::<*mut c_void>(name.as_bytes()) }
-                .map_err(|e| format!("generated object lacks symbol {name}: {e}"))?;
+            let sym = unsafe { library.get::<*mut c_void>(name.as_bytes()) }.map_err(|e| {
+                format!("generated object lacks symbol {name}: {}", with_source(&e))
+            })?;
             Ok(*sym as usize)
         };
         loaded.sites = image
@@ -120,6 +122,14 @@ impl Loaded {
                 call32(site, regs);
             }
         }
+    }
+}
+
+/// `libloading`'s message followed by the `dlerror()` text it wraps.
+fn with_source(e: &libloading::Error) -> String {
+    match std::error::Error::source(e) {
+        Some(source) => format!("{e}: {source}"),
+        None => e.to_string(),
     }
 }
 

@@ -231,6 +231,20 @@ test('generated objects are removed at exit and after kill -9', async () => {
     fs.rmdirSync(dir);
 });
 
+test('a provider collected by the GC unloads its object', () => {
+    const script = 'const d = require("dtrace-provider"); const fs = require("fs");' +
+        'function make() { const p = d.createDTraceProvider("gcme");' +
+        'p.addProbe("x", "int"); p.enable(); return fs.readFileSync(' +
+        '"/proc/self/maps", "utf8").match(/\\/\\S*gcme\\S*\\.so/)[0]; }' +
+        'const file = make(); console.log(fs.existsSync(file)); global.gc();' +
+        'setTimeout(() => { global.gc(); setTimeout(() => { console.log(' +
+        'fs.existsSync(file), /gcme/.test(fs.readFileSync("/proc/self/maps",' +
+        '"utf8"))); }, 100); }, 100);';
+    const r = runNode(['--expose-gc', '-r', h.REGISTER, '-e', script]);
+    assert.strictEqual(r.status, 0, r.stderr);
+    assert.strictEqual(r.stdout, 'true\nfalse false\n');
+});
+
 test('an unusable directory gives a clear error and no object', () => {
     const r = runNode(['-r', h.REGISTER, '-e',
         'const p = require("dtrace-provider").createDTraceProvider("nodir");' +

@@ -97,7 +97,7 @@ test('semaphores count tracers and gate the callbacks', async () => {
     assert.ok(t2['route-start'] > t1['route-start'], JSON.stringify([t1, t2]));
     assert.strictEqual(t2['route-done'], t1['route-done']);
     await h.stopBpftrace(bt);
-    assert.strictEqual(sem(), 0);
+    await h.until(() => sem() === 0, 5000, 'the semaphore back to 0');
     const after1 = await calls();
     await h.sleep(300);
     assert.strictEqual((await calls())['route-start'], after1['route-start']);
@@ -224,4 +224,29 @@ test('arguments convert like dtrace-provider; callbacks, this, extras', async ()
     assert.deepStrictEqual(Array.from(new Set(returns.ctx2)), [true]);
     assert.deepStrictEqual(Array.from(new Set(returns.throwing)), [undefined]);
     assert.deepStrictEqual(Array.from(new Set(returns.nonArray)), [undefined]);
+});
+
+test('worker threads have their own objects, removed when they exit', async () => {
+    const w = await h.startApp('worker-app.js');
+    try {
+        const objects = h.objectPaths(w.pid);
+        assert.deepStrictEqual(objects.map((f) => /-(\w+)-\d+\.so$/.exec(f)[1])
+            .sort(), ['mainp', 'workerp']);
+        const bt = await h.bpftrace('usdt:*:*:tick { printf("%s %s\\n", ' +
+            'probe, str(arg0)); }', ['-p', String(w.pid)]);
+        await bt.out.wait(/workerp:tick worker$/, 2, 15000, 'worker events');
+        await bt.out.wait(/mainp:tick main$/, 2, 15000, 'main events');
+        const lines = await h.stopBpftrace(bt);
+        assert.deepStrictEqual(Array.from(new Set(lines.map((l) =>
+            l.replace(/^usdt:.*:(\w+:tick)/, '$1')))).sort(),
+        ['mainp:tick main', 'workerp:tick worker']);
+        const workerObject = objects.find((f) => /workerp/.test(f));
+        w.child.kill('SIGUSR2');
+        await w.err.wait(/^worker-exited$/, 1, 10000, 'the worker to exit');
+        assert.strictEqual(fs.existsSync(workerObject), false);
+        assert.deepStrictEqual(h.objectPaths(w.pid),
+            objects.filter((f) => f !== workerObject));
+    } finally {
+        await h.stopApp(w);
+    }
 });

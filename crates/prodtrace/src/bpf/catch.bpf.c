@@ -156,10 +156,11 @@ int catch_sys_exit(struct bpf_raw_tracepoint_args *ctx)
 		return 0;
 	if (!ret_matches(ret))
 		return 0;
-	if (bpf_probe_read_kernel(&regs, sizeof(regs), (void *)ctx->args[0]))
-		return 0;
+	struct pt_regs *uregs = (struct pt_regs *)ctx->args[0];
 	if (filter_nr) {
-		__u64 nr = regs.orig_ax;
+		__u64 nr;
+		if (bpf_probe_read_kernel(&nr, sizeof(nr), &uregs->orig_ax))
+			return 0;
 		if (nr >= MAX_NR || !nr_set[nr])
 			return 0;
 	}
@@ -172,6 +173,8 @@ int catch_sys_exit(struct bpf_raw_tracepoint_args *ctx)
 	if (filter_comm && !comm_equal(tcomm) && !comm_equal(pcomm))
 		return 0;
 
+	if (bpf_probe_read_kernel(&regs, sizeof(regs), uregs))
+		return 0;
 	__u64 args[6] = { regs.di, regs.si, regs.dx, regs.r10, regs.r8, regs.r9 };
 	for (int i = 0; i < 6; i++)
 		if ((arg_mask & (1 << i)) && args[i] != arg_values[i])

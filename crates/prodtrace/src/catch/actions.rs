@@ -194,8 +194,13 @@ impl Handler {
                     println!("  #{i:<2} {addr:#018x}  {}  [{module}]", f.display());
                 }
             }
-            Err(_) => {
-                println!("  (process {} exited before its stack could be symbolized)", ev.pid);
+            Err(e) => {
+                let why = if procctl::process_exists(ev.pid) {
+                    format!("{e:#}")
+                } else {
+                    format!("process {} exited before its stack could be symbolized", ev.pid)
+                };
+                println!("  ({why})");
                 for (i, addr) in stack.addrs.iter().enumerate() {
                     println!("  #{i:<2} {addr:#018x}");
                 }

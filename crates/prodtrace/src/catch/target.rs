@@ -122,13 +122,33 @@ pub fn abort_core_note(pid: u32) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::process::CommandExt;
 
     #[test]
-    fn own_status_and_limits() {
-        let me = std::process::id();
-        let st = status(me).unwrap();
-        assert_eq!(st.state, 'R');
-        assert!(core_pattern().len() > 0);
-        assert!(status(u32::MAX >> 2).is_err());
+    fn status_and_core_limit_of_a_sleeping_child() {
+        let mut cmd = std::process::Command::new("sleep");
+        cmd.arg("10");
+        // SAFETY: setrlimit is async-signal-safe.
+        unsafe {
+            cmd.pre_exec(|| {
+                let lim = libc::rlimit { rlim_cur: 0, rlim_max: libc::RLIM_INFINITY };
+                libc::setrlimit(libc::RLIMIT_CORE, &lim);
+                Ok(())
+            });
+        }
+        let mut child = cmd.spawn().unwrap();
+        let pid = child.id();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while status(pid).unwrap().state != 'S' && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let st = status(pid).unwrap();
+        assert_eq!((st.state, st.tracer), ('S', 0));
+        assert_eq!(core_limit(pid), Some(0));
+        assert!(abort_core_note(pid).contains("core file size limit of 0"));
+        assert!(check_can_signal(pid).is_ok());
+        child.kill().unwrap();
+        child.wait().unwrap();
+        assert!(status(pid).is_err());
     }
 }

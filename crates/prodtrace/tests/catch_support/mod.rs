@@ -3,7 +3,9 @@
 //! from `examples/c/`, reading process state, and asking gdb for stacks.
 #![allow(dead_code)]
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
@@ -46,20 +48,12 @@ pub fn run(cmd: &mut Command, limit: Duration) -> Out {
 }
 
 /// Collects a spawned child's output (stdout and stderr piped), killing it
-/// and failing after `limit`.
+/// and failing after `limit`.  A process the command started may keep the
+/// pipes open (a target left stopped): output is taken once the command
+/// itself has exited, without waiting for EOF for more than a second.
 pub fn finish(mut child: Child, limit: Duration) -> Out {
-    let mut out = child.stdout.take().unwrap();
-    let mut err = child.stderr.take().unwrap();
-    let t_out = std::thread::spawn(move || {
-        let mut s = String::new();
-        std::io::Read::read_to_string(&mut out, &mut s).ok();
-        s
-    });
-    let t_err = std::thread::spawn(move || {
-        let mut s = String::new();
-        std::io::Read::read_to_string(&mut err, &mut s).ok();
-        s
-    });
+    let out = child.stdout.take().map(collect);
+    let err = child.stderr.take().map(collect);
     let deadline = Instant::now() + limit;
     let status = loop {
         if let Some(st) = child.try_wait().unwrap() {
@@ -72,7 +66,38 @@ pub fn finish(mut child: Child, limit: Duration) -> Out {
         }
         std::thread::sleep(Duration::from_millis(20));
     };
-    Out { status, stdout: t_out.join().unwrap(), stderr: t_err.join().unwrap() }
+    Out { status, stdout: out.map(Collected::take).unwrap_or_default(), stderr: err.map(Collected::take).unwrap_or_default() }
+}
+
+/// Output of a pipe, read by a background thread.
+struct Collected {
+    buf: Arc<Mutex<Vec<u8>>>,
+    done: Arc<AtomicBool>,
+}
+
+impl Collected {
+    fn take(self) -> String {
+        wait_for(Duration::from_secs(1), || self.done.load(Ordering::SeqCst));
+        let buf = self.buf.lock().unwrap();
+        String::from_utf8_lossy(&buf).into_owned()
+    }
+}
+
+fn collect<R: Read + Send + 'static>(mut pipe: R) -> Collected {
+    let buf: Arc<Mutex<Vec<u8>>> = Arc::default();
+    let done: Arc<AtomicBool> = Arc::default();
+    let (b, d) = (buf.clone(), done.clone());
+    std::thread::spawn(move || {
+        let mut chunk = [0u8; 4096];
+        while let Ok(n) = pipe.read(&mut chunk) {
+            if n == 0 {
+                break;
+            }
+            b.lock().unwrap().extend_from_slice(&chunk[..n]);
+        }
+        d.store(true, Ordering::SeqCst);
+    });
+    Collected { buf, done }
 }
 
 /// Starts prodtrace and waits until it reports that it is catching (the
@@ -175,4 +200,12 @@ pub fn stack_names(stdout: &str) -> Vec<String> {
         .filter(|l| l.trim_start().starts_with('#'))
         .filter_map(|l| l.split_whitespace().nth(2).map(str::to_string))
         .collect()
+}
+
+/// The frame lines (`#N ...`) of the last backtrace in gdb's output (gdb
+/// also prints frame #0 once when it loads a core).
+pub fn bt_frames(gdb_output: &str) -> Vec<String> {
+    let lines: Vec<&str> = gdb_output.lines().collect();
+    let start = lines.iter().rposition(|l| l.starts_with("#0 ")).unwrap_or(lines.len());
+    lines[start..].iter().filter(|l| l.starts_with('#')).map(|l| l.to_string()).collect()
 }

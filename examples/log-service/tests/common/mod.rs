@@ -8,7 +8,7 @@ use std::{
     io::{BufRead, BufReader},
     path::PathBuf,
     process::{Child, ChildStdout, Command, Stdio},
-    sync::mpsc::{self, Receiver, RecvTimeoutError},
+    sync::mpsc::{self, Receiver},
     thread,
     time::{Duration, Instant},
 };
@@ -53,10 +53,7 @@ impl Lines {
 
     /// The next line, waiting at most `timeout`; None at EOF or timeout.
     pub fn next(&self, timeout: Duration) -> Option<String> {
-        match self.0.recv_timeout(timeout) {
-            Ok(l) => Some(l),
-            Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => None,
-        }
+        self.0.recv_timeout(timeout).ok()
     }
 
     /// Every line until EOF (waits at most `timeout` in total).

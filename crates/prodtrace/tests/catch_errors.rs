@@ -1,0 +1,125 @@
+//! Bad input to `prodtrace catch`: each case must end with one clear line on
+//! stderr, exit status 1, and leave any target running as it was.
+
+mod catch_support;
+
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use catch_support::*;
+
+const LIMIT: Duration = Duration::from_secs(60);
+
+/// Runs prodtrace, expects failure, returns its one-line error.
+fn fails(cmd: &mut Command) -> String {
+    let out = run(cmd, LIMIT);
+    assert_eq!(out.status.code(), Some(1), "{}", out.all());
+    let lines: Vec<&str> = out.stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "one line: {}", out.all());
+    assert!(lines[0].starts_with("prodtrace: "), "{}", out.all());
+    lines[0].to_string()
+}
+
+/// A `sleep` we started and kill when dropped.
+struct Sleeper(std::process::Child);
+
+impl Sleeper {
+    fn new() -> Self {
+        Sleeper(Command::new("sleep").arg("60").stdout(Stdio::null()).spawn().unwrap())
+    }
+    fn pid(&self) -> String {
+        self.0.id().to_string()
+    }
+}
+
+impl Drop for Sleeper {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn unknown_names_get_suggestions() {
+    let e = fails(&mut catch(&["--syscall", "clsoe", "-p", "1"]));
+    assert!(e.starts_with("prodtrace: unknown system call 'clsoe'; did you mean: close"), "{e}");
+    let e = fails(&mut catch(&["--syscall", "close", "--errno", "EBADFF", "-p", "1"]));
+    assert!(e.starts_with("prodtrace: unknown errno name 'EBADFF'; did you mean: EBADF"), "{e}");
+    let e = fails(&mut catch(&["--syscall", "close", "--ret", "=<", "0", "-p", "1"]));
+    assert!(e.contains("operator must be one of"), "{e}");
+    let e = fails(&mut catch(&["-p", "1"]));
+    assert!(e.contains("say what to catch"), "{e}");
+}
+
+#[test]
+fn signalling_actions_need_destructive() {
+    for (flag, extra) in [("--abort", None), ("--stop", None), ("--core", Some("/tmp"))] {
+        let mut c = catch(&["--syscall", "close", "-p", "1", flag]);
+        if let Some(x) = extra {
+            c.arg(x);
+        }
+        let e = fails(&mut c);
+        assert!(e.contains(flag) && e.contains("add -w/--destructive"), "{e}");
+    }
+}
+
+#[test]
+fn vanished_pid() {
+    // PIDs are below 2^22 on Linux: this one cannot exist.
+    let e = fails(&mut catch(&["--syscall", "close", "-p", "4194304"]));
+    assert_eq!(e, "prodtrace: no process with PID 4194304");
+    // A process that exits while being watched, before any match.
+    let mut short = Command::new("sleep").arg("0.7").spawn().unwrap();
+    let pid = short.id().to_string();
+    let out = run(&mut catch(&["--syscall", "close", "--errno", "EBADF", "-p", &pid]), LIMIT);
+    short.wait().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", out.all());
+    assert!(out.stderr.contains(&format!("process {pid} exited before any matching system call")), "{}", out.all());
+}
+
+#[test]
+fn unwritable_or_missing_core_directory_is_refused_before_attaching() {
+    let s = Sleeper::new();
+    let e = fails(&mut catch(&["--syscall", "close", "-p", &s.pid(), "-w", "--core", "/nonexistent/dir"]));
+    assert!(e.contains("--core /nonexistent/dir: cannot use it"), "{e}");
+    // Even root cannot create files in /proc.
+    let e = fails(&mut catch(&["--syscall", "close", "-p", &s.pid(), "-w", "--core", "/proc"]));
+    assert!(e.contains("--core /proc: cannot write there"), "{e}");
+    let e = fails(&mut catch(&["--syscall", "close", "-p", &s.pid(), "-w", "--core", "/etc/hostname"]));
+    assert!(e.contains("not a directory"), "{e}");
+}
+
+#[test]
+fn no_privileges() {
+    let s = Sleeper::new();
+    let out = run(
+        Command::new("setpriv")
+            .args(["--reuid=nobody", "--regid=nogroup", "--clear-groups", "--inh-caps=-all"])
+            .arg(prodtrace_bin())
+            .args(["catch", "--syscall", "close", "-p", &s.pid()]),
+        LIMIT,
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", out.all());
+    assert_eq!(
+        out.stderr.trim(),
+        "prodtrace: prodtrace catch needs root, or the CAP_BPF and CAP_PERFMON capabilities: run it with sudo"
+    );
+}
+
+#[test]
+fn stopped_or_traced_targets_are_refused_for_signalling_actions() {
+    let s = Sleeper::new();
+    let pid = nix::unistd::Pid::from_raw(s.0.id() as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGSTOP).unwrap();
+    assert!(wait_for(Duration::from_secs(5), || state(s.0.id()) == Some('T')));
+    let e = fails(&mut catch(&["--syscall", "close", "-p", &s.pid(), "--stop", "-w"]));
+    assert!(e.contains("is already stopped") && e.contains(&format!("kill -CONT {}", s.pid())), "{e}");
+    assert_eq!(state(s.0.id()), Some('T'), "left as it was");
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGCONT).unwrap();
+
+    // Traced (we play the debugger with PTRACE_SEIZE, which does not stop it).
+    nix::sys::ptrace::seize(pid, nix::sys::ptrace::Options::empty()).unwrap();
+    let e = fails(&mut catch(&["--syscall", "close", "-p", &s.pid(), "--core", "/tmp", "-w"]));
+    assert!(e.contains("is being traced by process") && e.contains("detach the debugger"), "{e}");
+    assert_eq!(state(s.0.id()), Some('S'), "still running (sleeping)");
+}
