@@ -31,9 +31,15 @@ if [ ! -s "$LOG" ] || [ "$(wc -l < "$LOG")" -ne "$LINES" ]; then
 fi
 
 # Sanity: our output must be byte-identical to node-bunyan's on this log.
+# (Into files: node-bunyan's process.exit() can cut output short on a pipe.)
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
 for args in "" "-l warn"; do
     # shellcheck disable=SC2086
-    if ! cmp -s <("$OURS" $args < "$LOG") <("$NODE" "$NODE_BUNYAN" $args < "$LOG"); then
+    "$OURS" $args < "$LOG" > "$tmp/ours"
+    # shellcheck disable=SC2086
+    "$NODE" "$NODE_BUNYAN" $args < "$LOG" > "$tmp/node"
+    if ! cmp -s "$tmp/ours" "$tmp/node"; then
         echo "bunyan-cli.sh: output differs from node-bunyan for '$args'" >&2
         exit 1
     fi

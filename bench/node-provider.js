@@ -8,9 +8,11 @@
  *   stub      require('dtrace-provider') is the npm package, which on Linux
  *             is its no-op stub (what bunyan uses on Linux today);
  *   disabled  prodtrace-dtrace-provider (run with -r register), no tracer;
- *   traced-*  prodtrace-dtrace-provider with a tracer attached to both
- *             probes: the run waits for SIGUSR2 (sent once the tracer
- *             reported events of both probes) before measuring.
+ *   traced-*  prodtrace-dtrace-provider with a tracer attached (to both
+ *             probes; traced-bunyan: prodtrace's bunyan -p, to bunyan's):
+ *             the run waits for SIGUSR2 (sent once the tracer reported
+ *             events) before measuring.
+ * enable_us (untraced modes): enable() + disable() of a 6-probe provider.
  * Prints "ready <pid>" on stderr once its providers are enabled.
  */
 'use strict';
@@ -61,7 +63,8 @@ async function main() {
         }
         let called = false;
         probe.fire(() => { called = true; return args(); });
-        if (!called)
+        /* bunyan -p traces bunyan's probes only. */
+        if (!called && mode !== 'traced-bunyan')
             throw new Error('fire-one is not enabled by a tracer');
     }
     const n = traced ? 100000 : 5000000;
@@ -69,8 +72,22 @@ async function main() {
     const fireNs = perCall(n, () => probe.fire(args));
     perCall(n / 20, (i) => log.debug('debug record %d', i));
     const debugNs = perCall(n / 2, (i) => log.debug('debug record %d', i));
+    /* One-off cost: enable() + disable() of a provider like bunyan's. */
+    let enableUs = null;
+    if (!traced) {
+        const rounds = 200;
+        const t0 = process.hrtime.bigint();
+        for (let r = 0; r < rounds; r++) {
+            const p = d.createDTraceProvider('cycle');
+            for (const l of ['trace', 'debug', 'info', 'warn', 'error', 'fatal'])
+                p.addProbe('log-' + l, 'char *');
+            p.enable();
+            p.disable();
+        }
+        enableUs = Number(process.hrtime.bigint() - t0) / rounds / 1000;
+    }
     process.stdout.write(JSON.stringify({ mode: mode, fire_ns: fireNs,
-        debug_ns: debugNs }) + '\n');
+        debug_ns: debugNs, enable_us: enableUs }) + '\n');
 }
 
 main().catch((e) => { console.error(e.message); process.exit(1); });

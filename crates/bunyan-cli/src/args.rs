@@ -146,7 +146,9 @@ pub fn parse(argv: &[String]) -> Result<Opts> {
             }
             "-c" | "--condition" => {
                 let c = value(&arg)?;
-                o.conditions.push(Condition::compile(&c)?);
+                // node-bunyan's alternative evaluation mode: fields are globals.
+                let vm = std::env::var("BUNYAN_EXEC").is_ok_and(|v| v == "vm");
+                o.conditions.push(if vm { Condition::compile_vm(&c)? } else { Condition::compile(&c)? });
             }
             _ => {
                 if arg.starts_with('-') {

@@ -3,7 +3,6 @@
 //! passed through byte for byte (unless `--strict`).
 
 use bunyan_view::time::date_millis;
-use bunyan_view::parse::{skim_record, Skim};
 use bunyan_view::{parse_record, Filter, Renderer};
 use std::borrow::Cow;
 
@@ -45,13 +44,6 @@ impl Processor {
             return self.pass_through(line, out);
         }
         let decoded = decode(line);
-        if let Some(min) = self.filter.level_only() {
-            match skim_record(&decoded) {
-                Skim::NotRecord => return self.pass_through(line, out),
-                Skim::Level(l) if l < min => return,
-                _ => {}
-            }
-        }
         match parse_record(&decoded) {
             Some(rec) => {
                 if self.filter.matches(&rec) {

@@ -71,6 +71,8 @@ fn filters_match_node() {
         a.push(&f);
         assert_same(&a, b"", &[]);
     }
+    // node-bunyan's vm mode: record fields are globals.
+    assert_same(&["-c", "level >= 40 && hostname == 'web-01'", &f], b"", &[("BUNYAN_EXEC", "vm")]);
 }
 
 #[test]

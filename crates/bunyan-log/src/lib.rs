@@ -17,6 +17,21 @@
 //!   call costs a load and a branch.
 //! * [`BunyanLayer`], a `tracing` layer, and [`LogBackend`], a `log` backend,
 //!   so code using those facades logs through this logger unchanged.
+//!
+//! ```
+//! use bunyan_log::{child, debug, error, info, Level, Logger, Stream};
+//!
+//! let log = Logger::builder("myapp")
+//!     .stream(Stream::stdout(Level::Info))
+//!     .stream(Stream::stderr(Level::Error))
+//!     .build();
+//! let req = child!(log, component = "handler", req_id = 42);
+//! let peer: std::net::SocketAddr = "10.0.0.1:80".parse().unwrap();
+//! info!(req, user = "ann", peer = %peer, tags = ["a", "b"], "served {} in {} ms", "/items", 12);
+//! debug!(req, state = ?Some(3), "only a snooper sees this");
+//! let e = std::io::Error::new(std::io::ErrorKind::NotFound, "no such order");
+//! error!(req, err = e, "lookup failed");
+//! ```
 
 mod err;
 mod json;

@@ -214,13 +214,21 @@ fn snoop(spec: Spec, on_record: &mut dyn FnMut(&[u8]) -> Result<()>) -> Result<S
     };
     session.scan(&skel, true)?;
 
+    let signals = StopSignals::install();
+    let draining = Cell::new(false);
     let delivered = Cell::new(0u64);
     let failure: RefCell<Option<anyhow::Error>> = RefCell::new(None);
     let mut builder = RingBufferBuilder::new();
     builder.add(&skel.maps.records, |data: &[u8]| match on_record(trim_newline(data)) {
         Ok(()) => {
             delivered.set(delivered.get() + 1);
-            0
+            // libbpf keeps consuming while records keep coming; stop at
+            // once on Ctrl-C even if the target logs faster than we read.
+            if signals.stopped() && !draining.get() {
+                -libc::EINTR
+            } else {
+                0
+            }
         }
         Err(e) => {
             *failure.borrow_mut() = Some(e);
@@ -229,7 +237,6 @@ fn snoop(spec: Spec, on_record: &mut dyn FnMut(&[u8]) -> Result<()>) -> Result<S
     })?;
     let ring = builder.build().context("setting up the ring buffer reader")?;
 
-    let signals = StopSignals::install();
     let mut last_scan = Instant::now();
     let outcome = loop {
         if signals.stopped() {
@@ -254,9 +261,10 @@ fn snoop(spec: Spec, on_record: &mut dyn FnMut(&[u8]) -> Result<()>) -> Result<S
             }
         }
     };
-    // Detach first so nothing new arrives, then drain what is left.
+    // Detach first so nothing new arrives, then deliver what is left.
     session.attached.clear();
     if outcome.is_ok() {
+        draining.set(true);
         ring.consume_raw();
     }
     drop(ring);

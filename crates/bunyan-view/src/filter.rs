@@ -25,14 +25,4 @@ impl Filter {
         self.conditions.iter().all(|c| c.matches(rec))
     }
 
-    /// The `-l` minimum when it is the only filter (then records can be
-    /// dropped after a cheap skim instead of a full parse).
-    pub fn level_only(&self) -> Option<f64> {
-        self.level.filter(|l| *l != 0.0 && !l.is_nan() && self.conditions.is_empty())
-    }
-
-    /// Whether any filtering is configured.
-    pub fn is_empty(&self) -> bool {
-        self.level.is_none_or(|l| l == 0.0) && self.conditions.is_empty()
-    }
 }

@@ -29,187 +29,13 @@ pub fn parse_json(s: &str) -> Option<Value<'_>> {
     (p.i == p.b.len()).then_some(v)
 }
 
-/// What [`skim_record`] learned about a line without building it.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub enum Skim {
-    /// Not valid JSON, or valid JSON that is not a Bunyan record.
-    NotRecord,
-    /// A valid record whose `level` is this plain JSON number.
-    Level(f64),
-    /// Could not decide cheaply (non-numeric level, escaped keys): parse fully.
-    Unknown,
-}
-
-/// Validates a line like [`parse_json`] + `isValidRecord` without building
-/// values, reporting the record's numeric level: lets `-l` drop records
-/// below the level at a fraction of the cost of a full parse.
-pub fn skim_record(s: &str) -> Skim {
-    let mut p = P { s, b: s.as_bytes(), i: 0, depth: 0 };
-    p.ws();
-    if p.b.first() != Some(&b'{') {
-        return Skim::NotRecord;
-    }
-    match p.skim_top() {
-        Some(r) => {
-            p.ws();
-            if p.i != p.b.len() {
-                Skim::NotRecord
-            } else {
-                r
-            }
-        }
-        None => Skim::NotRecord,
-    }
+/// Whether a string body holds a raw control character (invalid in JSON).
+/// Written without early exit so that it vectorizes.
+fn has_control(b: &[u8]) -> bool {
+    b.iter().fold(0u8, |acc, &c| acc | u8::from(c < 0x20)) != 0
 }
 
 impl<'a> P<'a> {
-    /// The top-level object of [`skim_record`]; `None` if not valid JSON.
-    fn skim_top(&mut self) -> Option<Skim> {
-        const REQUIRED: [&str; 7] = ["v", "level", "name", "hostname", "pid", "time", "msg"];
-        self.enter()?;
-        self.i += 1;
-        let mut non_null = 0u8;
-        let mut level: Option<f64> = None;
-        let mut unknown = false;
-        self.ws();
-        if self.b.get(self.i) == Some(&b'}') {
-            self.i += 1;
-            return Some(Skim::NotRecord);
-        }
-        loop {
-            self.ws();
-            if self.b.get(self.i) != Some(&b'"') {
-                return None;
-            }
-            let key = self.string()?;
-            if matches!(key, Cow::Owned(_)) {
-                unknown = true; // escaped key: may spell a required field
-            }
-            self.ws();
-            if self.b.get(self.i) != Some(&b':') {
-                return None;
-            }
-            self.i += 1;
-            self.ws();
-            let slot = REQUIRED.iter().position(|r| *r == key);
-            let is_null = self.b[self.i..].starts_with(b"null");
-            if key == "level" {
-                match self.b.get(self.i) {
-                    Some(b'-' | b'0'..=b'9') => match self.number()? {
-                        Value::Number(n) => level = Some(n.as_f64()),
-                        _ => return None,
-                    },
-                    _ => {
-                        level = None;
-                        self.skip_value()?;
-                    }
-                }
-            } else {
-                self.skip_value()?;
-            }
-            if let Some(slot) = slot {
-                if is_null {
-                    non_null &= !(1 << slot);
-                } else {
-                    non_null |= 1 << slot;
-                }
-            }
-            self.ws();
-            match self.b.get(self.i)? {
-                b',' => self.i += 1,
-                b'}' => {
-                    self.i += 1;
-                    self.depth -= 1;
-                    break;
-                }
-                _ => return None,
-            }
-        }
-        Some(match (unknown, non_null == 0x7f, level) {
-            (true, _, _) => Skim::Unknown,
-            (false, false, _) => Skim::NotRecord,
-            (false, true, Some(l)) => Skim::Level(l),
-            (false, true, None) => Skim::Unknown,
-        })
-    }
-
-    /// Validates one value without keeping it.
-    fn skip_value(&mut self) -> Option<()> {
-        match *self.b.get(self.i)? {
-            b'{' => {
-                self.enter()?;
-                self.i += 1;
-                self.ws();
-                if self.b.get(self.i) == Some(&b'}') {
-                    self.i += 1;
-                    self.depth -= 1;
-                    return Some(());
-                }
-                loop {
-                    self.ws();
-                    if self.b.get(self.i) != Some(&b'"') {
-                        return None;
-                    }
-                    self.skip_string()?;
-                    self.ws();
-                    if self.b.get(self.i) != Some(&b':') {
-                        return None;
-                    }
-                    self.i += 1;
-                    self.ws();
-                    self.skip_value()?;
-                    self.ws();
-                    match self.b.get(self.i)? {
-                        b',' => self.i += 1,
-                        b'}' => {
-                            self.i += 1;
-                            self.depth -= 1;
-                            return Some(());
-                        }
-                        _ => return None,
-                    }
-                }
-            }
-            b'[' => {
-                self.enter()?;
-                self.i += 1;
-                self.ws();
-                if self.b.get(self.i) == Some(&b']') {
-                    self.i += 1;
-                    self.depth -= 1;
-                    return Some(());
-                }
-                loop {
-                    self.ws();
-                    self.skip_value()?;
-                    self.ws();
-                    match self.b.get(self.i)? {
-                        b',' => self.i += 1,
-                        b']' => {
-                            self.i += 1;
-                            self.depth -= 1;
-                            return Some(());
-                        }
-                        _ => return None,
-                    }
-                }
-            }
-            b'"' => self.skip_string(),
-            _ => self.value().map(|_| ()),
-        }
-    }
-
-    /// Validates a string; only strings with escapes are decoded (to check them).
-    fn skip_string(&mut self) -> Option<()> {
-        let start = self.i + 1;
-        let k = start + memchr::memchr2(b'"', b'\\', &self.b[start..])?;
-        if self.b[k] == b'"' && !self.b[start..k].iter().any(|&c| c < 0x20) {
-            self.i = k + 1;
-            return Some(());
-        }
-        self.string().map(|_| ())
-    }
-
     fn ws(&mut self) {
         while let Some(&c) = self.b.get(self.i) {
             if c == b' ' || c == b'\n' || c == b'\r' || c == b'\t' {
@@ -313,19 +139,31 @@ impl<'a> P<'a> {
     /// A string starting at the opening quote.
     fn string(&mut self) -> Option<Cow<'a, str>> {
         let start = self.i + 1;
+        let b = self.b;
+        // Fast path, no escapes: short strings byte by byte, long ones with memchr.
         let mut j = start;
-        // Fast path: no escapes.
-        loop {
-            let k = j + memchr::memchr2(b'"', b'\\', &self.b[j..])?;
-            if self.b[j..k].iter().any(|&c| c < 0x20) {
+        let short_end = (start + 24).min(b.len());
+        while j < short_end {
+            match b[j] {
+                b'"' => {
+                    self.i = j + 1;
+                    return Some(Cow::Borrowed(&self.s[start..j]));
+                }
+                b'\\' => break,
+                c if c < 0x20 => return None,
+                _ => j += 1,
+            }
+        }
+        if j == short_end {
+            let k = j + memchr::memchr2(b'"', b'\\', &b[j..])?;
+            if has_control(&b[j..k]) {
                 return None;
             }
-            if self.b[k] == b'"' {
+            if b[k] == b'"' {
                 self.i = k + 1;
                 return Some(Cow::Borrowed(&self.s[start..k]));
             }
             j = k;
-            break;
         }
         // Slow path: unescape.
         let mut out = String::with_capacity(j - start + 16);
@@ -372,7 +210,7 @@ impl<'a> P<'a> {
                 }
                 _ => {
                     let k = j + memchr::memchr2(b'"', b'\\', &self.b[j..])?;
-                    if self.b[j..k].iter().any(|&c| c < 0x20) {
+                    if has_control(&self.b[j..k]) {
                         return None;
                     }
                     out.push_str(&self.s[j..k]);
@@ -459,19 +297,6 @@ impl<'a> P<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn skim_agrees_with_full_parse() {
-        let r = r#"{"v":0,"level":40,"name":"a","hostname":"h","pid":1,"time":"t","msg":"m","x":{"y":[1,"\n",null]}}"#;
-        assert_eq!(skim_record(r), Skim::Level(40.0));
-        assert_eq!(skim_record(&r.replace("40", "\"40\"")), Skim::Unknown);
-        assert_eq!(skim_record(&r.replace("\"msg\":\"m\"", "\"msg\":null")), Skim::NotRecord);
-        assert_eq!(skim_record(&r.replace("\"msg\":\"m\"", "\"msg\":\"m\",\"msg\":null")), Skim::NotRecord);
-        assert_eq!(skim_record(&r.replace("\"msg\":\"m\"", "\"msg\":null,\"msg\":1")), Skim::Level(40.0));
-        assert_eq!(skim_record(&r.replace("\"msg\"", "\"\\u006dsg\"")), Skim::Unknown);
-        assert_eq!(skim_record(&r[..r.len() - 1]), Skim::NotRecord);
-        assert_eq!(skim_record("[1]"), Skim::NotRecord);
-    }
 
     #[test]
     fn accepts_what_json_parse_accepts() {

@@ -114,9 +114,9 @@ impl<'a> Object<'a> {
 
     /// Entries in the order JavaScript enumerates them: array-index keys
     /// ascending first, then the others in insertion order.
-    pub fn iter_js(&self) -> Box<dyn Iterator<Item = (&str, &Value<'a>)> + '_> {
+    pub fn iter_js(&self) -> JsIter<'_, 'a> {
         if !self.has_index_keys {
-            return Box::new(self.entries.iter().map(|(k, v)| (k.as_ref(), v)));
+            return JsIter::Plain(self.entries.iter());
         }
         let mut idx: Vec<(u32, usize)> = Vec::new();
         let mut rest: Vec<usize> = Vec::new();
@@ -128,10 +128,7 @@ impl<'a> Object<'a> {
         }
         idx.sort_unstable();
         let order: Vec<usize> = idx.into_iter().map(|(_, i)| i).chain(rest).collect();
-        Box::new(order.into_iter().map(move |i| {
-            let (k, v) = &self.entries[i];
-            (k.as_ref(), v)
-        }))
+        JsIter::Ordered(order.into_iter(), &self.entries)
     }
 
     /// The object JavaScript sees for an array: index keys "0", "1", ...
@@ -158,6 +155,24 @@ impl<'a> Object<'a> {
             self.has_index_keys = true;
         }
         self.entries.push((key, value));
+    }
+}
+
+/// Iterator of [`Object::iter_js`] (allocation-free unless index keys exist).
+pub enum JsIter<'o, 'a> {
+    Plain(std::slice::Iter<'o, (Cow<'a, str>, Value<'a>)>),
+    Ordered(std::vec::IntoIter<usize>, &'o [(Cow<'a, str>, Value<'a>)]),
+}
+
+impl<'o, 'a> Iterator for JsIter<'o, 'a> {
+    type Item = (&'o str, &'o Value<'a>);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let (k, v) = match self {
+            JsIter::Plain(it) => it.next()?,
+            JsIter::Ordered(order, entries) => &entries[order.next()?],
+        };
+        Some((k.as_ref(), v))
     }
 }
 

@@ -110,6 +110,8 @@ pub fn freeze(pid: u32) -> Result<Frozen> {
                 let err = std::io::Error::last_os_error();
                 match err.raw_os_error() {
                     Some(libc::ESRCH) => continue, // exited meanwhile
+                    // The kernel also says EPERM for a thread that is exiting.
+                    Some(libc::EPERM) if task_is_dead(pid, tid) => continue,
                     Some(libc::EPERM) => {
                         if let Some(tracer) = tracer_of(pid, tid) {
                             bail!("process {pid} is already traced by {tracer}: detach the debugger first (a process can have only one tracer)")

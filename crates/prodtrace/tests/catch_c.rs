@@ -47,9 +47,12 @@ fn stop_holds_the_process_before_its_next_instruction() {
     let bin = build_c("badclose", dir.path(), "badclose");
     let marker = dir.path().join("marker");
     let out = run(
-        catch(&["--syscall", "close", "--errno", "EBADF", "--stop", "-w", "--"])
-            .arg(&bin)
-            .args([marker.to_str().unwrap(), "0", "-1", "0"]),
+        catch(&["--syscall", "close", "--errno", "EBADF", "--stop", "-w", "--"]).arg(&bin).args([
+            marker.to_str().unwrap(),
+            "0",
+            "-1",
+            "0",
+        ]),
         LIMIT,
     );
     assert!(out.status.success(), "{}", out.all());
@@ -149,19 +152,16 @@ fn comm_alone_selects_processes_by_name() {
     let name = format!("bc{}", std::process::id());
     let bin = build_c("badclose", dir.path(), &name);
     let marker = dir.path().join("marker");
-    let (child, _) = start_catching(&mut catch(&["--comm", &name, "--syscall", "close", "--errno", "9", "--count", "1"]));
-    let st = Command::new(&bin)
-        .args([marker.to_str().unwrap(), "0", "-1", "200"])
-        .stdout(Stdio::null())
-        .status()
-        .unwrap();
+    let (child, _) =
+        start_catching(&mut catch(&["--comm", &name, "--syscall", "close", "--errno", "9", "--count", "1"]));
+    let st =
+        Command::new(&bin).args([marker.to_str().unwrap(), "0", "-1", "200"]).stdout(Stdio::null()).status().unwrap();
     assert!(st.success());
     let out = finish(child, LIMIT);
     assert!(out.status.success(), "{}", out.all());
     assert!(out.stdout.contains(&format!("({name}) tid")), "{}", out.all());
     assert!(out.stdout.contains("close(fd=3) = -1 EBADF"), "{}", out.all());
 }
-
 
 #[test]
 fn core_is_taken_at_the_call_and_the_process_resumed() {
@@ -194,4 +194,51 @@ fn core_is_taken_at_the_call_and_the_process_resumed() {
     assert!(frames[0].contains("close"), "{bt}");
     assert!(frames[1].contains("release_handle"), "{bt}");
     assert!(frames.iter().any(|f| f.contains("main")), "{bt}");
+}
+
+#[test]
+fn count_is_exact_when_many_threads_fail_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let bin = dir.path().join("tbc");
+    let st = Command::new("cc")
+        .args(["-O2", "-g", "-pthread", "-o"])
+        .arg(&bin)
+        .arg(repo().join("examples/c/threads_badclose.c"))
+        .status()
+        .unwrap();
+    assert!(st.success());
+    // 4 threads x 3000 failing closes; exactly 3 are acted on.
+    let out = run(
+        catch(&["--syscall", "close", "--errno", "EBADF", "--count", "3", "--"]).arg(&bin).args(["4", "3000"]),
+        LIMIT,
+    );
+    assert!(out.status.success(), "{}", out.all());
+    assert!(out.stdout.contains("failed closes: 12000"), "{}", out.all());
+    assert_eq!(out.stdout.matches("=== catch").count(), 3, "{}", out.all());
+    for n in 1..=3 {
+        assert!(out.stdout.contains(&format!("=== catch {n}:")), "{}", out.all());
+    }
+    assert!(out.stderr.contains("3 matches"), "{}", out.all());
+    assert!(!out.stderr.contains("lost"), "{}", out.all());
+
+    // --stop: one match, the whole process (every thread) held.
+    let out = run(
+        catch(&["--syscall", "close", "--errno", "EBADF", "--stop", "-w", "--"]).arg(&bin).args(["4", "3000"]),
+        LIMIT,
+    );
+    assert!(out.status.success(), "{}", out.all());
+    assert_eq!(out.stdout.matches("catch 1:").count(), 1, "{}", out.all());
+    assert!(!out.stdout.contains("catch 2:"), "{}", out.all());
+    let pid = resume_pid(&out.stdout);
+    let states = thread_states(pid);
+    assert_eq!(states.len(), 5, "main and 4 workers: {states:?}");
+    assert!(states.iter().all(|&s| s == 'T'), "{states:?}");
+    let gdb = run(
+        Command::new("gdb").args(["-batch", "-nx", "-p", &pid.to_string(), "-ex", "thread apply all bt"]),
+        Duration::from_secs(120),
+    );
+    assert!(gdb.stdout.contains("worker_close"), "{}", gdb.all());
+    assert!(thread_states(pid).iter().all(|&s| s == 'T'));
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), nix::sys::signal::Signal::SIGCONT).unwrap();
+    assert!(wait_for(Duration::from_secs(20), || state(pid).is_none()), "resumed process ran to its end");
 }

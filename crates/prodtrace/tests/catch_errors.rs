@@ -123,3 +123,16 @@ fn stopped_or_traced_targets_are_refused_for_signalling_actions() {
     assert!(e.contains("is being traced by process") && e.contains("detach the debugger"), "{e}");
     assert_eq!(state(s.0.id()), Some('S'), "still running (sleeping)");
 }
+
+#[test]
+fn ctrl_c_and_sigterm_end_the_session_cleanly() {
+    let s = Sleeper::new();
+    for sig in [nix::sys::signal::Signal::SIGINT, nix::sys::signal::Signal::SIGTERM] {
+        let (child, _) =
+            start_catching(&mut catch(&["--syscall", "close", "-p", &s.pid(), "--count", "0", "--stop", "-w"]));
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), sig).unwrap();
+        let out = finish(child, LIMIT);
+        assert!(out.status.success(), "{sig}: {}", out.all());
+        assert_eq!(state(s.0.id()), Some('S'), "target untouched");
+    }
+}

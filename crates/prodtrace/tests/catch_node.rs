@@ -22,9 +22,19 @@ fn caught_pid(stdout: &str) -> u32 {
 fn node_stack_has_native_and_javascript_frames() {
     let script = repo().join("examples/node/badclose.js");
     let out = run(
-        catch(&["--comm", "node", "--syscall", "close", "--errno", "EBADF", "--", "/usr/bin/node", "--perf-basic-prof"])
-            .arg(&script)
-            .args(["20000", "0", "", "1500"]),
+        catch(&[
+            "--comm",
+            "node",
+            "--syscall",
+            "close",
+            "--errno",
+            "EBADF",
+            "--",
+            "/usr/bin/node",
+            "--perf-basic-prof",
+        ])
+        .arg(&script)
+        .args(["20000", "0", "", "1500"]),
         LIMIT,
     );
     let pid = caught_pid(&out.stdout);

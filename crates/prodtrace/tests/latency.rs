@@ -256,3 +256,15 @@ fn json_fields_are_complete() {
         assert!(matches!(k["buckets"], Value::Array(_)));
     }
 }
+
+/// A target that exits right after its first operations still gets its
+/// kinds named (prodtrace hears about the add-on being loaded through
+/// ld.so's debugger hook and reads the mappings while they exist).
+#[test]
+fn short_lived_target_kinds_are_named() {
+    let mut cmd = latency(&["--json", "--", "node", "sqlite-demo.js"]);
+    cmd.env("SQLITE_DEMO_ITERATIONS", "1");
+    let (st, out) = run(&mut cmd, LIMIT);
+    assert!(st.success(), "{}", out.output());
+    assert_eq!(counts(&json_reports(&out)[0]), expected_counts(1), "{}", out.output());
+}

@@ -114,3 +114,59 @@ fn picks_up_a_library_loaded_later() {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+/// A process forked while its parent is snooped: the child is not a target
+/// (none of its records arrive), and its copy of the semaphore, raised when
+/// it was forked, is back to 0 with the parent's once snooping stops.
+#[test]
+fn forked_child_is_not_snooped_and_its_semaphore_drops() {
+    let dir = tempfile::tempdir().unwrap();
+    let (exe, lib) = build(dir.path());
+    let prog = Proc::spawn(Command::new(&exe).arg(&lib).arg("fork"));
+    assert_eq!(prog.stdout.next(Duration::from_secs(10)).as_deref(), Some("ready"));
+    assert_eq!(prog.stdout.next(Duration::from_secs(10)).as_deref(), Some("loaded"));
+    let mut snoop = snooper(prog.pid());
+    let forked = prog.stdout.next(Duration::from_secs(10)).expect("the child");
+    let child: i32 = forked.strip_prefix("forked ").unwrap().parse().unwrap();
+    let _reap = KillOnDrop(child);
+    let sem = |pid| {
+        bunyan_snoop::semaphores(pid)
+            .unwrap()
+            .into_iter()
+            .map(|s| s.value)
+            .collect::<Vec<_>>()
+    };
+    // Records for a while after the fork: all from the parent.
+    let end = Instant::now() + Duration::from_millis(500);
+    let mut after_fork = 0;
+    while let Some(line) = snoop.stdout.next(end.saturating_duration_since(Instant::now())) {
+        let r = record(&line);
+        assert_eq!(r["pid"], prog.pid(), "{line}");
+        after_fork += usize::from(r["n"].as_u64().unwrap() > 150);
+    }
+    assert!(after_fork > 10, "{after_fork} parent records after the fork");
+    assert_eq!(sem(prog.pid()), [1]);
+    snoop.signal(libc::SIGINT);
+    assert!(snoop.wait(Duration::from_secs(10)).success());
+    let end = Instant::now() + Duration::from_secs(5);
+    while sem(prog.pid()) != [0] || sem(child) != [0] {
+        assert!(
+            Instant::now() < end,
+            "parent {:?} child {:?}",
+            sem(prog.pid()),
+            sem(child)
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Kills the fixture's forked child (not our child: no wait) when dropped,
+/// even if the test fails.
+struct KillOnDrop(i32);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        // SAFETY: kill(2) on the PID the fixture printed for its child.
+        unsafe { libc::kill(self.0, libc::SIGKILL) };
+    }
+}

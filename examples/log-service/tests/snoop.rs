@@ -8,10 +8,16 @@ mod common;
 
 use std::{
     process::Command,
+    sync::RwLock,
     time::{Duration, Instant},
 };
 
 use common::*;
+
+/// `*` attaches to every process with bunyan probes, the other tests'
+/// services included: it runs alone (write lock) so that the tests reading
+/// exact semaphore values (read lock) see only their own snooper.
+static STAR: RwLock<()> = RwLock::new(());
 
 fn snooper(spec: &str) -> Proc {
     Proc::spawn(
@@ -32,6 +38,7 @@ fn stderr_of(p: &mut Proc) -> String {
 /// arrives, in order, while the service's own output has only info records.
 #[test]
 fn engine_delivers_every_debug_record_and_stdout_stays_info() {
+    let _alone = STAR.read().unwrap_or_else(|p| p.into_inner());
     let mut svc = start_service(&["--rate", "400", "--duration", "3"]);
     let pid = svc.pid();
     let mut records = Vec::new();
@@ -84,6 +91,7 @@ fn engine_delivers_every_debug_record_and_stdout_stays_info() {
 /// and 0 again after it is killed with SIGKILL (the kernel cleans up).
 #[test]
 fn semaphores_return_to_zero_after_sigint_and_sigkill() {
+    let _alone = STAR.read().unwrap_or_else(|p| p.into_inner());
     let svc = start_service(&["--rate", "200"]);
     let pid = svc.pid();
     for sig in [libc::SIGINT, libc::SIGKILL] {
@@ -106,28 +114,45 @@ fn semaphores_return_to_zero_after_sigint_and_sigkill() {
     assert_eq!(record(&line)["level"], 30);
 }
 
-/// `*` finds the service among all processes; NAME finds it by command line.
+/// Reads `snoop`'s records until one comes from `pid`; returns it.
+fn record_from(snoop: &Proc, pid: i32) -> serde_json::Map<String, serde_json::Value> {
+    let end = Instant::now() + Duration::from_secs(20);
+    loop {
+        let line = snoop
+            .stdout
+            .next(end.saturating_duration_since(Instant::now()))
+            .unwrap_or_else(|| panic!("no record from process {pid}"));
+        let r = record(&line);
+        if r["pid"] == pid {
+            return r;
+        }
+    }
+}
+
+/// `*` finds the service among all processes, and a service started after
+/// it (from a copy of the binary: a file it had not attached to yet); NAME
+/// finds the service by command line.
 #[test]
 fn star_and_name_specs_find_the_service() {
+    let _alone = STAR.write().unwrap_or_else(|p| p.into_inner());
     let tag = format!("snoop-name-test-{}", std::process::id());
     let svc = start_service(&["--rate", "200", "--name", &tag]);
-    for spec in ["*", tag.as_str()] {
-        let mut snoop = snooper(spec);
-        let end = Instant::now() + Duration::from_secs(20);
-        let found = loop {
-            let line = snoop
-                .stdout
-                .next(end.saturating_duration_since(Instant::now()))
-                .expect("records from the service");
-            let r = record(&line);
-            if r["pid"] == svc.pid() {
-                break r;
-            }
-        };
-        assert_eq!(found["name"], tag.as_str());
-        snoop.signal(libc::SIGINT);
-        assert!(snoop.wait(Duration::from_secs(10)).success());
-    }
+
+    let mut star = snooper("*");
+    assert_eq!(record_from(&star, svc.pid())["name"], tag.as_str());
+    let dir = tempfile::tempdir().unwrap();
+    let copy = dir.path().join("log-service-later");
+    std::fs::copy(service_bin(), &copy).unwrap();
+    let later = Proc::spawn(Command::new(&copy).args(["--rate", "200", "--name", "later"]));
+    assert_eq!(record_from(&star, later.pid())["name"], "later");
+    star.signal(libc::SIGINT);
+    assert!(star.wait(Duration::from_secs(10)).success());
+    wait_semaphores(later.pid(), 0, Duration::from_secs(5));
+
+    let mut by_name = snooper(&tag);
+    assert_eq!(record_from(&by_name, svc.pid())["name"], tag.as_str());
+    by_name.signal(libc::SIGINT);
+    assert!(by_name.wait(Duration::from_secs(10)).success());
     wait_semaphores(svc.pid(), 0, Duration::from_secs(5));
 }
 
@@ -152,21 +177,23 @@ fn deleted_binary_is_snooped() {
 }
 
 /// A reader slower than the service: records are dropped (and counted) in
-/// the kernel; the service is not held up: its 2 s loop takes 2 s.
+/// the kernel; the service is not held up: its 2 s loop takes 2 s.  The
+/// records carry 16 KB each so the 16 MiB ring fills after ~1000 of them,
+/// whatever the machine's load; the reader takes ~2,000 per second.
 #[test]
 fn slow_reader_drops_records_without_blocking_the_service() {
     let mut svc = Proc::spawn(
         Command::new(service_bin())
-            .args(["--rate", "0", "--duration", "2"])
+            .args(["--rate", "0", "--duration", "2", "--payload", "16000"])
             .stderr(std::process::Stdio::piped()),
     );
     assert!(svc.stdout.next(Duration::from_secs(10)).unwrap().contains("started"));
-    let (mut delivered, mut pause_at) = (0u64, 100u64);
+    let (mut delivered, mut pause_at) = (0u64, 10u64);
     let stats = bunyan_snoop::run(&svc.pid().to_string(), &mut |rec| {
         assert!(rec.starts_with(b"{\"name\":\"log-service\""));
         delivered += 1;
         if delivered == pause_at {
-            pause_at += 100;
+            pause_at += 10;
             std::thread::sleep(Duration::from_millis(5));
         }
         Ok(())

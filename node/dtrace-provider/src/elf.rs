@@ -356,6 +356,125 @@ pub fn build(provider: &str, probes: &[ProbeDef]) -> Result<Image, object::write
 #[cfg(test)]
 mod tests {
     use super::*;
+    use object::read::elf::{ElfFile64, ProgramHeader as _};
+    use object::{Object, ObjectSection, ObjectSegment, ObjectSymbol, SegmentFlags};
+
+    /// One decoded `.note.stapsdt` entry: pc, base, semaphore, provider,
+    /// name, args.
+    type Note = (u64, u64, u64, String, String, String);
+
+    fn parse_notes(mut data: &[u8]) -> Vec<Note> {
+        let u32_at = |d: &[u8], at: usize| u32::from_le_bytes(d[at..at + 4].try_into().unwrap());
+        let u64_at = |d: &[u8], at: usize| u64::from_le_bytes(d[at..at + 8].try_into().unwrap());
+        let mut notes = Vec::new();
+        while !data.is_empty() {
+            let (namesz, descsz, kind) = (
+                u32_at(data, 0) as usize,
+                u32_at(data, 4) as usize,
+                u32_at(data, 8),
+            );
+            assert_eq!(
+                (&data[12..12 + namesz], kind),
+                (&b"stapsdt\0"[..], NT_STAPSDT)
+            );
+            let desc = &data[12 + namesz.next_multiple_of(4)..][..descsz];
+            let strings: Vec<String> = desc[24..]
+                .split(|&b| b == 0)
+                .take(3)
+                .map(|s| String::from_utf8(s.to_vec()).unwrap())
+                .collect();
+            notes.push((
+                u64_at(desc, 0),
+                u64_at(desc, 8),
+                u64_at(desc, 16),
+                strings[0].clone(),
+                strings[1].clone(),
+                strings[2].clone(),
+            ));
+            data = &data[(12 + namesz.next_multiple_of(4) + descsz).next_multiple_of(4)..];
+        }
+        notes
+    }
+
+    #[test]
+    fn object_has_notes_symbols_and_segments_that_agree() {
+        use ArgKind::*;
+        let probes = vec![
+            ProbeDef {
+                name: "log-debug".into(),
+                args: vec![Str],
+            },
+            ProbeDef {
+                name: "route_done".into(),
+                args: vec![Str, Int, Int],
+            },
+            ProbeDef {
+                name: "bare".into(),
+                args: vec![],
+            },
+        ];
+        let image = build("restify", &probes).unwrap();
+        let file = object::File::parse(&*image.bytes).unwrap();
+        assert_eq!(file.kind(), object::ObjectKind::Dynamic);
+
+        let note_data = file
+            .section_by_name(".note.stapsdt")
+            .unwrap()
+            .data()
+            .unwrap();
+        let notes = parse_notes(note_data);
+        let base = file.section_by_name(".stapsdt.base").unwrap().address();
+        let sem_sym = file
+            .dynamic_symbols()
+            .find(|s| s.name() == Ok(SEMAPHORES_SYMBOL))
+            .unwrap()
+            .address();
+        let text = file.section_by_name(".text").unwrap();
+        assert_eq!(notes.len(), 3);
+        for (i, (note, probe)) in notes.iter().zip(&probes).enumerate() {
+            let (pc, nbase, sem, provider, name, args) = note;
+            assert_eq!(
+                (provider.as_str(), name.as_str()),
+                ("restify", probe.name.as_str())
+            );
+            assert_eq!(args, &arg_spec(&probe.args));
+            assert_eq!(*nbase, base);
+            assert_eq!(*sem, sem_sym + 2 * i as u64);
+            let site = file
+                .dynamic_symbols()
+                .find(|s| s.name() == Ok(image.site_symbols[i].as_str()))
+                .unwrap();
+            assert_eq!(site.address(), *pc);
+            let at = (pc - text.address()) as usize;
+            assert_eq!(&text.data().unwrap()[at..at + 2], &[0x90, 0xc3], "nop; ret");
+        }
+        assert_eq!(notes[1].5, "8@%rdi -8@%rsi -8@%rdx");
+
+        // Semaphores: zero, in a writable non-executable file-backed segment.
+        let seg = file
+            .segments()
+            .find(|s| (s.address()..s.address() + s.size()).contains(&sem_sym))
+            .unwrap();
+        let SegmentFlags::Elf { p_flags, .. } = seg.flags() else {
+            panic!("not ELF flags")
+        };
+        assert_eq!(p_flags, elf::PF_R | elf::PF_W);
+        let (off, len) = seg.file_range();
+        assert!(sem_sym + 6 <= off + len, "semaphores are file-backed");
+        assert_eq!(
+            &image.bytes[sem_sym as usize..sem_sym as usize + 6],
+            &[0; 6]
+        );
+
+        // No executable stack is asked for.
+        let elf = ElfFile64::<Endianness>::parse(&*image.bytes).unwrap();
+        let stack = elf
+            .elf_program_headers()
+            .iter()
+            .find(|p| p.p_type(Endianness::Little) == elf::PT_GNU_STACK)
+            .unwrap();
+        assert_eq!(stack.p_flags(Endianness::Little), elf::PF_R | elf::PF_W);
+    }
 
     #[test]
     fn arg_specs_use_registers_then_stack() {

@@ -5,9 +5,10 @@
 
 use std::ffi::c_void;
 use std::fs;
+use std::hash::{BuildHasher, RandomState};
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use libloading::os::unix::{Library, RTLD_LOCAL, RTLD_NOW};
@@ -35,14 +36,7 @@ impl Loaded {
             .map_err(|e| format!("cannot build the ELF object: {e}"))?;
         let dir = files::directory();
         files::sweep_stale(&dir);
-        let seq = SEQUENCE.fetch_add(1, Ordering::Relaxed);
-        let path = dir.join(files::file_name(std::process::id(), provider, seq));
-        write_new(&path, &image.bytes).map_err(|e| {
-            format!(
-                "cannot write {}: {e} (set PRODTRACE_USDT_DIR to a writable directory)",
-                path.display()
-            )
-        })?;
+        let path = create_unique(&dir, provider, &image.bytes)?;
         // From here on the file is removed on every error path by `Drop`.
         let mut loaded = Loaded {
             path,
@@ -79,7 +73,7 @@ impl Loaded {
     }
 
     /// Path of the generated object (what `bpftrace usdt:PATH:…` takes).
-    pub fn path(&self) -> &std::path::Path {
+    pub fn path(&self) -> &Path {
         &self.path
     }
 
@@ -147,19 +141,50 @@ unsafe fn call32(site: usize, r: &[u64; MAX_ARGS]) {
     call_with_all!(site, r, 0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24 25 26 27 28 29 30 31)
 }
 
-/// Writes `bytes` to a file that must not exist yet (mode 0644: the probes
-/// are no secret, and tracers without CAP_DAC_OVERRIDE must read it).
-fn write_new(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
-    let result = fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o644)
-        .open(path)
-        .and_then(|mut f| f.write_all(bytes));
-    if result.is_err() {
-        let _ = fs::remove_file(path);
+/// Writes `bytes` to a new file in `dir` named for this process and
+/// provider, mode 0644 (the probes are no secret, and tracers without
+/// CAP_DAC_OVERRIDE must read it).  Never opens an existing file: should
+/// the name be taken (someone else made it), it tries names with an
+/// unguessable suffix.
+fn create_unique(dir: &Path, provider: &str, bytes: &[u8]) -> Result<PathBuf, String> {
+    const TRIES: usize = 8;
+    let random = RandomState::new();
+    for attempt in 0..TRIES {
+        let seq = SEQUENCE.fetch_add(1, Ordering::Relaxed);
+        let mut name = files::file_name(std::process::id(), provider, seq);
+        if attempt > 0 {
+            let suffix = format!("-{:016x}.so", random.hash_one((seq, attempt)));
+            name = name.replace(".so", &suffix);
+        }
+        let path = dir.join(name);
+        let file = fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o644)
+            .open(&path);
+        let failed = |e: std::io::Error| {
+            format!(
+                "cannot write {}: {e} (set PRODTRACE_USDT_DIR to a writable directory)",
+                path.display()
+            )
+        };
+        return match file {
+            Ok(mut f) => match f.write_all(bytes) {
+                Ok(()) => Ok(path),
+                Err(e) => {
+                    // Ours (created above): do not leave it half-written.
+                    let _ = fs::remove_file(&path);
+                    Err(failed(e))
+                }
+            },
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => Err(failed(e)),
+        };
     }
-    result
+    Err(format!(
+        "cannot create a file in {}: {TRIES} names were taken",
+        dir.display()
+    ))
 }
 
 impl Drop for Loaded {

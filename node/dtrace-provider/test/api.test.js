@@ -245,6 +245,38 @@ test('a provider collected by the GC unloads its object', () => {
     assert.strictEqual(r.stdout, 'true\nfalse false\n');
 });
 
+test('names taken by someone else are skipped, never overwritten', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'usdt-squat-'));
+    const squatted = [];
+    for (let seq = 0; seq < 200; seq++) {
+        const f = path.join(dir, 'prodtrace-usdt-' + process.pid + '-squat-' +
+            seq + '.so');
+        fs.writeFileSync(f, 'not yours');
+        squatted.push(f);
+    }
+    const saved = process.env.PRODTRACE_USDT_DIR;
+    process.env.PRODTRACE_USDT_DIR = dir;
+    try {
+        const p = d.createDTraceProvider('squat');
+        p.addProbe('x', 'int');
+        p.enable();
+        const [mine] = myObjects().filter((f) => f.startsWith(dir + '/'));
+        assert.match(path.basename(mine),
+            new RegExp('^prodtrace-usdt-' + process.pid +
+                '-squat-\\d+-[0-9a-f]{16}\\.so$'));
+        p.disable();
+        assert.strictEqual(fs.existsSync(mine), false);
+        for (const f of squatted)
+            assert.strictEqual(fs.readFileSync(f, 'utf8'), 'not yours');
+    } finally {
+        if (saved === undefined)
+            delete process.env.PRODTRACE_USDT_DIR;
+        else
+            process.env.PRODTRACE_USDT_DIR = saved;
+        fs.rmSync(dir, { recursive: true });
+    }
+});
+
 test('an unusable directory gives a clear error and no object', () => {
     const r = runNode(['-r', h.REGISTER, '-e',
         'const p = require("dtrace-provider").createDTraceProvider("nodir");' +

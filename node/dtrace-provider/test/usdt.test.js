@@ -103,6 +103,18 @@ test('semaphores count tracers and gate the callbacks', async () => {
     assert.strictEqual((await calls())['route-start'], after1['route-start']);
 });
 
+test('bpftrace on the object path alone (no -p) enables and sees probes', async () => {
+    const [file] = h.objectPaths(app.pid).filter((f) => /-wide-/.test(f));
+    const bt = await h.bpftrace('usdt:' + file + ':wide:args8 ' +
+        '{ printf("%d %s\\n", pid, str(arg1)); }');
+    await bt.out.wait(/ s1$/, 3, 15000, 'args8 events');
+    assert.strictEqual(h.semaphore(app.pid, 'wide', 'args8'), 1);
+    const lines = await h.stopBpftrace(bt);
+    assert.deepStrictEqual(Array.from(new Set(lines)), [app.pid + ' s1']);
+    await h.until(() => h.semaphore(app.pid, 'wide', 'args8') === 0, 5000,
+        'the semaphore back to 0');
+});
+
 test('bpftrace -l lists every probe of the process', async () => {
     const out = require('child_process').execFileSync('bpftrace',
         ['-l', 'usdt:*', '-p', String(app.pid)], { encoding: 'utf8' });

@@ -29,20 +29,29 @@ pub fn ours() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_bunyan"))
 }
 
-/// Runs a command with the given stdin bytes and environment.
+/// Runs a command with the given stdin bytes and environment. Stdout goes
+/// to a file: node-bunyan exits with `process.exit()`, which can cut off
+/// output still queued for a pipe (so a pipe would make node's side flaky).
 pub fn run(mut cmd: Command, stdin: &[u8], env: &[(&str, &str)]) -> Output {
     for (k, v) in env {
         cmd.env(k, v);
     }
     cmd.env_remove("BUNYAN_NO_COLOR").env_remove("BUNYAN_NO_PAGER");
-    let mut child = cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn");
+    let out_file = tempfile::NamedTempFile::new().expect("temp file");
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(out_file.reopen().expect("reopen"))
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
     let mut sin = child.stdin.take().unwrap();
     let data = stdin.to_vec();
     let writer = std::thread::spawn(move || {
         let _ = sin.write_all(&data);
     });
-    let out = child.wait_with_output().expect("wait");
+    let mut out = child.wait_with_output().expect("wait");
     writer.join().unwrap();
+    out.stdout = std::fs::read(out_file.path()).expect("read output");
     out
 }
 

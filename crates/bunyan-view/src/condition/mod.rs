@@ -34,13 +34,19 @@ impl Condition {
     /// statement is a function body; anything else is one expression (an
     /// optional trailing `;` is ignored).
     pub fn compile(src: &str) -> Result<Condition> {
-        Self::compile_inner(src).with_context(|| format!("illegal CONDITION code: {src}"))
+        Self::compile_inner(src, false).with_context(|| format!("illegal CONDITION code: {src}"))
     }
 
-    fn compile_inner(src: &str) -> Result<Condition> {
+    /// Compiles a condition for node-bunyan's `BUNYAN_EXEC=vm` mode, where
+    /// the record's fields are globals: `-c 'level >= 40 && pid == 123'`.
+    pub fn compile_vm(src: &str) -> Result<Condition> {
+        Self::compile_inner(src, true).with_context(|| format!("illegal CONDITION code: {src}"))
+    }
+
+    fn compile_inner(src: &str, vm: bool) -> Result<Condition> {
         let toks = lexer::tokenize(src)?;
-        let has_return = toks.iter().any(|t| matches!(t, Tok::Ident(i) if i == "return"));
-        let mut p = Parser::new(toks);
+        let has_return = !vm && toks.iter().any(|t| matches!(t, Tok::Ident(i) if i == "return"));
+        let mut p = Parser::new(toks, vm);
         let program = if has_return {
             Program::Body(p.body()?)
         } else {
@@ -101,6 +107,13 @@ mod tests {
         assert!(check("typeof this.pid === 'number'", REC));
         assert!(check("'10' < '9' && 10 > 9", REC));
         assert!(check("this.msg.toLowerCase().startsWith('request')", REC));
+    }
+
+    #[test]
+    fn vm_mode_reads_fields_as_globals() {
+        let c = Condition::compile_vm("level >= INFO && req.method == 'POST' && !missing").unwrap();
+        assert!(c.matches(&Value::parse(REC).unwrap()));
+        assert!(Condition::compile("level >= INFO").is_err());
     }
 
     #[test]

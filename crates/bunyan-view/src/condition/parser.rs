@@ -90,11 +90,13 @@ pub struct Parser {
     toks: Vec<Tok>,
     pos: usize,
     depth: usize,
+    /// Bare identifiers name record fields (node-bunyan's `BUNYAN_EXEC=vm`).
+    bare_fields: bool,
 }
 
 impl Parser {
-    pub fn new(toks: Vec<Tok>) -> Parser {
-        Parser { toks, pos: 0, depth: 0 }
+    pub fn new(toks: Vec<Tok>, bare_fields: bool) -> Parser {
+        Parser { toks, pos: 0, depth: 0, bare_fields }
     }
 
     fn peek(&self) -> Option<&Tok> {
@@ -405,6 +407,7 @@ impl Parser {
                     self.expect("(")?;
                     Expr::Call(global, self.arguments()?)
                 }
+                other if self.bare_fields => Expr::Member(Box::new(Expr::This), Box::new(Expr::Str(other.to_owned()))),
                 other => bail!(
                     "'{other}' is not available in a condition (use this.{other} for a record field; \
                      TRACE..FATAL, String(), Number() and literals are defined)"

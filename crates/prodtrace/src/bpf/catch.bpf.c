@@ -180,6 +180,10 @@ int catch_sys_exit(struct bpf_raw_tracepoint_args *ctx)
 		if ((arg_mask & (1 << i)) && args[i] != arg_values[i])
 			return 0;
 
+	/* Already caught enough: act on nothing more (cheap pre-check; the
+	 * atomic increment below decides races between threads). */
+	if (max_hits && hits >= max_hits)
+		return 0;
 	struct event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
 	if (!e) {
 		__sync_fetch_and_add(&dropped, 1);
@@ -187,7 +191,6 @@ int catch_sys_exit(struct bpf_raw_tracepoint_args *ctx)
 	}
 	__u64 hit = __sync_fetch_and_add(&hits, 1) + 1;
 	if (max_hits && hit > max_hits) {
-		/* Already caught enough: act on nothing more. */
 		bpf_ringbuf_discard(e, 0);
 		return 0;
 	}

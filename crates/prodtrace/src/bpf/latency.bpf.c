@@ -13,7 +13,10 @@
  *   event loop: uv__queue_done(&req->work_req) calls after_work_cb -> done
  *
  * Only `submit` and `done` are attached by default (two probe hits per
- * operation); `run_start`/`run_end` are attached for --breakdown.  Every
+ * operation); `run_start`/`run_end` are attached for --breakdown.  They are
+ * uprobe_multi links bound to the target process: the breakpoints exist in
+ * its memory only, and, unlike PID-bound perf-event uprobes, they add no
+ * cost to the target's context switches.  Every
  * operation is keyed by the address of its `struct uv__work` (req->work_req),
  * which is what the worker and completion functions receive.
  *
@@ -104,6 +107,12 @@ struct {
 	__uint(max_entries, 8 << 20);
 } events SEC(".maps");
 
+/* Notifications that the target loaded libraries (see libs_changed). */
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 4096);
+} maps_changed SEC(".maps");
+
 /* Counters user space reports: [0] events lost (ring buffer full),
  * [1] operations not recorded because `starts` was full. */
 struct {
@@ -157,7 +166,7 @@ static __always_inline u64 find_caller(struct pt_regs *ctx)
 }
 
 /* uv_queue_work(loop, req, work_cb, after_work_cb): an operation starts. */
-SEC("uprobe")
+SEC("uprobe.multi")
 int BPF_UPROBE(submit, void *loop, void *req, u64 work_cb)
 {
 	struct start s = {};
@@ -190,7 +199,7 @@ int BPF_UPROBE(submit, void *loop, void *req, u64 work_cb)
 }
 
 /* uv__queue_work(&req->work_req) on a worker thread (--breakdown). */
-SEC("uprobe")
+SEC("uprobe.multi")
 int BPF_UPROBE(run_start, u64 w)
 {
 	struct start *s;
@@ -207,7 +216,7 @@ int BPF_UPROBE(run_start, u64 w)
 }
 
 /* Return of uv__queue_work into the worker loop (--breakdown). */
-SEC("uretprobe")
+SEC("uretprobe.multi")
 int BPF_URETPROBE(run_end)
 {
 	struct start *s;
@@ -228,7 +237,7 @@ int BPF_URETPROBE(run_end)
 
 /* uv__queue_done(&req->work_req, status) on the event loop, just before
  * it calls after_work_cb: the operation is complete. */
-SEC("uprobe")
+SEC("uprobe.multi")
 int BPF_UPROBE(done, u64 w)
 {
 	struct start *s;
@@ -254,6 +263,21 @@ int BPF_UPROBE(done, u64 w)
 		count(0);
 	}
 	bpf_map_delete_elem(&starts, &w);
+	return 0;
+}
+
+/* ld.so's _dl_debug_state(), the debugger hook it calls whenever the set of
+ * loaded libraries changes (at start-up and on dlopen, e.g. a Node add-on):
+ * wake user space at once so it re-reads /proc/PID/maps while the process
+ * exists, so that kinds can be named even if it exits soon after. */
+SEC("uprobe.multi")
+int BPF_UPROBE(libs_changed)
+{
+	u64 now = bpf_ktime_get_ns();
+
+	if (!is_target())
+		return 0;
+	bpf_ringbuf_output(&maps_changed, &now, sizeof(now), BPF_RB_FORCE_WAKEUP);
 	return 0;
 }
 

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use anyhow::Result;
 
 use super::event::Event;
+use super::symbols::Symbols;
 use super::target;
 use super::unwind::{Method, StackUnwinder};
 
@@ -43,20 +44,14 @@ impl Actions {
 pub struct Handler {
     acts: Actions,
     unwinder: StackUnwinder,
-    symbolizer: symbolize::Symbolizer,
+    symbols: Symbols,
     handled: u64,
     left_stopped: bool,
 }
 
 impl Handler {
     pub fn new(acts: Actions) -> Self {
-        Handler {
-            acts,
-            unwinder: StackUnwinder::default(),
-            symbolizer: symbolize::Symbolizer::new(),
-            handled: 0,
-            left_stopped: false,
-        }
+        Handler { acts, unwinder: StackUnwinder::default(), symbols: Symbols::new(), handled: 0, left_stopped: false }
     }
 
     /// Matches handled so far.
@@ -183,28 +178,14 @@ impl Handler {
             Method::FramePointer => "frame pointers",
         };
         println!("user stack ({how}):");
-        // Return addresses point after the call: look up the call itself.
-        let lookup: Vec<u64> =
-            stack.addrs.iter().enumerate().map(|(i, &a)| if i == 0 { a } else { a.saturating_sub(1) }).collect();
-        match self.symbolizer.symbolize(ev.pid, &lookup) {
-            Ok(frames) => {
-                for (i, (f, &addr)) in frames.into_iter().zip(stack.addrs.iter()).enumerate() {
-                    let f = symbolize::Frame { addr, offset: f.offset + u64::from(i > 0), ..f };
-                    let module = f.module.as_deref().map(symbolize::short_module).unwrap_or("?");
-                    println!("  #{i:<2} {addr:#018x}  {}  [{module}]", f.display());
-                }
-            }
-            Err(e) => {
-                let why = if procctl::process_exists(ev.pid) {
-                    format!("{e:#}")
-                } else {
-                    format!("process {} exited before its stack could be symbolized", ev.pid)
-                };
-                println!("  ({why})");
-                for (i, addr) in stack.addrs.iter().enumerate() {
-                    println!("  #{i:<2} {addr:#018x}");
-                }
-            }
+        let (frames, offline) = self.symbols.name(ev.pid, &stack);
+        if offline {
+            println!("  (process {} has exited: symbolized from its files)", ev.pid);
+        }
+        for (i, f) in frames.iter().enumerate() {
+            let name = f.name.clone().unwrap_or_else(|| "?".into());
+            let module = f.module.as_deref().map(symbolize::short_module).unwrap_or("?");
+            println!("  #{i:<2} {:#018x}  {name}  [{module}]", f.addr);
         }
     }
 }

@@ -57,8 +57,8 @@ pub fn parse_ret(tokens: &[String]) -> Result<RetCond> {
     let text = joined.trim();
     for (sym, op) in Op::ALL {
         if let Some(rest) = text.strip_prefix(sym) {
-            let value = parse_int(rest.trim())
-                .with_context(|| format!("--ret {text}: '{}' is not a number", rest.trim()))?;
+            let value =
+                parse_int(rest.trim()).with_context(|| format!("--ret {text}: '{}' is not a number", rest.trim()))?;
             return Ok(RetCond { op, value });
         }
     }
@@ -101,7 +101,11 @@ impl Filter {
         let calls = if self.syscalls.is_empty() {
             "any system call".to_string()
         } else {
-            self.syscalls.iter().map(|&n| format!("{}()", names::syscall_name(n as i64))).collect::<Vec<_>>().join(" or ")
+            self.syscalls
+                .iter()
+                .map(|&n| format!("{}()", names::syscall_name(n as i64)))
+                .collect::<Vec<_>>()
+                .join(" or ")
         };
         let mut parts = vec![calls];
         for (i, v) in &self.args {

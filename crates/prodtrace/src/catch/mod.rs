@@ -6,7 +6,7 @@
 //!
 //! Submodules: [`names`] (syscall and errno names), [`filter`] (what
 //! matches), [`probe`] (the BPF program), [`event`] (one match),
-//! [`unwind`] (its user stack), [`target`] (process state and signals),
+//! [`unwind`] (its user stack), [`symbols`] (names for it), [`target`] (process state and signals),
 //! [`actions`] (what is done at a match).
 
 mod actions;
@@ -14,6 +14,7 @@ mod event;
 mod filter;
 mod names;
 mod probe;
+mod symbols;
 mod target;
 mod unwind;
 
@@ -282,7 +283,8 @@ fn describe_status(status: std::process::ExitStatus) -> String {
     match (status.code(), status.signal()) {
         (Some(code), _) => format!("exited with status {code}"),
         (None, Some(sig)) => {
-            let name = nix::sys::signal::Signal::try_from(sig).map(|s| s.as_str().to_string()).unwrap_or(sig.to_string());
+            let name =
+                nix::sys::signal::Signal::try_from(sig).map(|s| s.as_str().to_string()).unwrap_or(sig.to_string());
             let core = if status.core_dumped() { " (core dumped)" } else { "" };
             format!("was killed by {name}{core}")
         }

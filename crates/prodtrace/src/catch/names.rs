@@ -51,8 +51,7 @@ pub fn errno_number(text: &str) -> Result<i32> {
     if let Some((_, n)) = known.iter().find(|(name, _)| *name == upper) {
         return Ok(*n);
     }
-    let names: Vec<&str> =
-        known.iter().map(|(name, _)| *name).chain(ERRNO_ALIASES.iter().map(|(a, _)| *a)).collect();
+    let names: Vec<&str> = known.iter().map(|(name, _)| *name).chain(ERRNO_ALIASES.iter().map(|(a, _)| *a)).collect();
     bail!("unknown errno name '{text}'{}", suggest(&upper, &names))
 }
 

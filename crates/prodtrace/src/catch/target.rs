@@ -19,11 +19,9 @@ pub struct Status {
 
 /// Reads `/proc/PID/status`.
 pub fn status(pid: u32) -> Result<Status> {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .with_context(|| format!("no process with PID {pid}"))?;
-    let field = |name: &str| {
-        text.lines().find_map(|l| l.strip_prefix(name)).map(str::trim).unwrap_or("")
-    };
+    let text =
+        std::fs::read_to_string(format!("/proc/{pid}/status")).with_context(|| format!("no process with PID {pid}"))?;
+    let field = |name: &str| text.lines().find_map(|l| l.strip_prefix(name)).map(str::trim).unwrap_or("");
     Ok(Status {
         state: field("State:").chars().next().unwrap_or('?'),
         tracer: field("TracerPid:").parse().unwrap_or(0),

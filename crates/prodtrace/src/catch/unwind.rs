@@ -39,6 +39,7 @@ struct ElfUnwindInfo {
 }
 
 /// One executable mapping from `/proc/PID/maps`.
+#[derive(Clone)]
 struct Mapping {
     start: u64,
     end: u64,
@@ -51,6 +52,9 @@ struct Mapping {
 #[derive(Default)]
 pub struct StackUnwinder {
     elves: HashMap<(String, u64), Option<Arc<ElfUnwindInfo>>>,
+    /// The last memory map read, by PID: used for later events of a
+    /// process that has exited since.
+    last_maps: Option<(u32, Vec<Mapping>)>,
 }
 
 /// Which unwinder produced a stack.
@@ -65,6 +69,18 @@ pub enum Method {
 pub struct Stack {
     pub addrs: Vec<u64>,
     pub method: Method,
+    /// The process's executable file mappings when it was unwound, to
+    /// symbolize from files if the process is gone by then.
+    pub modules: Vec<LoadedModule>,
+}
+
+/// An executable mapping of an ELF file and its load bias.
+#[derive(Clone, Debug)]
+pub struct LoadedModule {
+    pub range: std::ops::Range<u64>,
+    /// Address minus this is the address in the ELF file's own terms.
+    pub bias: u64,
+    pub path: String,
 }
 
 impl StackUnwinder {
@@ -73,16 +89,33 @@ impl StackUnwinder {
     /// Without access to the process (it exited), the frame-pointer stack
     /// from BPF is returned.
     pub fn unwind(&mut self, ev: &Event, stopped: bool) -> Stack {
-        let fp = Stack { addrs: ev.fp_frames.clone(), method: Method::FramePointer };
-        match self.dwarf_unwind(ev, stopped) {
-            Ok(addrs) if addrs.len() >= 2 || fp.addrs.len() < 2 => Stack { addrs, method: Method::Dwarf },
-            _ => fp,
+        let mut modules = Vec::new();
+        match self.dwarf_unwind(ev, stopped, &mut modules) {
+            Ok(addrs) if addrs.len() >= 2 || ev.fp_frames.len() < 2 => Stack { addrs, method: Method::Dwarf, modules },
+            _ => Stack { addrs: ev.fp_frames.clone(), method: Method::FramePointer, modules },
         }
     }
 
-    fn dwarf_unwind(&mut self, ev: &Event, stopped: bool) -> Result<Vec<u64>> {
+    fn dwarf_unwind(&mut self, ev: &Event, stopped: bool, modules: &mut Vec<LoadedModule>) -> Result<Vec<u64>> {
+        // A process that has exited (even as a zombie) has an empty map.
+        let maps = match exec_mappings(ev.pid).and_then(|m| {
+            if m.is_empty() {
+                anyhow::bail!("process {} has exited", ev.pid)
+            } else {
+                Ok(m)
+            }
+        }) {
+            Ok(maps) => {
+                self.last_maps = Some((ev.pid, maps.clone()));
+                maps
+            }
+            Err(e) => match &self.last_maps {
+                Some((pid, maps)) if *pid == ev.pid => maps.clone(),
+                _ => return Err(e),
+            },
+        };
         let mut unwinder: UnwinderX86_64<Bytes> = UnwinderX86_64::new();
-        for m in exec_mappings(ev.pid)? {
+        for m in maps {
             let key = (m.path.clone(), m.inode);
             let info = match self.elves.get(&key) {
                 Some(info) => info.clone(),
@@ -93,8 +126,11 @@ impl StackUnwinder {
                 }
             };
             if let Some(info) = info {
-                if let Some(module) = make_module(&m, &info) {
-                    unwinder.add_module(module);
+                if let Some(bias) = load_bias(&m, &info) {
+                    modules.push(LoadedModule { range: m.start..m.end, bias, path: m.path.clone() });
+                    if let Some(module) = make_module(&m, &info, bias) {
+                        unwinder.add_module(module);
+                    }
                 }
             }
         }
@@ -164,14 +200,13 @@ fn exec_mappings(pid: u32) -> Result<Vec<Mapping>> {
 fn load_elf(pid: u32, m: &Mapping) -> Result<ElfUnwindInfo> {
     let file = File::open(format!("/proc/{pid}/map_files/{:x}-{:x}", m.start, m.end))
         .or_else(|_| File::open(format!("/proc/{pid}/root{}", m.path)))
+        .or_else(|_| File::open(&m.path))
         .with_context(|| format!("opening {}", m.path))?;
     // SAFETY: read-only private mapping; the file may change under us only
     // if someone rewrites a loaded binary in place, which breaks the target too.
     let map = unsafe { memmap2::Mmap::map(&file) }?;
     let elf = object::File::parse(&*map)?;
-    let section = |name: &str| {
-        elf.section_by_name(name).map(|s| (s.address()..s.address() + s.size(), s))
-    };
+    let section = |name: &str| elf.section_by_name(name).map(|s| (s.address()..s.address() + s.size(), s));
     let data = |name: &str| -> Option<(std::ops::Range<u64>, Bytes)> {
         let (range, s) = section(name)?;
         Some((range, Arc::from(s.data().ok()?)))
@@ -191,12 +226,16 @@ fn load_elf(pid: u32, m: &Mapping) -> Result<ElfUnwindInfo> {
     })
 }
 
-/// A framehop module for mapping `m`: its load bias comes from the PT_LOAD
-/// segment that contains the mapping's file offset.
-fn make_module(m: &Mapping, info: &ElfUnwindInfo) -> Option<Module<Bytes>> {
+/// The load bias of mapping `m`, from the PT_LOAD segment that contains
+/// the mapping's file offset.
+fn load_bias(m: &Mapping, info: &ElfUnwindInfo) -> Option<u64> {
     let &(p_offset, p_vaddr, _) =
         info.loads.iter().find(|(off, _, size)| m.offset >= *off && m.offset < off + size.max(&1))?;
-    let bias = m.start.wrapping_sub(p_vaddr.wrapping_sub(p_offset).wrapping_add(m.offset));
+    Some(m.start.wrapping_sub(p_vaddr.wrapping_sub(p_offset).wrapping_add(m.offset)))
+}
+
+/// A framehop module for mapping `m` loaded at `bias`.
+fn make_module(m: &Mapping, info: &ElfUnwindInfo, bias: u64) -> Option<Module<Bytes>> {
     info.eh_frame.as_ref()?;
     let section_info = ExplicitModuleSectionInfo {
         base_svma: 0,

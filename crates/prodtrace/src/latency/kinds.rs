@@ -115,14 +115,19 @@ impl Namer {
         }
     }
 
+    /// Re-reads the process's mappings (after it loaded libraries).
+    pub fn refresh_maps(&mut self) {
+        if let Ok(maps) = read_maps(self.pid) {
+            self.maps = maps;
+        }
+    }
+
     fn mapping(&mut self, addr: u64) -> Option<Mapping> {
         let find = |maps: &[Mapping]| maps.iter().find(|m| addr >= m.start && addr < m.end).cloned();
         if let Some(m) = find(&self.maps) {
             return Some(m);
         }
-        if let Ok(maps) = read_maps(self.pid) {
-            self.maps = maps;
-        }
+        self.refresh_maps();
         find(&self.maps)
     }
 

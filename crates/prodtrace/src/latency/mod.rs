@@ -15,7 +15,7 @@ mod sites;
 mod target;
 mod tracer;
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -171,6 +171,12 @@ impl Session {
             }
         }
         let skip = if napi.is_some() { target.range_of(&exe_path) } else { None };
+        let dl_debug_state = target::dynamic_linker(target).and_then(|ldso| {
+            let host = target.host_path(&ldso);
+            let image = ElfImage::open(&host).ok()?;
+            let off = image.file_offset(image.symbol("_dl_debug_state")?.addr)?;
+            Some((host, off))
+        });
         let cfg = Config {
             pid: target.pid,
             libuv: libuv_host,
@@ -179,6 +185,7 @@ impl Session {
             by_caller: args.by == By::Caller,
             skip,
             breakdown: args.breakdown,
+            dl_debug_state,
         };
         Ok(Self { cfg, exe, exe_bias, libuv_display: libuv_path.display().to_string() })
     }
@@ -215,6 +222,12 @@ impl Session {
             }
             0
         })?;
+        let libs_changed = Rc::new(Cell::new(false));
+        let changed = libs_changed.clone();
+        builder.add(&tracer.skel.maps.maps_changed, move |_: &[u8]| {
+            changed.set(true);
+            0
+        })?;
         let ring = builder.build().context("setting up the ring buffer reader")?;
 
         let by_caller = args.by == By::Caller;
@@ -238,6 +251,9 @@ impl Session {
             let rc = ring.poll_raw(Duration::from_millis(100));
             if rc >= 0 {
                 ring.consume_raw();
+            }
+            if libs_changed.replace(false) {
+                namer.refresh_maps();
             }
             drain(&mut report, &mut namer);
             if STOP.load(Ordering::SeqCst) {

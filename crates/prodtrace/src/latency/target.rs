@@ -113,6 +113,13 @@ impl Target {
     }
 }
 
+/// The dynamic linker (ld.so) mapped in the process, if any.
+pub fn dynamic_linker(target: &Target) -> Option<PathBuf> {
+    read_maps(target.pid).ok()?.into_iter().filter_map(|m| m.path).find(|p| {
+        p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("ld-linux") || n.starts_with("ld-musl"))
+    })
+}
+
 fn defines_libuv(image: &ElfImage) -> bool {
     image.symbol("uv_queue_work").is_some()
 }

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use anyhow::{anyhow, Context, Result};
 use libbpf_rs::skel::{OpenSkel, SkelBuilder};
-use libbpf_rs::{Link, MapCore, MapFlags, OpenObject};
+use libbpf_rs::{Link, MapCore, MapFlags, OpenObject, UprobeMultiOpts};
 
 use super::sites::NapiLayout;
 
@@ -35,6 +35,9 @@ pub struct Config {
     pub by_caller: bool,
     pub skip: Option<(u64, u64)>,
     pub breakdown: bool,
+    /// ld.so (opened through the target's root) and the file offset of its
+    /// `_dl_debug_state`, to hear about library loads.
+    pub dl_debug_state: Option<(PathBuf, u64)>,
 }
 
 /// A completed operation (struct event in latency.bpf.c); times in ns.
@@ -100,10 +103,23 @@ impl<'obj> Tracer<'obj> {
         let mut tracer = Tracer { skel, links: Vec::new() };
         let pid = cfg.pid as i32;
         let (submit, done, run) = cfg.offsets;
+        // One uprobe_multi link per site, bound to the target process.
         let attach = |prog: &libbpf_rs::ProgramMut, ret: bool, off: u64, what: &str| {
-            prog.attach_uprobe(ret, pid, &cfg.libuv, off as usize)
+            let opts = UprobeMultiOpts { offsets: vec![off as usize], retprobe: ret, ..Default::default() };
+            prog.attach_uprobe_multi_with_opts(pid, &cfg.libuv, "", opts)
                 .with_context(|| format!("attaching a uprobe to {what} in {} (offset {off:#x})", cfg.libuv.display()))
         };
+        if let Some((ldso, off)) = &cfg.dl_debug_state {
+            let opts = UprobeMultiOpts { offsets: vec![*off as usize], ..Default::default() };
+            tracer.links.push(
+                tracer
+                    .skel
+                    .progs
+                    .libs_changed
+                    .attach_uprobe_multi_with_opts(pid, ldso, "", opts)
+                    .with_context(|| format!("attaching a uprobe to _dl_debug_state in {}", ldso.display()))?,
+            );
+        }
         tracer.links.push(attach(&tracer.skel.progs.done, false, done, "uv__queue_done")?);
         if cfg.breakdown {
             tracer.links.push(attach(&tracer.skel.progs.run_start, false, run, "uv__queue_work")?);

@@ -4,10 +4,10 @@
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader, Read};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// The repository root.
@@ -66,7 +66,11 @@ pub fn finish(mut child: Child, limit: Duration) -> Out {
         }
         std::thread::sleep(Duration::from_millis(20));
     };
-    Out { status, stdout: out.map(Collected::take).unwrap_or_default(), stderr: err.map(Collected::take).unwrap_or_default() }
+    Out {
+        status,
+        stdout: out.map(Collected::take).unwrap_or_default(),
+        stderr: err.map(Collected::take).unwrap_or_default(),
+    }
 }
 
 /// Output of a pipe, read by a background thread.
@@ -183,7 +187,8 @@ pub fn gdb_core_bt(binary: &Path, core: &Path) -> String {
 /// `gdb -batch -p PID -ex bt` (gdb attaches and detaches; a process in
 /// group-stop stays stopped).
 pub fn gdb_pid_bt(pid: u32) -> String {
-    let out = run(Command::new("gdb").args(["-batch", "-nx", "-p", &pid.to_string(), "-ex", "bt"]), Duration::from_secs(120));
+    let out =
+        run(Command::new("gdb").args(["-batch", "-nx", "-p", &pid.to_string(), "-ex", "bt"]), Duration::from_secs(120));
     format!("{}{}", out.stdout, out.stderr)
 }
 
