@@ -5,8 +5,8 @@
 # 200,000 requests/s (one debug record each, suppressed by its info level)
 # for DURATION seconds (default 5), without and with a snooper
 # (`bunyan-snoop PID`, the engine behind `bunyan -p`; and `bunyan -p PID -l
-# debug -o bunyan` when the CLI is built), interleaved, RUNS times (default
-# 5).  The snooper attaches during the service's 1 s start delay, so every
+# debug -o bunyan` when the CLI is built; and `bunyan-snoop -l info PID`,
+# which leaves the debug probe off), interleaved, RUNS times (default 5).  The snooper attaches during the service's 1 s start delay, so every
 # debug record is emitted while it is attached: share delivered = debug
 # records received / requests.
 # Two more groups show the cost where CPU, not the pace, is the limit:
@@ -43,6 +43,12 @@ run() {
             wait "$pid"
             dropped=$(sed -n 's/.* \([0-9]*\) dropped.*/\1/p' "$TMP/snoop.err")
             ;;
+        engine-info)
+            sleep 0.2
+            "$SNOOP" -l info "$pid" >/dev/null 2>"$TMP/snoop.err"
+            wait "$pid"
+            dropped=$(sed -n 's/.* \([0-9]*\) dropped.*/\1/p' "$TMP/snoop.err")
+            ;;
         cli)
             sleep 0.2
             got=$("$CLI" -p "$pid" -l debug -o bunyan 2>"$TMP/snoop.err" | grep -c '"level":20' || true)
@@ -60,7 +66,7 @@ PY
 }
 
 WORK=${WORK:-3000}
-VARIANTS=("paced none" "paced engine" "saturated none" "saturated engine" "flat engine")
+VARIANTS=("paced none" "paced engine" "paced engine-info" "saturated none" "saturated engine" "saturated engine-info" "flat engine")
 if [ -x "$CLI" ] && "$CLI" --help 2>&1 | grep -q -- '-p'; then
     VARIANTS+=("paced cli")
 fi
@@ -85,7 +91,8 @@ for r in rows:
 med = lambda xs: statistics.median(xs)
 print("| run | snooper | requests/s (median) | vs. no snooper | service CPU s (median) | debug records delivered | dropped | runs |")
 print("|---|---|---:|---:|---:|---:|---:|---:|")
-for label in ["paced/none", "paced/engine", "paced/cli", "saturated/none", "saturated/engine", "flat/engine"]:
+for label in ["paced/none", "paced/engine", "paced/cli", "paced/engine-info",
+              "saturated/none", "saturated/engine", "saturated/engine-info", "flat/engine"]:
     rs = by.get(label)
     if not rs:
         continue
@@ -97,11 +104,15 @@ for label in ["paced/none", "paced/engine", "paced/cli", "saturated/none", "satu
     if snooper == "none":
         share = "-"
         drop = "-"
+    elif snooper == "engine-info":
+        share = "none wanted (info only)"
+        drop = str(int(med([r["dropped"] for r in rs])))
     else:
         shares = [r["delivered"] / r["requests"] for r in rs]
         share = f"{med(shares) * 100:.2f}% (min {min(shares) * 100:.2f}%)"
         drop = str(int(med([r["dropped"] for r in rs])))
-    name = {"none": "none", "engine": "bunyan-snoop", "cli": "bunyan -p -l debug"}[snooper]
+    name = {"none": "none", "engine": "bunyan-snoop", "engine-info": "bunyan-snoop -l info",
+            "cli": "bunyan -p -l debug"}[snooper]
     kname = {"paced": f"paced {int(sys.argv[2]):,}/s", "saturated": f"saturated (--work {sys.argv[3]})", "flat": "flat out, no work"}[kind]
     print(f"| {kname} | {name} | {rate:,.0f} | {rel} | {cpu:.2f} | {share} | {drop} | {len(rs)} |")
 PY

@@ -49,9 +49,9 @@ print_prog='
 # Has the tracer of `mode` written events of every probe it traces?
 tracer_ready() { # mode, trace file
     if [ "$1" = traced-bunyan ]; then
-        grep -q '"level":20' "$2"
+        grep -q '"level":20' "$2" 2>/dev/null
     else
-        grep -q '^F ' "$2" && grep -q '^D ' "$2"
+        grep -q '^F ' "$2" 2>/dev/null && grep -q '^D ' "$2"
     fi
 }
 

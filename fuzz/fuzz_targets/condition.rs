@@ -11,7 +11,11 @@ const DEFAULT_RECORD: &str = r#"{"v":0,"level":30,"name":"app","hostname":"h","p
 fuzz_target!(|data: &[u8]| {
     let text = String::from_utf8_lossy(data);
     let (cond, rec) = text.split_once('\n').unwrap_or((&text, DEFAULT_RECORD));
-    let Ok(c) = Condition::compile(cond) else { return };
-    let rec = Value::parse(rec).or_else(|| Value::parse(DEFAULT_RECORD)).expect("default record parses");
+    let Ok(c) = Condition::compile(cond) else {
+        return;
+    };
+    let rec = Value::parse(rec)
+        .or_else(|| Value::parse(DEFAULT_RECORD))
+        .expect("default record parses");
     let _ = c.matches(&rec);
 });

@@ -22,9 +22,21 @@ fuzz_target!(|data: &[u8]| {
         return;
     }
     let mut out = Vec::new();
-    for mode in [OutputMode::Long, OutputMode::Short, OutputMode::Simple, OutputMode::Json, OutputMode::Bunyan, OutputMode::Inspect] {
+    for mode in [
+        OutputMode::Long,
+        OutputMode::Short,
+        OutputMode::Simple,
+        OutputMode::Json,
+        OutputMode::Bunyan,
+        OutputMode::Inspect,
+    ] {
         for (color, time) in [(false, TimeZone::Utc), (true, TimeZone::Local)] {
-            let mut r = Renderer::new(RenderOptions { mode, json_indent: 2, color, time });
+            let mut r = Renderer::new(RenderOptions {
+                mode,
+                json_indent: 2,
+                color,
+                time,
+            });
             out.clear();
             r.render(&mut out, &v);
             assert!(out.ends_with(b"\n"));

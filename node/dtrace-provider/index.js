@@ -22,7 +22,8 @@
 const fs = require('fs');
 const path = require('path');
 
-/* Most arguments per probe (dtrace-provider's USDT_ARG_MAX). */
+/* Most arguments per probe (dtrace-provider's USDT_ARG_MAX; the add-on's
+ * elf::MAX_ARGS). */
 const MAX_ARGS = 32;
 /* Provider and probe names: what DTrace accepts (shorter than its 64-byte
  * name limits) and what Linux tracers can address (no ':' or spaces). */
@@ -155,6 +156,9 @@ function fireEnabled(probe, cb, args, from) {
     }
     if (!Array.isArray(values))
         return undefined;
+    /* The callback may have disabled the provider, or the tracer left. */
+    if (!probe[K.sem][probe[K.index]])
+        return undefined;
     const kinds = probe[K.kinds];
     const out = new Array(kinds.length);
     for (let i = 0; i < kinds.length; i++) {
@@ -277,11 +281,15 @@ DTraceProvider.prototype.enable = function enable() {
         throw new Error('failed to enable provider ' + this[K.name] + ': ' +
             e.message);
     }
-    const buffer = native.semaphores(handle);
-    const sem = buffer !== null ? new Uint16Array(buffer) :
-        new Proxy({}, { get: function (_, i) {
-            return native.isEnabled(handle, Number(i)) ? 1 : 0;
-        } });
+    let buffer;
+    try {
+        buffer = native.semaphores(handle);
+    } catch (e) {
+        native.unload(handle, null);
+        throw new Error('failed to enable provider ' + this[K.name] + ': ' +
+            e.message);
+    }
+    const sem = new Uint16Array(buffer);
     this[K.handle] = handle;
     this[K.semBuffer] = buffer;
     this[K.path] = native.path(handle);

@@ -35,7 +35,11 @@ pub struct Processor {
 impl Processor {
     /// An independent copy for another thread.
     pub fn fork(&self) -> Processor {
-        Processor { filter: self.filter.clone(), renderer: Renderer::new(*self.renderer.options()), strict: self.strict }
+        Processor {
+            filter: self.filter.clone(),
+            renderer: Renderer::new(*self.renderer.options()),
+            strict: self.strict,
+        }
     }
 
     /// Handles one input line (without its `\n`), appending output to `out`.
@@ -68,7 +72,9 @@ impl Processor {
             return Kind::Other;
         }
         match parse_record(&decode(line)) {
-            Some(rec) if self.filter.matches(&rec) => Kind::Shown(date_millis(rec.get("time").unwrap_or(&bunyan_view::Value::Null))),
+            Some(rec) if self.filter.matches(&rec) => Kind::Shown(date_millis(
+                rec.get("time").unwrap_or(&bunyan_view::Value::Null),
+            )),
             Some(_) => Kind::Hidden,
             None => Kind::Other,
         }

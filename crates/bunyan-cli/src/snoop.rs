@@ -18,7 +18,10 @@ pub fn run(pids: &Pids, level: Option<f64>, p: &mut Processor, out: &mut Output)
         Pids::Name(name) => name.clone(),
     };
     let stats = bunyan_snoop::run(&spec, &mut |record: &[u8]| {
-        let end = record.iter().rposition(|&b| b != 0 && b != b'\n' && b != b'\r').map_or(0, |i| i + 1);
+        let end = record
+            .iter()
+            .rposition(|&b| b != 0 && b != b'\n' && b != b'\r')
+            .map_or(0, |i| i + 1);
         p.handle_line(&record[..end], &mut out.buf);
         out.flush()?;
         if out.closed {
@@ -33,7 +36,10 @@ pub fn run(pids: &Pids, level: Option<f64>, p: &mut Processor, out: &mut Output)
         Err(e) => return Err(e),
     };
     if stats.dropped > 0 {
-        eprintln!("bunyan: {} records dropped (the reader fell behind)", stats.dropped);
+        eprintln!(
+            "bunyan: {} records dropped (the reader fell behind)",
+            stats.dropped
+        );
     }
     Ok(0)
 }

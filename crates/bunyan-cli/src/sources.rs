@@ -7,10 +7,10 @@
 use crate::input::{for_each_line, BlockReader, Input};
 use crate::output::Output;
 use crate::process::{Kind, Processor};
-use std::fs::File;
-use std::os::fd::AsRawFd;
 use std::collections::VecDeque;
+use std::fs::File;
 use std::io::{self, Read};
+use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Set by the signal handler when output should stop (paging case).
@@ -36,18 +36,31 @@ pub fn file_error(path: &str, e: &io::Error, op: &str) -> String {
 pub fn open(path: &str) -> Result<Input, String> {
     let f = File::open(path).map_err(|e| file_error(path, &e, "open"))?;
     if path.ends_with(".gz") {
-        return Ok(Input { reader: Box::new(flate2::read::MultiGzDecoder::new(f)), poll_fd: None });
+        return Ok(Input {
+            reader: Box::new(flate2::read::MultiGzDecoder::new(f)),
+            poll_fd: None,
+        });
     }
     let regular = f.metadata().is_ok_and(|m| m.is_file());
     let poll_fd = (!regular).then(|| f.as_raw_fd());
-    Ok(Input { reader: Box::new(f), poll_fd })
+    Ok(Input {
+        reader: Box::new(f),
+        poll_fd,
+    })
 }
 
 /// Streams one source through the processor, splitting big blocks over
 /// several threads (output order is kept). Returns an error message for a
 /// read error (the output written so far stays).
-pub fn run_single(input: Input, path: &str, p: &mut Processor, out: &mut Output) -> io::Result<Result<(), String>> {
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(4);
+pub fn run_single(
+    input: Input,
+    path: &str,
+    p: &mut Processor,
+    out: &mut Output,
+) -> io::Result<Result<(), String>> {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(4);
     let mut workers: Vec<(Processor, Vec<u8>)> = Vec::new();
     let mut reader = BlockReader::new(input);
     loop {
@@ -132,7 +145,12 @@ pub fn run_merged(paths: &[String], p: &mut Processor, out: &mut Output) -> io::
     let mut sources: Vec<Source> = Vec::new();
     for path in paths {
         match open(path) {
-            Ok(r) => sources.push(Source { path: path.clone(), reader: Some(r.reader), leftover: Vec::new(), queue: VecDeque::new() }),
+            Ok(r) => sources.push(Source {
+                path: path.clone(),
+                reader: Some(r.reader),
+                leftover: Vec::new(),
+                queue: VecDeque::new(),
+            }),
             Err(msg) => {
                 out.flush()?;
                 eprintln!("bunyan: {msg}");
@@ -162,8 +180,16 @@ pub fn run_merged(paths: &[String], p: &mut Processor, out: &mut Output) -> io::
 }
 
 /// Reads and handles one chunk of source `i`.
-fn read_chunk(sources: &mut [Source], i: usize, chunk: &mut [u8], p: &mut Processor, out: &mut Output) -> io::Result<i32> {
-    let Some(reader) = sources[i].reader.as_mut() else { return Ok(0) };
+fn read_chunk(
+    sources: &mut [Source],
+    i: usize,
+    chunk: &mut [u8],
+    p: &mut Processor,
+    out: &mut Output,
+) -> io::Result<i32> {
+    let Some(reader) = sources[i].reader.as_mut() else {
+        return Ok(0);
+    };
     let n = loop {
         match reader.read(chunk) {
             Ok(n) => break Ok(n),
@@ -204,7 +230,13 @@ fn read_chunk(sources: &mut [Source], i: usize, chunk: &mut [u8], p: &mut Proces
 }
 
 /// node's `handleLogLine` for a file: show non-records now, queue records.
-fn handle(sources: &mut [Source], i: usize, line: Vec<u8>, p: &mut Processor, out: &mut Output) -> io::Result<()> {
+fn handle(
+    sources: &mut [Source],
+    i: usize,
+    line: Vec<u8>,
+    p: &mut Processor,
+    out: &mut Output,
+) -> io::Result<()> {
     match p.classify(&line) {
         Kind::Other => {
             p.pass_through(&line, &mut out.buf);

@@ -33,7 +33,8 @@ fn bad_lines() -> Vec<Vec<u8>> {
     let mut big = b"BIG ".to_vec();
     big.extend(std::iter::repeat_n(b'x', 1 << 20));
     v.push(big);
-    let mut big_json = br#"{"v":0,"level":30,"name":"x","hostname":"h","pid":1,"time":"t","msg":""#.to_vec();
+    let mut big_json =
+        br#"{"v":0,"level":30,"name":"x","hostname":"h","pid":1,"time":"t","msg":""#.to_vec();
     big_json.extend(std::iter::repeat_n(b'y', 1 << 20));
     v.push(big_json); // truncated: no closing quote/brace
     v
@@ -76,11 +77,24 @@ fn bad_lines_pass_through_unchanged_in_every_mode() {
     let bad = bad_lines();
     for mode in ["long", "short", "simple", "json", "bunyan", "inspect"] {
         let o = run_ours(&["-o", mode], &data, &[]);
-        assert_eq!(o.status.code(), Some(0), "{mode}: {}", String::from_utf8_lossy(&o.stderr));
-        assert!(o.stderr.is_empty(), "{mode}: {}", String::from_utf8_lossy(&o.stderr));
+        assert_eq!(
+            o.status.code(),
+            Some(0),
+            "{mode}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        assert!(
+            o.stderr.is_empty(),
+            "{mode}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
         let lines = split_lines(&o.stdout);
         for b in &bad {
-            assert!(lines.iter().any(|l| l == b), "{mode}: line lost or changed: {:?}", String::from_utf8_lossy(&b[..b.len().min(60)]));
+            assert!(
+                lines.iter().any(|l| l == b),
+                "{mode}: line lost or changed: {:?}",
+                String::from_utf8_lossy(&b[..b.len().min(60)])
+            );
         }
         if mode == "bunyan" || mode == "simple" {
             // One output line per input line: nothing lost, nothing invented.
@@ -108,7 +122,10 @@ fn invalid_utf8_inside_a_record_renders_like_node() {
     // node would replace the bytes of a non-record line too; we keep them.
     line.extend_from_slice(b"plain \xff line\n");
     let o = run_ours(&[], &line, &[]);
-    assert!(o.stdout.ends_with(b"plain \xff line\n"), "non-record bytes kept raw");
+    assert!(
+        o.stdout.ends_with(b"plain \xff line\n"),
+        "non-record bytes kept raw"
+    );
 }
 
 #[test]
@@ -126,7 +143,11 @@ fn gzip_files_are_read() {
     let plain = dir.path().join("a.log");
     let (data, _) = input();
     std::fs::write(&plain, &data).unwrap();
-    let st = Command::new("gzip").arg("-k").arg(&plain).status().expect("gzip");
+    let st = Command::new("gzip")
+        .arg("-k")
+        .arg(&plain)
+        .status()
+        .expect("gzip");
     assert!(st.success());
     let gz = dir.path().join("a.log.gz");
     let a = run_ours(&[plain.to_str().unwrap()], b"", &[]);
@@ -145,14 +166,23 @@ fn closed_pipe_ends_quietly() {
         data.push(b'\n');
     }
     std::fs::write(&f, data).unwrap();
-    let mut child = Command::new(ours()).arg(&f).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut child = Command::new(ours())
+        .arg(&f)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
     let mut out = child.stdout.take().unwrap();
     let mut first = [0u8; 100];
     std::io::Read::read_exact(&mut out, &mut first).unwrap();
     drop(out);
     let res = child.wait_with_output().unwrap();
     assert_eq!(res.status.code(), Some(0));
-    assert!(res.stderr.is_empty(), "{}", String::from_utf8_lossy(&res.stderr));
+    assert!(
+        res.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&res.stderr)
+    );
 }
 
 #[test]

@@ -5,6 +5,7 @@ mod common;
 
 use bunyan_log::{Level, LogBackend, Logger, Stream};
 use common::Sink;
+use serde_json::json;
 
 #[test]
 fn log_macros_write_records() {
@@ -16,7 +17,7 @@ fn log_macros_write_records() {
     log::trace!("t");
     log::debug!("d {}", 1);
     log::info!("hello {}", "log");
-    log::warn!("w");
+    log::warn!(user = "ann", n = 3, neg = -2, ratio = 0.5, ok = true; "w");
     log::error!("e");
     let recs = sink.records();
     let got: Vec<_> = recs
@@ -25,6 +26,16 @@ fn log_macros_write_records() {
         .collect();
     assert_eq!(got, [(30, "hello log".to_string()), (40, "w".into()), (50, "e".into())]);
     assert_eq!(recs[0]["name"], "facade");
+    let w = &recs[1];
+    let keys: Vec<_> = w.keys().map(String::as_str).collect();
+    assert_eq!(
+        keys,
+        ["name", "hostname", "pid", "level", "user", "n", "neg", "ratio", "ok", "msg", "time", "v"]
+    );
+    assert_eq!(
+        (&w["user"], &w["n"], &w["neg"], &w["ratio"], &w["ok"]),
+        (&json!("ann"), &json!(3), &json!(-2), &json!(0.5), &json!(true))
+    );
     assert!(
         LogBackend::init(Logger::new("second")).is_err(),
         "a second logger must be refused"

@@ -311,3 +311,67 @@ fn levels_parse_by_name_and_number() {
     assert!("35".parse::<Level>().is_err());
     assert!("verbose".parse::<Level>().is_err());
 }
+
+/// Random strings (ASCII controls, quotes, backslashes, multi-byte and
+/// astral characters) as keys, values and messages: every line parses and
+/// gives back exactly what was logged.
+#[test]
+fn random_strings_round_trip() {
+    let (log, sink) = logger(Level::Info);
+    let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let pool: Vec<char> = (0u32..0x80)
+        .chain([0xa0, 0xe9, 0x2028, 0x2029, 0xfeff, 0xfffd, 0x1f980, 0x10ffff])
+        .filter_map(char::from_u32)
+        .collect();
+    let mut random = |len: u64| -> String { (0..len).map(|_| pool[(next() % pool.len() as u64) as usize]).collect() };
+    let mut expected = Vec::new();
+    for i in 0..2000 {
+        let (k, v, m) = (format!("k{i}{}", random(4)), random(i % 40), random(i % 60));
+        log.record(Level::Info).unwrap().field(&k, &v).msg(format_args!("{m}"));
+        expected.push((k, v, m));
+    }
+    let recs = sink.records();
+    assert_eq!(recs.len(), expected.len());
+    for (r, (k, v, m)) in recs.iter().zip(&expected) {
+        assert_eq!(r[k.as_str()], v.as_str());
+        assert_eq!(r["msg"], m.as_str());
+    }
+}
+
+#[test]
+fn loggers_and_streams_are_shareable_across_threads() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<Logger>();
+    assert_send_sync::<Stream>();
+    let (log, sink) = logger(Level::Info);
+    let threads: Vec<_> = (0..4)
+        .map(|t| {
+            let log = log.clone();
+            std::thread::spawn(move || {
+                for i in 0..250 {
+                    info!(log, t = t, i = i, "from thread {}", t);
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    // Every line whole: 1000 records, 250 per thread, in order per thread.
+    let recs = sink.records();
+    assert_eq!(recs.len(), 1000);
+    for t in 0..4 {
+        let is: Vec<u64> = recs
+            .iter()
+            .filter(|r| r["t"] == t)
+            .map(|r| r["i"].as_u64().unwrap())
+            .collect();
+        assert_eq!(is, (0..250).collect::<Vec<_>>());
+    }
+}

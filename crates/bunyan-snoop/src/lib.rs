@@ -44,6 +44,29 @@ pub struct Stats {
 /// until interrupted, picking up processes that start later).  An error from
 /// `on_record` stops snooping and is returned.  For a name spec, processes
 /// that start later are picked up while at least one target lives.
+///
+/// Signal handling is process-wide: sessions running at the same time in one
+/// process all deliver records, but Ctrl-C handling is only reliable with
+/// one session at a time.
 pub fn run(spec: &str, on_record: &mut dyn FnMut(&[u8]) -> anyhow::Result<()>) -> anyhow::Result<Stats> {
-    session::run(spec, on_record)
+    session::run(spec, Options::default(), on_record)
+}
+
+/// How to snoop, for [`run_with`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Options {
+    /// Snoop only records at this Bunyan level or above (`bunyan -p PID -l
+    /// info`): the probes of lower levels are not enabled at all, so the
+    /// targets do not even build those records.  0 (the default) snoops
+    /// every level; above 60 is an error.
+    pub min_level: u8,
+}
+
+/// [`run`] with [`Options`].
+pub fn run_with(
+    spec: &str,
+    options: Options,
+    on_record: &mut dyn FnMut(&[u8]) -> anyhow::Result<()>,
+) -> anyhow::Result<Stats> {
+    session::run(spec, options, on_record)
 }

@@ -1,18 +1,42 @@
-//! `bunyan-snoop PID|NAME|'*'`: the snooping engine without the formatter —
-//! prints each snooped record's raw JSON on one line, and at the end the
-//! numbers delivered and dropped on stderr.  (`bunyan -p` is the same engine
-//! behind node-bunyan's CLI flags and formatting.)
+//! `bunyan-snoop [-l LEVEL] PID|NAME|'*'`: the snooping engine without the
+//! formatter — prints each snooped record's raw JSON on one line, and at the
+//! end the numbers delivered and dropped on stderr.  `-l` enables only the
+//! probes at LEVEL (a name or 10..60) and above.  (`bunyan -p` is the same
+//! engine behind node-bunyan's CLI flags and formatting.)
 
 use std::io::Write;
 
+const USAGE: &str = "usage: bunyan-snoop [-l LEVEL] PID|NAME|'*'   (prints snooped bunyan records as JSON lines)";
+
+/// A level name (`debug`) or number (`20`).
+fn parse_level(s: &str) -> Option<u8> {
+    const NAMES: [&str; 6] = ["trace", "debug", "info", "warn", "error", "fatal"];
+    s.parse::<u8>().ok().or_else(|| {
+        NAMES
+            .iter()
+            .position(|n| n.eq_ignore_ascii_case(s))
+            .map(|i| (i as u8 + 1) * 10)
+    })
+}
+
 fn main() {
-    let mut args = std::env::args().skip(1);
-    let (Some(spec), None) = (args.next(), args.next()) else {
-        eprintln!("usage: bunyan-snoop PID|NAME|'*'   (prints snooped bunyan records as JSON lines)");
-        std::process::exit(2);
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let (min_level, spec) = match args.as_slice() {
+        [spec] => (0, spec),
+        [flag, level, spec] if flag == "-l" => match parse_level(level) {
+            Some(l) => (l, spec),
+            None => {
+                eprintln!("bunyan-snoop: unknown level {level:?} (trace, debug, info, warn, error, fatal or a number)");
+                std::process::exit(2);
+            }
+        },
+        _ => {
+            eprintln!("{USAGE}");
+            std::process::exit(2);
+        }
     };
     let mut out = std::io::stdout().lock();
-    let result = bunyan_snoop::run(&spec, &mut |rec| {
+    let result = bunyan_snoop::run_with(spec, bunyan_snoop::Options { min_level }, &mut |rec| {
         out.write_all(rec)?;
         out.write_all(b"\n")?;
         out.flush()?;

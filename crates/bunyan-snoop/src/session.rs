@@ -18,7 +18,7 @@ use libbpf_rs::{
 use crate::{
     signals::StopSignals,
     targets::{alive, all_pids, name_matches, FileKey, ProbeCache, ProbedFile, Spec},
-    Stats,
+    Options, Stats,
 };
 
 mod skel {
@@ -26,14 +26,14 @@ mod skel {
 }
 use skel::{SnoopSkel, SnoopSkelBuilder};
 
-/// The probes attached per file: one per level.
-pub(crate) const PROBES: [&str; 6] = [
-    "log-trace",
-    "log-debug",
-    "log-info",
-    "log-warn",
-    "log-error",
-    "log-fatal",
+/// The probes attached per file, one per level, with their levels.
+const PROBES: [(u8, &str); 6] = [
+    (10, "log-trace"),
+    (20, "log-debug"),
+    (30, "log-info"),
+    (40, "log-warn"),
+    (50, "log-error"),
+    (60, "log-fatal"),
 ];
 
 /// How long the reader sleeps between ring-buffer checks (the BPF side
@@ -48,6 +48,8 @@ type Attached = HashMap<(i32, FileKey), Vec<Link>>;
 
 struct Session {
     spec: Spec,
+    /// Probes of lower levels are left alone.
+    min_level: u8,
     cache: ProbeCache,
     attached: Attached,
     /// Attachments that failed on a rescan; not retried.
@@ -61,7 +63,7 @@ impl Session {
             return Ok(());
         }
         let mut links = Vec::new();
-        for probe in PROBES {
+        for (_, probe) in PROBES.iter().filter(|(level, _)| *level >= self.min_level) {
             match skel
                 .progs
                 .log_record
@@ -157,6 +159,19 @@ impl Session {
     }
 }
 
+/// Closes every link.  Each close waits for an RCU grace period in the
+/// kernel (40-100 ms, more under load), so they are closed in parallel.
+fn detach_all(attached: &mut Attached) {
+    let mut links: Vec<Link> = attached.drain().flat_map(|(_, links)| links).collect();
+    let per_thread = links.len().div_ceil(16).max(1);
+    std::thread::scope(|s| {
+        while !links.is_empty() {
+            let chunk: Vec<Link> = links.drain(..per_thread.min(links.len())).collect();
+            s.spawn(move || drop(chunk));
+        }
+    });
+}
+
 /// Records the BPF program dropped so far.
 fn dropped(skel: &SnoopSkel<'_>) -> u64 {
     skel.maps
@@ -182,18 +197,21 @@ fn trim_newline(data: &[u8]) -> &[u8] {
     &data[..end]
 }
 
-/// See [`crate::run`].
-pub(crate) fn run(spec: &str, on_record: &mut dyn FnMut(&[u8]) -> Result<()>) -> Result<Stats> {
+/// See [`crate::run_with`].
+pub(crate) fn run(spec: &str, options: Options, on_record: &mut dyn FnMut(&[u8]) -> Result<()>) -> Result<Stats> {
     let spec = Spec::parse(spec)?;
+    if options.min_level > 60 {
+        bail!("level {} is above fatal (60): no probe to snoop", options.min_level);
+    }
     // libbpf's own messages would interleave with the records; errors are
     // reported through the returned Result instead.
     let prev_print = libbpf_rs::set_print(None);
-    let result = snoop(spec, on_record);
+    let result = snoop(spec, options, on_record);
     libbpf_rs::set_print(prev_print);
     result
 }
 
-fn snoop(spec: Spec, on_record: &mut dyn FnMut(&[u8]) -> Result<()>) -> Result<Stats> {
+fn snoop(spec: Spec, options: Options, on_record: &mut dyn FnMut(&[u8]) -> Result<()>) -> Result<Stats> {
     let mut storage = MaybeUninit::<OpenObject>::uninit();
     let open = SnoopSkelBuilder::default()
         .open(&mut storage)
@@ -208,6 +226,7 @@ fn snoop(spec: Spec, on_record: &mut dyn FnMut(&[u8]) -> Result<()>) -> Result<S
     })?;
     let mut session = Session {
         spec,
+        min_level: options.min_level,
         cache: ProbeCache::default(),
         attached: HashMap::new(),
         failed: HashSet::new(),
@@ -262,7 +281,7 @@ fn snoop(spec: Spec, on_record: &mut dyn FnMut(&[u8]) -> Result<()>) -> Result<S
         }
     };
     // Detach first so nothing new arrives, then deliver what is left.
-    session.attached.clear();
+    detach_all(&mut session.attached);
     if outcome.is_ok() {
         draining.set(true);
         ring.consume_raw();

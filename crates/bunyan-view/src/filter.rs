@@ -24,5 +24,4 @@ impl Filter {
         }
         self.conditions.iter().all(|c| c.matches(rec))
     }
-
 }

@@ -22,9 +22,15 @@ struct P<'a> {
 /// Parses a whole JSON text (surrounding whitespace allowed); `None` if it
 /// is not valid JSON (or nests deeper than [`MAX_DEPTH`]).
 pub fn parse_json(s: &str) -> Option<Value<'_>> {
-    let mut p = P { s, b: s.as_bytes(), i: 0, depth: 0 };
+    let mut p = P {
+        s,
+        b: s.as_bytes(),
+        i: 0,
+        depth: 0,
+    };
     p.ws();
-    let v = p.value()?;
+    let mut v = Value::Null;
+    p.value_into(&mut v)?;
     p.ws();
     (p.i == p.b.len()).then_some(v)
 }
@@ -46,6 +52,7 @@ impl<'a> P<'a> {
         }
     }
 
+    #[inline(always)]
     fn lit(&mut self, word: &[u8], v: Value<'a>) -> Option<Value<'a>> {
         if self.b[self.i..].starts_with(word) {
             self.i += word.len();
@@ -55,17 +62,20 @@ impl<'a> P<'a> {
         }
     }
 
-    fn value(&mut self) -> Option<Value<'a>> {
-        match *self.b.get(self.i)? {
-            b'{' => self.object(),
-            b'[' => self.array(),
-            b'"' => self.string().map(Value::String),
-            b't' => self.lit(b"true", Value::Bool(true)),
-            b'f' => self.lit(b"false", Value::Bool(false)),
-            b'n' => self.lit(b"null", Value::Null),
-            b'-' | b'0'..=b'9' => self.number(),
-            _ => None,
-        }
+    /// Parses a value straight into `out` (building in place avoids
+    /// copying large values around, which dominates otherwise).
+    fn value_into(&mut self, out: &mut Value<'a>) -> Option<()> {
+        *out = match *self.b.get(self.i)? {
+            b'{' => return self.object_into(out),
+            b'[' => return self.array_into(out),
+            b'"' => Value::String(self.string()?),
+            b't' => self.lit(b"true", Value::Bool(true))?,
+            b'f' => self.lit(b"false", Value::Bool(false))?,
+            b'n' => self.lit(b"null", Value::Null)?,
+            b'-' | b'0'..=b'9' => self.number()?,
+            _ => return None,
+        };
+        Some(())
     }
 
     fn enter(&mut self) -> Option<()> {
@@ -73,15 +83,16 @@ impl<'a> P<'a> {
         (self.depth <= MAX_DEPTH).then_some(())
     }
 
-    fn object(&mut self) -> Option<Value<'a>> {
+    fn object_into(&mut self, out: &mut Value<'a>) -> Option<()> {
         self.enter()?;
         self.i += 1;
-        let mut obj = Object::with_capacity(12);
+        *out = Value::Object(Object::with_capacity(12));
+        let Value::Object(obj) = out else { return None };
         self.ws();
         if self.b.get(self.i) == Some(&b'}') {
             self.i += 1;
             self.depth -= 1;
-            return Some(Value::Object(obj));
+            return Some(());
         }
         loop {
             self.ws();
@@ -95,48 +106,54 @@ impl<'a> P<'a> {
             }
             self.i += 1;
             self.ws();
-            let v = self.value()?;
-            obj.insert_parsed(key, v);
+            self.value_into(obj.slot_for(key))?;
             self.ws();
             match self.b.get(self.i)? {
                 b',' => self.i += 1,
                 b'}' => {
                     self.i += 1;
                     self.depth -= 1;
-                    return Some(Value::Object(obj));
+                    return Some(());
                 }
                 _ => return None,
             }
         }
     }
 
-    fn array(&mut self) -> Option<Value<'a>> {
+    fn array_into(&mut self, out: &mut Value<'a>) -> Option<()> {
         self.enter()?;
         self.i += 1;
-        let mut items = Vec::new();
+        *out = Value::Array(Vec::new());
+        let Value::Array(items) = out else {
+            return None;
+        };
         self.ws();
         if self.b.get(self.i) == Some(&b']') {
             self.i += 1;
             self.depth -= 1;
-            return Some(Value::Array(items));
+            return Some(());
         }
         loop {
             self.ws();
-            items.push(self.value()?);
+            items.push(Value::Null);
+            let last = items.len() - 1;
+            self.value_into(&mut items[last])?;
             self.ws();
             match self.b.get(self.i)? {
                 b',' => self.i += 1,
                 b']' => {
                     self.i += 1;
                     self.depth -= 1;
-                    return Some(Value::Array(items));
+                    return Some(());
                 }
                 _ => return None,
             }
         }
     }
 
-    /// A string starting at the opening quote.
+    /// A string starting at the opening quote. The common case (no
+    /// escapes) is inlined into the callers; unescaping is out of line.
+    #[inline(always)]
     fn string(&mut self) -> Option<Cow<'a, str>> {
         let start = self.i + 1;
         let b = self.b;
@@ -165,7 +182,13 @@ impl<'a> P<'a> {
             }
             j = k;
         }
-        // Slow path: unescape.
+        self.string_escaped(start, j)
+    }
+
+    /// Rest of [`P::string`] from the first backslash at `j`: unescapes.
+    #[cold]
+    #[inline(never)]
+    fn string_escaped(&mut self, start: usize, mut j: usize) -> Option<Cow<'a, str>> {
         let mut out = String::with_capacity(j - start + 16);
         out.push_str(&self.s[start..j]);
         loop {
@@ -190,7 +213,9 @@ impl<'a> P<'a> {
                             j += 4;
                             let c = if (0xd800..0xdc00).contains(&hi) {
                                 // A surrogate pair; a lone surrogate can't be a Rust string.
-                                if self.b.get(j + 1) != Some(&b'\\') || self.b.get(j + 2) != Some(&b'u') {
+                                if self.b.get(j + 1) != Some(&b'\\')
+                                    || self.b.get(j + 2) != Some(&b'u')
+                                {
                                     return None;
                                 }
                                 let lo = self.hex4(j + 3)?;
@@ -229,6 +254,7 @@ impl<'a> P<'a> {
         Some(v)
     }
 
+    #[inline(always)]
     fn number(&mut self) -> Option<Value<'a>> {
         let start = self.i;
         let b = self.b;
@@ -290,7 +316,10 @@ impl<'a> P<'a> {
             }
         }
         // Rust's float parsing is correctly rounded; overflow gives ±inf like JS.
-        self.s[start..j].parse::<f64>().ok().map(|f| Value::Number(Number::F(f)))
+        self.s[start..j]
+            .parse::<f64>()
+            .ok()
+            .map(|f| Value::Number(Number::F(f)))
     }
 }
 
@@ -301,13 +330,37 @@ mod tests {
     #[test]
     fn accepts_what_json_parse_accepts() {
         for ok in [
-            "{}", "[]", " {\"a\" : [1, -2.5e3, true, false, null, \"x\"]} ", "\"\\u00e9\\ud83d\\ude00\\n\"", "-0", "1e400", "0",
+            "{}",
+            "[]",
+            " {\"a\" : [1, -2.5e3, true, false, null, \"x\"]} ",
+            "\"\\u00e9\\ud83d\\ude00\\n\"",
+            "-0",
+            "1e400",
+            "0",
         ] {
             assert!(parse_json(ok).is_some(), "{ok}");
         }
         for bad in [
-            "", "{", "{\"a\":}", "[1,]", "{\"a\":1,}", "01", "1.", ".5", "+1", "\"\t\"", "\"\\x\"", "\"\\ud800\"", "nul",
-            "{} x", "'a'", "[1 2]", "{\"a\" 1}", "-", "1e", "NaN",
+            "",
+            "{",
+            "{\"a\":}",
+            "[1,]",
+            "{\"a\":1,}",
+            "01",
+            "1.",
+            ".5",
+            "+1",
+            "\"\t\"",
+            "\"\\x\"",
+            "\"\\ud800\"",
+            "nul",
+            "{} x",
+            "'a'",
+            "[1 2]",
+            "{\"a\" 1}",
+            "-",
+            "1e",
+            "NaN",
         ] {
             assert!(parse_json(bad).is_none(), "{bad}");
         }
@@ -316,10 +369,24 @@ mod tests {
 
     #[test]
     fn numbers_keep_js_meaning() {
-        assert_eq!(parse_json("18446744073709551615"), Some(Value::Number(Number::U(u64::MAX))));
-        assert_eq!(parse_json("-9223372036854775808"), Some(Value::Number(Number::I(i64::MIN))));
-        assert_eq!(parse_json("1e400"), Some(Value::Number(Number::F(f64::INFINITY))));
-        assert!(matches!(parse_json("-0"), Some(Value::Number(Number::F(z))) if z == 0.0 && z.is_sign_negative()));
-        assert_eq!(parse_json("97.27034568786621"), Some(Value::Number(Number::F(97.27034568786621))));
+        assert_eq!(
+            parse_json("18446744073709551615"),
+            Some(Value::Number(Number::U(u64::MAX)))
+        );
+        assert_eq!(
+            parse_json("-9223372036854775808"),
+            Some(Value::Number(Number::I(i64::MIN)))
+        );
+        assert_eq!(
+            parse_json("1e400"),
+            Some(Value::Number(Number::F(f64::INFINITY)))
+        );
+        assert!(
+            matches!(parse_json("-0"), Some(Value::Number(Number::F(z))) if z == 0.0 && z.is_sign_negative())
+        );
+        assert_eq!(
+            parse_json("97.27034568786621"),
+            Some(Value::Number(Number::F(97.27034568786621)))
+        );
     }
 }

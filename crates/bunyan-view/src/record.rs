@@ -10,15 +10,25 @@ pub const REQUIRED_FIELDS: [&str; 7] = ["v", "level", "name", "hostname", "pid",
 
 /// Whether a parsed value is a valid Bunyan record (`isValidRecord`).
 pub fn is_valid_record(v: &Value) -> bool {
-    let Some(obj) = v.as_object() else { return false };
+    let Some(obj) = v.as_object() else {
+        return false;
+    };
     let mut seen = 0u8;
     for (k, val) in obj.entries() {
-        if let Some(i) = REQUIRED_FIELDS.iter().position(|f| f == k) {
-            if matches!(val, Value::Null) {
-                return false;
-            }
-            seen |= 1 << i;
+        let bit = match k.as_ref() {
+            "v" => 1,
+            "level" => 2,
+            "name" => 4,
+            "hostname" => 8,
+            "pid" => 16,
+            "time" => 32,
+            "msg" => 64,
+            _ => continue,
+        };
+        if matches!(val, Value::Null) {
+            return false;
         }
+        seen |= bit;
     }
     seen == 0x7f
 }
@@ -40,8 +50,14 @@ mod tests {
     fn validity() {
         let ok = r#"{"v":0,"level":30,"name":"a","hostname":"h","pid":1,"time":"t","msg":""}"#;
         assert!(parse_record(ok).is_some());
-        assert!(parse_record(r#"{"v":0,"level":30,"name":"a","hostname":"h","pid":1,"time":"t","msg":null}"#).is_none());
-        assert!(parse_record(r#"{"v":0,"level":30,"name":"a","hostname":"h","pid":1,"time":"t"}"#).is_none());
+        assert!(parse_record(
+            r#"{"v":0,"level":30,"name":"a","hostname":"h","pid":1,"time":"t","msg":null}"#
+        )
+        .is_none());
+        assert!(
+            parse_record(r#"{"v":0,"level":30,"name":"a","hostname":"h","pid":1,"time":"t"}"#)
+                .is_none()
+        );
         assert!(parse_record(" {}").is_none());
         assert!(parse_record("{\"v\":0").is_none());
         assert!(parse_record("[1]").is_none());

@@ -60,7 +60,17 @@ fn parse_iso(s: &str) -> Option<Iso> {
         i += 1;
         day = digits(b, &mut i, 2)?;
     }
-    let mut t = Iso { year, month, day, hour: 0, minute: 0, second: 0, millis: 0, offset: None, date_only: true };
+    let mut t = Iso {
+        year,
+        month,
+        day,
+        hour: 0,
+        minute: 0,
+        second: 0,
+        millis: 0,
+        offset: None,
+        date_only: true,
+    };
     if i < b.len() && (b[i] == b'T' || b[i] == b' ') {
         i += 1;
         t.date_only = false;
@@ -101,7 +111,11 @@ fn parse_iso(s: &str) -> Option<Iso> {
                 if b.get(i) == Some(&b':') {
                     i += 1;
                 }
-                let m = if i < b.len() { digits(b, &mut i, 2)? as i32 } else { 0 };
+                let m = if i < b.len() {
+                    digits(b, &mut i, 2)? as i32
+                } else {
+                    0
+                };
                 let off = h * 60 + m;
                 t.offset = Some(if sign == b'-' { -off } else { off });
             }
@@ -240,7 +254,12 @@ pub fn push_time(out: &mut Vec<u8>, v: &Value, style: TimeStyle) {
     let local = ms + i64::from(offset) * 60_000;
     let days = local.div_euclid(86_400_000);
     let rem = local.rem_euclid(86_400_000);
-    let (h, mi, s, milli) = (rem / 3_600_000, rem / 60_000 % 60, rem / 1000 % 60, rem % 1000);
+    let (h, mi, s, milli) = (
+        rem / 3_600_000,
+        rem / 60_000 % 60,
+        rem / 1000 % 60,
+        rem % 1000,
+    );
     if style == TimeStyle::LongLocal {
         let (y, mo, d) = civil_from_days(days);
         out.push(b'[');
@@ -288,12 +307,22 @@ mod tests {
 
     #[test]
     fn parses_bunyan_times() {
-        assert_eq!(moment_millis(&s("2012-02-08T22:56:52.856Z")), Some(1_328_741_812_856));
-        assert_eq!(moment_millis(&s("2012-02-08T23:56:52.856+01:00")), Some(1_328_741_812_856));
+        assert_eq!(
+            moment_millis(&s("2012-02-08T22:56:52.856Z")),
+            Some(1_328_741_812_856)
+        );
+        assert_eq!(
+            moment_millis(&s("2012-02-08T23:56:52.856+01:00")),
+            Some(1_328_741_812_856)
+        );
         assert_eq!(moment_millis(&s("2012-02-30T22:56:52Z")), None);
         assert_eq!(moment_millis(&s("yesterday")), None);
         let mut out = Vec::new();
-        push_time(&mut out, &s("2012-02-08T22:56:52.8569Z"), TimeStyle::ShortUtc);
+        push_time(
+            &mut out,
+            &s("2012-02-08T22:56:52.8569Z"),
+            TimeStyle::ShortUtc,
+        );
         assert_eq!(out, b"22:56:52.856Z");
     }
 

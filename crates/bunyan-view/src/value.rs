@@ -50,7 +50,11 @@ pub struct Object<'a> {
     entries: Vec<(Cow<'a, str>, Value<'a>)>,
     /// Whether some key is an array index (so JS order differs from insertion order).
     has_index_keys: bool,
+    /// One bit per key hash: most new keys are known unique without a scan.
+    bloom: u64,
     /// Key positions, built once an object gets large (parsing only).
+    /// Boxed to keep `Value` small: most objects never have one.
+    #[allow(clippy::box_collection)]
     index: Option<Box<HashMap<Cow<'a, str>, usize>>>,
 }
 
@@ -60,6 +64,14 @@ impl PartialEq for Object<'_> {
     }
 }
 
+/// The bloom-filter bit of a key (from its length and two of its bytes).
+#[inline]
+fn key_bit(key: &str) -> u64 {
+    let b = key.as_bytes();
+    let h = b.len().wrapping_mul(31) ^ usize::from(*b.first().unwrap_or(&0)) ^ (usize::from(*b.last().unwrap_or(&0)) << 3);
+    1 << (h & 63)
+}
+
 /// Objects with more keys than this get a hash index while parsing so that
 /// duplicate detection stays linear.
 const LINEAR_SCAN_MAX: usize = 24;
@@ -67,29 +79,56 @@ const LINEAR_SCAN_MAX: usize = 24;
 impl<'a> Object<'a> {
     /// An empty object with room for `n` entries.
     pub fn with_capacity(n: usize) -> Object<'a> {
-        Object { entries: Vec::with_capacity(n), has_index_keys: false, index: None }
+        Object {
+            entries: Vec::with_capacity(n),
+            has_index_keys: false,
+            bloom: 0,
+            index: None,
+        }
     }
 
-    /// Adds a parsed `"key": value` with `JSON.parse`'s rule for duplicates
-    /// (first position, last value), in linear time overall.
-    pub fn insert_parsed(&mut self, key: Cow<'a, str>, value: Value<'a>) {
-        if let Some(ix) = self.index.as_mut() {
-            if let Some(&i) = ix.get(&key) {
-                self.entries[i].1 = value;
-            } else {
-                ix.insert(key.clone(), self.entries.len());
-                self.push_new(key, value);
+    /// The slot for a parsed `"key": value`, with `JSON.parse`'s rule for
+    /// duplicates (first position, last value): an existing key's slot, or
+    /// a new null entry at the end. Linear time overall (large objects get
+    /// a hash index).
+    #[inline]
+    pub fn slot_for(&mut self, key: Cow<'a, str>) -> &mut Value<'a> {
+        let existing = match self.index.as_mut() {
+            Some(ix) => match ix.get(&key) {
+                Some(&i) => Some(i),
+                None => {
+                    ix.insert(key.clone(), self.entries.len());
+                    None
+                }
+            },
+            None => {
+                let bit = key_bit(&key);
+                let maybe_dup = self.bloom & bit != 0;
+                self.bloom |= bit;
+                if maybe_dup {
+                    self.entries.iter().position(|(k, _)| *k == key)
+                } else {
+                    None
+                }
             }
-            return;
-        }
-        if let Some(slot) = self.entries.iter_mut().find(|(k, _)| *k == key) {
-            slot.1 = value;
-            return;
-        }
-        self.push_new(key, value);
-        if self.entries.len() > LINEAR_SCAN_MAX {
-            self.index = Some(Box::new(self.entries.iter().enumerate().map(|(i, (k, _))| (k.clone(), i)).collect()));
-        }
+        };
+        let i = match existing {
+            Some(i) => i,
+            None => {
+                self.push_new(key, Value::Null);
+                if self.index.is_none() && self.entries.len() > LINEAR_SCAN_MAX {
+                    self.index = Some(Box::new(
+                        self.entries
+                            .iter()
+                            .enumerate()
+                            .map(|(i, (k, _))| (k.clone(), i))
+                            .collect(),
+                    ));
+                }
+                self.entries.len() - 1
+            }
+        };
+        &mut self.entries[i].1
     }
 
     /// Looks a key up.
@@ -134,8 +173,13 @@ impl<'a> Object<'a> {
     /// The object JavaScript sees for an array: index keys "0", "1", ...
     pub fn from_array(a: &[Value<'a>]) -> Object<'a> {
         Object {
-            entries: a.iter().enumerate().map(|(i, v)| (Cow::Owned(i.to_string()), v.clone())).collect(),
+            entries: a
+                .iter()
+                .enumerate()
+                .map(|(i, v)| (Cow::Owned(i.to_string()), v.clone()))
+                .collect(),
             has_index_keys: !a.is_empty(),
+            bloom: u64::MAX,
             index: None,
         }
     }
@@ -143,6 +187,7 @@ impl<'a> Object<'a> {
     /// Inserts or replaces (keeping the position) like `obj[key] = value`.
     pub fn set(&mut self, key: Cow<'a, str>, value: Value<'a>) {
         self.index = None;
+        self.bloom = u64::MAX;
         if let Some(slot) = self.entries.iter_mut().find(|(k, _)| *k == key) {
             slot.1 = value;
         } else {
@@ -150,6 +195,7 @@ impl<'a> Object<'a> {
         }
     }
 
+    #[inline]
     fn push_new(&mut self, key: Cow<'a, str>, value: Value<'a>) {
         if !self.has_index_keys && array_index(&key).is_some() {
             self.has_index_keys = true;
@@ -240,13 +286,22 @@ mod tests {
 
     #[test]
     fn values_stay_small() {
-        assert!(std::mem::size_of::<Value>() <= 48, "{}", std::mem::size_of::<Value>());
+        assert!(
+            std::mem::size_of::<Value>() <= 48,
+            "{}",
+            std::mem::size_of::<Value>()
+        );
     }
 
     #[test]
     fn duplicate_keys_keep_first_position_and_last_value() {
         let v = Value::parse(r#"{"a":1,"b":2,"a":3}"#).unwrap();
-        let keys: Vec<_> = v.as_object().unwrap().iter_js().map(|(k, _)| k.to_owned()).collect();
+        let keys: Vec<_> = v
+            .as_object()
+            .unwrap()
+            .iter_js()
+            .map(|(k, _)| k.to_owned())
+            .collect();
         assert_eq!(keys, ["a", "b"]);
         assert_eq!(v.get("a"), Some(&Value::Number(Number::U(3))));
     }
@@ -254,14 +309,22 @@ mod tests {
     #[test]
     fn index_keys_come_first() {
         let v = Value::parse(r#"{"b":1,"10":2,"a":3,"2":4,"01":5}"#).unwrap();
-        let keys: Vec<_> = v.as_object().unwrap().iter_js().map(|(k, _)| k.to_owned()).collect();
+        let keys: Vec<_> = v
+            .as_object()
+            .unwrap()
+            .iter_js()
+            .map(|(k, _)| k.to_owned())
+            .collect();
         assert_eq!(keys, ["2", "10", "b", "a", "01"]);
     }
 
     #[test]
     fn strings_without_escapes_are_borrowed() {
         let v = Value::parse(r#"{"msg":"plain","e":"a\nb"}"#).unwrap();
-        assert!(matches!(v.get("msg"), Some(Value::String(Cow::Borrowed("plain")))));
+        assert!(matches!(
+            v.get("msg"),
+            Some(Value::String(Cow::Borrowed("plain")))
+        ));
         assert!(matches!(v.get("e"), Some(Value::String(Cow::Owned(_)))));
     }
 }

@@ -147,12 +147,7 @@ impl Histogram {
     /// The non-empty power-of-two buckets as `(lower_bound, count)`, in
     /// increasing order.
     pub fn buckets(&self) -> Vec<(u64, u64)> {
-        self.pow2
-            .iter()
-            .enumerate()
-            .filter(|(_, &c)| c > 0)
-            .map(|(i, &c)| (pow2_lower(i), c))
-            .collect()
+        self.pow2.iter().enumerate().filter(|(_, &c)| c > 0).map(|(i, &c)| (pow2_lower(i), c)).collect()
     }
 
     /// Estimate of the `p`-th percentile (`p` in 0..=100): the nearest-rank
@@ -281,7 +276,13 @@ mod tests {
         h.record(0);
         let text = h.render_quantize();
         let rows: Vec<_> = text.lines().skip(1).collect();
-        assert_eq!(rows, vec!["               0 |@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@ 1", "               1 |                                         0"]);
+        assert_eq!(
+            rows,
+            vec![
+                "               0 |@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@ 1",
+                "               1 |                                         0"
+            ]
+        );
     }
 
     #[test]

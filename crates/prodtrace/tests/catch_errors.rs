@@ -127,12 +127,18 @@ fn stopped_or_traced_targets_are_refused_for_signalling_actions() {
 #[test]
 fn ctrl_c_and_sigterm_end_the_session_cleanly() {
     let s = Sleeper::new();
-    for sig in [nix::sys::signal::Signal::SIGINT, nix::sys::signal::Signal::SIGTERM] {
-        let (child, _) =
+    // A few times each: the signal may land in the thread waiting for events.
+    for sig in [nix::sys::signal::Signal::SIGINT, nix::sys::signal::Signal::SIGTERM].repeat(3) {
+        let (child, stderr) =
             start_catching(&mut catch(&["--syscall", "close", "-p", &s.pid(), "--count", "0", "--stop", "-w"]));
+        std::thread::sleep(Duration::from_millis(150));
         nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), sig).unwrap();
         let out = finish(child, LIMIT);
-        assert!(out.status.success(), "{sig}: {}", out.all());
+        // Give the stderr collector a moment to see EOF.
+        wait_for(Duration::from_secs(1), || stderr.lock().unwrap().contains("matches"));
+        let err = stderr.lock().unwrap().clone();
+        assert!(out.status.success(), "{sig}: {err}");
+        assert!(err.ends_with("prodtrace: 0 matches\n"), "{sig}: {err}");
         assert_eq!(state(s.0.id()), Some('S'), "target untouched");
     }
 }

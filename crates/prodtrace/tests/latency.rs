@@ -213,8 +213,16 @@ fn node_internal_threadpool_work() {
     let (st, out) = run(&mut cmd, LIMIT);
     assert!(st.success(), "{}", out.output());
     let got = counts(&json_reports(&out)[0]);
-    assert_eq!(got.get("node::crypto::DeriveBitsJob<node::crypto::PBKDF2Traits>::DoThreadPoolWork"), Some(&10), "{got:?}");
-    assert_eq!(got.get("node::crypto::DeriveBitsJob<node::crypto::ScryptTraits>::DoThreadPoolWork"), Some(&10), "{got:?}");
+    assert_eq!(
+        got.get("node::crypto::DeriveBitsJob<node::crypto::PBKDF2Traits>::DoThreadPoolWork"),
+        Some(&10),
+        "{got:?}"
+    );
+    assert_eq!(
+        got.get("node::crypto::DeriveBitsJob<node::crypto::ScryptTraits>::DoThreadPoolWork"),
+        Some(&10),
+        "{got:?}"
+    );
     let zlib: u64 = got.iter().filter(|(k, _)| k.contains("Zlib")).map(|(_, n)| n).sum();
     assert!(zlib >= 10, "{got:?}");
 }
@@ -267,4 +275,32 @@ fn short_lived_target_kinds_are_named() {
     let (st, out) = run(&mut cmd, LIMIT);
     assert!(st.success(), "{}", out.output());
     assert_eq!(counts(&json_reports(&out)[0]), expected_counts(1), "{}", out.output());
+}
+
+/// A NAN-style add-on (examples/node/uv-addon) calling uv_queue_work
+/// directly inside node: kinds are its work callback, or with --by caller
+/// the add-on function that queued the work; counts are exact.
+#[test]
+fn nan_style_addon_in_node() {
+    let dir = tempfile::tempdir().unwrap();
+    let addon = dir.path().join("uv_addon.node");
+    let src = repo().join("examples/node/uv-addon/uv_addon.c");
+    let st = std::process::Command::new("cc")
+        .args(["-O2", "-shared", "-fPIC", "-I/usr/include/node", "-o"])
+        .arg(&addon)
+        .arg(&src)
+        .status()
+        .unwrap();
+    assert!(st.success(), "compiling {}", src.display());
+    let demo = repo().join("examples/node/uv-addon/demo.js");
+    for (by, kind) in [("work", "checksum_work"), ("caller", "checksum")] {
+        let mut cmd = latency(&["--json", "--by", by, "--", "node"]);
+        cmd.arg(&demo).arg("80").arg(&addon);
+        let (st, out) = run(&mut cmd, LIMIT);
+        assert!(st.success(), "{}", out.output());
+        let report = &json_reports(&out)[0];
+        assert_eq!(counts(report), BTreeMap::from([(kind.to_string(), 80)]), "{}", out.output());
+        assert_eq!(report[0]["module"], "uv_addon.node");
+        assert_plausible(&report[0]);
+    }
 }

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use latency_support::*;
 
-const LIMIT: Duration = Duration::from_secs(60);
+const LIMIT: Duration = Duration::from_secs(120);
 
 /// The single line prodtrace printed on stderr.
 fn one_error_line(r: &Running) -> String {
@@ -169,7 +169,11 @@ fn ctrl_c_prints_report_and_removes_probes() {
     std::thread::sleep(Duration::from_millis(1000));
     tracer.signal(libc::SIGINT);
     assert!(tracer.wait(LIMIT).success(), "{}", tracer.output());
-    assert!(tracer.stdout().iter().any(|l| l.starts_with("  node_sqlite3.node`node_sqlite3::Statement::Work_Run")), "{}", tracer.output());
+    assert!(
+        tracer.stdout().iter().any(|l| l.starts_with("  node_sqlite3.node`node_sqlite3::Statement::Work_Run")),
+        "{}",
+        tracer.output()
+    );
     assert!(!code_modified(pid, "uv_queue_work") && !code_modified(pid, "uv__queue_done"));
     demo.signal(libc::SIGTERM);
     assert!(demo.wait(LIMIT).success());

@@ -87,6 +87,32 @@ fn engine_delivers_every_debug_record_and_stdout_stays_info() {
     );
 }
 
+/// With a minimum level, the lower levels' probes stay off: their semaphores
+/// stay 0, so the service does not even build those records.
+#[test]
+fn min_level_leaves_lower_probes_off() {
+    let _alone = STAR.read().unwrap_or_else(|p| p.into_inner());
+    let mut svc = start_service(&["--rate", "400", "--duration", "2.5"]);
+    let pid = svc.pid();
+    let mut levels = Vec::new();
+    let mut sems = None;
+    let opts = bunyan_snoop::Options { min_level: 30 };
+    let stats = bunyan_snoop::run_with(&pid.to_string(), opts, &mut |rec| {
+        sems.get_or_insert_with(|| semaphores(pid));
+        levels.push(record(std::str::from_utf8(rec)?)["level"].as_u64().unwrap());
+        Ok(())
+    })
+    .unwrap();
+    svc.wait(Duration::from_secs(10));
+    assert!(levels.len() >= 2 && levels.iter().all(|&l| l == 30), "{levels:?}");
+    assert_eq!(stats.dropped, 0);
+    let sems = sems.unwrap();
+    let on: Vec<_> = sems.iter().filter(|(_, v)| *v == 1).map(|(n, _)| n.as_str()).collect();
+    assert_eq!(on, ["log-error", "log-fatal", "log-info", "log-warn"], "{sems:?}");
+    let e = bunyan_snoop::run_with("1", bunyan_snoop::Options { min_level: 61 }, &mut |_| Ok(())).unwrap_err();
+    assert!(e.to_string().contains("above fatal"), "{e}");
+}
+
 /// The snooper process: semaphores are 1 while it runs, 0 after Ctrl-C,
 /// and 0 again after it is killed with SIGKILL (the kernel cleans up).
 #[test]

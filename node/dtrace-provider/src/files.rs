@@ -39,19 +39,22 @@ fn owner_pid(name: &str) -> Option<u32> {
     name.strip_prefix(PREFIX)?.split('-').next()?.parse().ok()
 }
 
-/// Removes, once per process, objects in `dir` whose process is gone.
+/// Removes, once per process and before its first object is written, the
+/// objects in `dir` whose process is gone, and those bearing this process's
+/// pid (left by an earlier process that had the same pid).
 pub fn sweep_stale(dir: &Path) {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
         let Ok(entries) = std::fs::read_dir(dir) else {
             return;
         };
+        let me = std::process::id();
         for entry in entries.flatten() {
             let name = entry.file_name();
             let Some(pid) = name.to_str().and_then(owner_pid) else {
                 continue;
             };
-            if !Path::new(&format!("/proc/{pid}")).exists() {
+            if pid == me || !Path::new(&format!("/proc/{pid}")).exists() {
                 let _ = std::fs::remove_file(entry.path());
             }
         }

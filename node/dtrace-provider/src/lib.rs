@@ -41,12 +41,6 @@ pub struct ProbeSpec {
     pub types: Vec<String>,
 }
 
-/// Limits shared with index.js.
-#[napi]
-pub fn limits() -> Vec<u32> {
-    vec![elf::MAX_ARGS as u32, STR_MAX as u32]
-}
-
 /// Generates and loads the USDT object of `provider`.
 #[napi]
 pub fn load(provider: String, probes: Vec<ProbeSpec>) -> Result<Handle> {
@@ -90,8 +84,7 @@ pub fn path(handle: &Handle) -> Result<String> {
     Ok(loaded(handle)?.path().display().to_string())
 }
 
-/// An ArrayBuffer over the semaphores (u16 per probe), or `null` where this
-/// Node.js refuses external buffers (then `isEnabled` is the way to ask).
+/// An ArrayBuffer over the semaphores (u16 per probe).
 #[napi]
 pub fn semaphores(env: Env, handle: &Handle) -> Result<Unknown<'_>> {
     let (ptr, count) = loaded(handle)?.semaphores();
@@ -109,16 +102,14 @@ pub fn semaphores(env: Env, handle: &Handle) -> Result<Unknown<'_>> {
         )
     };
     if status != sys::Status::napi_ok {
-        unsafe { sys::napi_get_null(env.raw(), &mut value) };
+        // Runtimes built with V8's sandbox (Electron) refuse these.
+        return Err(Error::from_reason(
+            "this JavaScript runtime refuses external ArrayBuffers, which the probes' \
+             semaphores need",
+        ));
     }
+    // SAFETY: `value` is the ArrayBuffer just created.
     unsafe { Unknown::from_napi_value(env.raw(), value) }
-}
-
-/// Whether a tracer has probe `index` enabled (the slow path for runtimes
-/// without external ArrayBuffers).
-#[napi]
-pub fn is_enabled(handle: &Handle, index: u32) -> Result<bool> {
-    Ok(loaded(handle)?.is_enabled(index as usize))
 }
 
 /// Unloads the object: detaches `semaphores` (so JavaScript can never read
@@ -210,6 +201,7 @@ pub fn fire(env: Env, handle: &Handle, index: u32, args: Array) -> Result<bool> 
                 ArgKind::Int => {
                     let mut v = 0i64;
                     // A non-number leaves 0, like dtrace-provider's NaN.
+                    // SAFETY: plain N-API call on a live value.
                     unsafe { sys::napi_get_value_int64(env.raw(), value.raw(), &mut v) };
                     v as u64
                 }

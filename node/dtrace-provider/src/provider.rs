@@ -87,14 +87,6 @@ impl Loaded {
         self.probes.get(index).map(|p| p.args.as_slice())
     }
 
-    /// True while at least one tracer has probe `index` enabled.
-    pub fn is_enabled(&self, index: usize) -> bool {
-        // SAFETY: index < probes.len() is checked; the semaphore lives in the
-        // loaded object and is written by the kernel, hence the volatile read.
-        index < self.probes.len()
-            && unsafe { std::ptr::read_volatile(self.semaphores.add(index)) } > 0
-    }
-
     /// Fires probe `index` with its first `argc` argument words `regs`
     /// (integers, or pointers to NUL-terminated strings).
     ///
@@ -130,6 +122,8 @@ fn with_source(e: &libloading::Error) -> String {
 macro_rules! call_with_all {
     ($site:expr, $r:expr, $($i:literal)*) => {{
         type Site = extern "C" fn($(call_with_all!(@u64 $i)),*);
+        // SAFETY: the caller passes a probe site, a function that takes
+        // any number of integer arguments and ignores them.
         let f: Site = std::mem::transmute($site);
         f($($r[$i]),*)
     }};
@@ -137,6 +131,9 @@ macro_rules! call_with_all {
 }
 
 /// Calls a site with all [`MAX_ARGS`] arguments (registers, then stack).
+///
+/// # Safety
+/// `site` must be the address of a loaded probe site (see `Loaded::fire`).
 unsafe fn call32(site: usize, r: &[u64; MAX_ARGS]) {
     call_with_all!(site, r, 0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24 25 26 27 28 29 30 31)
 }

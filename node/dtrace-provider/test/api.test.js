@@ -228,6 +228,17 @@ test('generated objects are removed at exit and after kill -9', async () => {
     const r3 = runNode(['-r', h.REGISTER, '-e', script], env);
     assert.strictEqual(r3.status, 0, r3.stderr);
     assert.deepStrictEqual(fs.readdirSync(dir), []);
+
+    /* A leftover bearing the pid of a process that has not enabled
+     * anything yet is stale too (pid reuse). */
+    const own = runNode(['-r', h.REGISTER, '-e',
+        'const fs = require("fs"); const f = ' + JSON.stringify(dir) +
+        ' + "/prodtrace-usdt-" + process.pid + "-old-0.so";' +
+        'fs.writeFileSync(f, "stale"); ' + script +
+        'console.log(fs.existsSync(f));'], env);
+    assert.strictEqual(own.status, 0, own.stderr);
+    assert.match(own.stdout, /-exiter-0\.so\nfalse\n$/);
+    assert.deepStrictEqual(fs.readdirSync(dir), []);
     fs.rmdirSync(dir);
 });
 
@@ -281,10 +292,14 @@ test('an unusable directory gives a clear error and no object', () => {
     const r = runNode(['-r', h.REGISTER, '-e',
         'const p = require("dtrace-provider").createDTraceProvider("nodir");' +
         'p.addProbe("x"); try { p.enable(); } catch (e) {' +
-        'console.log(e.message); } p.x.fire(() => { throw 1; });'],
+        'console.log(e.message); } p.x.fire(() => { throw 1; });' +
+        /* Fixed, the same provider enables fine. */
+        'delete process.env.PRODTRACE_USDT_DIR; p.enable();' +
+        'console.log(/prodtrace-usdt-\\d+-nodir-1\\.so/.test(require("fs")' +
+        '.readFileSync("/proc/self/maps", "utf8")));'],
     { PRODTRACE_USDT_DIR: '/nonexistent/dir' });
     assert.strictEqual(r.status, 0, r.stderr);
-    assert.match(r.stdout, /^failed to enable provider nodir: cannot write \/nonexistent\/dir\/prodtrace-usdt-\d+-nodir-0\.so: No such file or directory \(os error 2\) \(set PRODTRACE_USDT_DIR to a writable directory\)\n$/);
+    assert.match(r.stdout, /^failed to enable provider nodir: cannot write \/nonexistent\/dir\/prodtrace-usdt-\d+-nodir-0\.so: No such file or directory \(os error 2\) \(set PRODTRACE_USDT_DIR to a writable directory\)\ntrue\n$/);
 });
 
 test('without the add-on: an error if required hard, else no-op probes', () => {

@@ -187,9 +187,14 @@ test('arguments convert like dtrace-provider; callbacks, this, extras', async ()
     const ctx = p.addProbe('ctx', 'int', 'int');
     p.addProbe('ctx2', 'int', 'int');
     p.enable();
+    /* A callback that disables its own provider. */
+    const selfdis = d.createDTraceProvider('selfdis');
+    const gone = selfdis.addProbe('gone', 'int');
+    selfdis.enable();
     const circular = {};
     circular.self = circular;
-    const returns = { ints: [], throwing: [], nonArray: [], ctx: [], ctx2: [] };
+    const returns = { ints: [], throwing: [], nonArray: [], ctx: [], ctx2: [],
+        gone: [] };
     const timer = setInterval(() => {
         returns.ints.push(ints.fire(() => ['42', NaN, 3.9, -3.9, Infinity]));
         strs.fire(() => [null, 12.5, { a: 1 }, Symbol('s'), undefined,
@@ -203,6 +208,7 @@ test('arguments convert like dtrace-provider; callbacks, this, extras', async ()
         returns.ctx2.push(p.fire('ctx2', function (a, b) {
             return [this === p.ctx2 ? 1 : 0, a * b];
         }, 4, 5));
+        returns.gone.push(gone.fire(() => { selfdis.disable(); return [1]; }));
     }, 10);
     try {
         const bt = await h.bpftrace(
@@ -213,7 +219,8 @@ test('arguments convert like dtrace-provider; callbacks, this, extras', async ()
             'usdt:*:conv:jsons { printf("jsons|%s|%s|%s\\n", str(arg0), ' +
             'str(arg1), str(arg2)); }\n' +
             'usdt:*:conv:never { printf("never\\n"); }\n' +
-            'usdt:*:conv:ctx* { printf("%s %d %d\\n", probe, arg0, arg1); }',
+            'usdt:*:conv:ctx* { printf("%s %d %d\\n", probe, arg0, arg1); }\n' +
+            'usdt:*:selfdis:gone { printf("gone\\n"); }',
             ['-p', String(process.pid)]);
         await bt.out.wait(/^jsons/, 3, 15000, 'conversion events');
         await bt.out.wait(/ctx2 /, 3, 15000, 'ctx2 events');
@@ -236,6 +243,10 @@ test('arguments convert like dtrace-provider; callbacks, this, extras', async ()
     assert.deepStrictEqual(Array.from(new Set(returns.ctx2)), [true]);
     assert.deepStrictEqual(Array.from(new Set(returns.throwing)), [undefined]);
     assert.deepStrictEqual(Array.from(new Set(returns.nonArray)), [undefined]);
+    /* Its callback ran once (the tracer enabled it), then nothing fired. */
+    assert.deepStrictEqual(Array.from(new Set(returns.gone)), [undefined]);
+    assert.deepStrictEqual(h.objectPaths(process.pid).filter((f) =>
+        /selfdis/.test(f)), []);
 });
 
 test('worker threads have their own objects, removed when they exit', async () => {

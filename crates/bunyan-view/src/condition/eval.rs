@@ -322,7 +322,10 @@ fn binary<'r, 'a>(op: BinOp, a: &V<'r, 'a>, b: &V<'r, 'a>) -> V<'r, 'a> {
 fn has_own(v: &V, key: &str) -> bool {
     match v {
         V::Json(Value::Object(o)) => o.get(key).is_some(),
-        V::Json(Value::Array(a)) => key == "length" || crate::value::array_index(key).is_some_and(|i| (i as usize) < a.len()),
+        V::Json(Value::Array(a)) => {
+            key == "length"
+                || crate::value::array_index(key).is_some_and(|i| (i as usize) < a.len())
+        }
         _ => false,
     }
 }
@@ -335,13 +338,18 @@ fn member<'r, 'a>(o: &V<'r, 'a>, key: &str) -> V<'r, 'a> {
             if key == "length" {
                 return V::Num(a.len() as f64);
             }
-            crate::value::array_index(key).and_then(|i| a.get(i as usize)).map_or(V::Undefined, from_json)
+            crate::value::array_index(key)
+                .and_then(|i| a.get(i as usize))
+                .map_or(V::Undefined, from_json)
         }
         V::Arr(items) => {
             if key == "length" {
                 return V::Num(items.len() as f64);
             }
-            crate::value::array_index(key).and_then(|i| items.get(i as usize)).cloned().unwrap_or(V::Undefined)
+            crate::value::array_index(key)
+                .and_then(|i| items.get(i as usize))
+                .cloned()
+                .unwrap_or(V::Undefined)
         }
         V::Str(s) => {
             if key == "length" {
@@ -371,7 +379,9 @@ fn char_at<'r, 'a>(s: &str, i: usize) -> V<'r, 'a> {
 fn regex_of<'r>(v: &V<'r, '_>) -> Option<Cow<'r, regex::Regex>> {
     match v {
         V::Regex(re, _) => Some(Cow::Borrowed(*re)),
-        other => regex::Regex::new(&regex::escape(&to_str(other))).ok().map(Cow::Owned),
+        other => regex::Regex::new(&regex::escape(&to_str(other)))
+            .ok()
+            .map(Cow::Owned),
     }
 }
 
@@ -394,7 +404,12 @@ fn method<'r, 'a>(o: V<'r, 'a>, name: &str, args: &[V<'r, 'a>]) -> V<'r, 'a> {
             };
             match name {
                 "includes" => V::Bool(items.iter().any(|i| same_value_zero(i, &arg(0)))),
-                "indexOf" => V::Num(items.iter().position(|i| strict_eq(i, &arg(0))).map_or(-1.0, |p| p as f64)),
+                "indexOf" => V::Num(
+                    items
+                        .iter()
+                        .position(|i| strict_eq(i, &arg(0)))
+                        .map_or(-1.0, |p| p as f64),
+                ),
                 "join" => {
                     let sep = match arg(0) {
                         V::Undefined => Cow::Borrowed(","),
@@ -402,7 +417,13 @@ fn method<'r, 'a>(o: V<'r, 'a>, name: &str, args: &[V<'r, 'a>]) -> V<'r, 'a> {
                     };
                     let parts: Vec<Cow<str>> = items
                         .iter()
-                        .map(|i| if matches!(i, V::Undefined | V::Null) { Cow::Borrowed("") } else { to_str(i) })
+                        .map(|i| {
+                            if matches!(i, V::Undefined | V::Null) {
+                                Cow::Borrowed("")
+                            } else {
+                                to_str(i)
+                            }
+                        })
                         .collect();
                     V::Str(Cow::Owned(parts.join(&sep)))
                 }
@@ -417,7 +438,11 @@ fn method<'r, 'a>(o: V<'r, 'a>, name: &str, args: &[V<'r, 'a>]) -> V<'r, 'a> {
         V::Num(n) => match name {
             "toFixed" => {
                 let d = to_num(&arg(0));
-                let d = if d.is_nan() { 0 } else { d.clamp(0.0, 100.0) as usize };
+                let d = if d.is_nan() {
+                    0
+                } else {
+                    d.clamp(0.0, 100.0) as usize
+                };
                 V::Str(Cow::Owned(format!("{n:.d$}")))
             }
             _ => V::Undefined,
@@ -437,7 +462,9 @@ fn match_result<'r, 'a>(re: &regex::Regex, s: &str) -> V<'r, 'a> {
     match re.captures(s) {
         None => V::Null,
         Some(c) => V::Arr(
-            c.iter().map(|m| m.map_or(V::Undefined, |m| V::Str(Cow::Owned(m.as_str().to_owned())))).collect(),
+            c.iter()
+                .map(|m| m.map_or(V::Undefined, |m| V::Str(Cow::Owned(m.as_str().to_owned()))))
+                .collect(),
         ),
     }
 }
@@ -450,16 +477,25 @@ fn string_method<'r, 'a>(s: &Cow<'r, str>, name: &str, args: &[V<'r, 'a>]) -> V<
         "indexOf" | "includes" => {
             let needle = to_str(&arg(0));
             let from = byte_at(s, rel_index(args.get(1), len, 0).min(len));
-            let found = s[from..].find(needle.as_ref()).map(|p| units_at(s, from + p));
+            let found = s[from..]
+                .find(needle.as_ref())
+                .map(|p| units_at(s, from + p));
             if name == "includes" {
                 V::Bool(found.is_some())
             } else {
                 V::Num(found.unwrap_or(-1.0))
             }
         }
-        "lastIndexOf" => V::Num(s.rfind(to_str(&arg(0)).as_ref()).map_or(-1.0, |p| units_at(s, p))),
-        "startsWith" => V::Bool(s[byte_at(s, rel_index(args.get(1), len, 0))..].starts_with(to_str(&arg(0)).as_ref())),
-        "endsWith" => V::Bool(s[..byte_at(s, rel_index(args.get(1), len, len))].ends_with(to_str(&arg(0)).as_ref())),
+        "lastIndexOf" => V::Num(
+            s.rfind(to_str(&arg(0)).as_ref())
+                .map_or(-1.0, |p| units_at(s, p)),
+        ),
+        "startsWith" => V::Bool(
+            s[byte_at(s, rel_index(args.get(1), len, 0))..].starts_with(to_str(&arg(0)).as_ref()),
+        ),
+        "endsWith" => V::Bool(
+            s[..byte_at(s, rel_index(args.get(1), len, len))].ends_with(to_str(&arg(0)).as_ref()),
+        ),
         "toLowerCase" | "toLocaleLowerCase" => owned(s.to_lowercase()),
         "toUpperCase" | "toLocaleUpperCase" => owned(s.to_uppercase()),
         "trim" => owned(s.trim_matches(js::is_js_whitespace).to_owned()),
@@ -467,13 +503,20 @@ fn string_method<'r, 'a>(s: &Cow<'r, str>, name: &str, args: &[V<'r, 'a>]) -> V<
         "trimEnd" | "trimRight" => owned(s.trim_end_matches(js::is_js_whitespace).to_owned()),
         "slice" | "substring" => {
             let (mut a, mut b) = if name == "slice" {
-                (rel_index(args.get(0), len, 0), rel_index(args.get(1), len, len))
+                (
+                    rel_index(args.first(), len, 0),
+                    rel_index(args.get(1), len, len),
+                )
             } else {
                 let clamp = |v: Option<&V>, d: usize| match v {
                     None | Some(V::Undefined) => d,
                     Some(v) => {
                         let n = to_num(v);
-                        if n.is_nan() { 0 } else { n.clamp(0.0, len as f64) as usize }
+                        if n.is_nan() {
+                            0
+                        } else {
+                            n.clamp(0.0, len as f64) as usize
+                        }
                     }
                 };
                 (clamp(args.first(), 0), clamp(args.get(1), len))
@@ -512,9 +555,17 @@ fn string_method<'r, 'a>(s: &Cow<'r, str>, name: &str, args: &[V<'r, 'a>]) -> V<
             sep => {
                 let sep = to_str(&sep);
                 if sep.is_empty() {
-                    V::Arr(s.chars().map(|c| V::Str(Cow::Owned(c.to_string()))).collect())
+                    V::Arr(
+                        s.chars()
+                            .map(|c| V::Str(Cow::Owned(c.to_string())))
+                            .collect(),
+                    )
                 } else {
-                    V::Arr(s.split(sep.as_ref()).map(|p| V::Str(Cow::Owned(p.to_owned()))).collect())
+                    V::Arr(
+                        s.split(sep.as_ref())
+                            .map(|p| V::Str(Cow::Owned(p.to_owned())))
+                            .collect(),
+                    )
                 }
             }
         },
@@ -563,7 +614,9 @@ fn parse_int(s: &str, radix: Option<f64>) -> f64 {
         Some(b'+') => (false, &t[1..]),
         _ => (false, t),
     };
-    let mut r = radix.filter(|r| !r.is_nan() && *r != 0.0).map_or(10, |r| r as u32);
+    let mut r = radix
+        .filter(|r| !r.is_nan() && *r != 0.0)
+        .map_or(10, |r| r as u32);
     let mut t = t;
     if (radix.is_none() || r == 16) && (t.starts_with("0x") || t.starts_with("0X")) {
         t = &t[2..];

@@ -14,8 +14,8 @@ pub enum Tok {
 }
 
 const PUNCTS: [&str; 27] = [
-    "===", "!==", "...", "==", "!=", "<=", ">=", "&&", "||", "??", "?.", "(", ")", "[", "]", "{", "}", ".", ",", ";",
-    "?", ":", "!", "<", ">", "+", "-",
+    "===", "!==", "...", "==", "!=", "<=", ">=", "&&", "||", "??", "?.", "(", ")", "[", "]", "{",
+    "}", ".", ",", ";", "?", ":", "!", "<", ">", "+", "-",
 ];
 const PUNCTS2: [&str; 3] = ["*", "/", "%"];
 
@@ -40,7 +40,8 @@ pub fn tokenize(src: &str) -> Result<Vec<Tok>> {
             i += 1;
             continue;
         }
-        if c.is_ascii_digit() || (c == '.' && chars.get(i + 1).is_some_and(|d| d.is_ascii_digit())) {
+        if c.is_ascii_digit() || (c == '.' && chars.get(i + 1).is_some_and(|d| d.is_ascii_digit()))
+        {
             let start = i;
             if c == '0' && matches!(chars.get(i + 1), Some('x' | 'X' | 'o' | 'O' | 'b' | 'B')) {
                 i += 2;
@@ -63,7 +64,11 @@ pub fn tokenize(src: &str) -> Result<Vec<Tok>> {
             }
             let text: String = chars[start..i].iter().collect();
             let n = crate::js::string_to_number(&text);
-            if n.is_nan() || chars.get(i).is_some_and(|c| c.is_alphanumeric() || *c == '_' || *c == '$') {
+            if n.is_nan()
+                || chars
+                    .get(i)
+                    .is_some_and(|c| c.is_alphanumeric() || *c == '_' || *c == '$')
+            {
                 bail!("invalid number {text:?}");
             }
             toks.push(Tok::Num(n));
@@ -71,7 +76,9 @@ pub fn tokenize(src: &str) -> Result<Vec<Tok>> {
         }
         if c.is_alphabetic() || c == '_' || c == '$' {
             let start = i;
-            while i < chars.len() && (chars[i].is_alphanumeric() || chars[i] == '_' || chars[i] == '$') {
+            while i < chars.len()
+                && (chars[i].is_alphanumeric() || chars[i] == '_' || chars[i] == '$')
+            {
                 i += 1;
             }
             toks.push(Tok::Ident(chars[start..i].iter().collect()));
@@ -90,7 +97,11 @@ pub fn tokenize(src: &str) -> Result<Vec<Tok>> {
             continue;
         }
         let rest: String = chars[i..chars.len().min(i + 3)].iter().collect();
-        if let Some(p) = PUNCTS.iter().chain(PUNCTS2.iter()).find(|p| rest.starts_with(**p)) {
+        if let Some(p) = PUNCTS
+            .iter()
+            .chain(PUNCTS2.iter())
+            .find(|p| rest.starts_with(**p))
+        {
             // `?.` followed by a digit is `? .5`, not optional chaining.
             if *p == "?." && chars.get(i + 2).is_some_and(|d| d.is_ascii_digit()) {
                 toks.push(Tok::Punct("?"));
@@ -145,7 +156,9 @@ fn string_literal(chars: &[char], start: usize) -> Result<(String, usize)> {
                 }
                 'u' if chars.get(i + 1) == Some(&'{') => {
                     let end = chars[i..].iter().position(|&c| c == '}').map(|p| p + i);
-                    let Some(end) = end else { bail!("bad escape in string") };
+                    let Some(end) = end else {
+                        bail!("bad escape in string")
+                    };
                     code = Some(hex(chars, i + 2, end - i - 2)?);
                     i = end;
                 }
@@ -159,7 +172,9 @@ fn string_literal(chars: &[char], start: usize) -> Result<(String, usize)> {
             if let Some(cp) = code {
                 if (0xd800..0xdc00).contains(&cp) {
                     pending_high = Some(cp);
-                } else if let (Some(h), true) = (pending_high.take(), (0xdc00..0xe000).contains(&cp)) {
+                } else if let (Some(h), true) =
+                    (pending_high.take(), (0xdc00..0xe000).contains(&cp))
+                {
                     let full = 0x10000 + ((h - 0xd800) << 10) + (cp - 0xdc00);
                     s.push(char::from_u32(full).unwrap_or('\u{fffd}'));
                 } else {
@@ -234,7 +249,13 @@ mod tests {
         let t = tokenize(r#"'a\'b' "\u00e9\x41" 0x10 1.5e3 .5"#).unwrap();
         assert_eq!(
             t,
-            vec![Tok::Str("a'b".into()), Tok::Str("éA".into()), Tok::Num(16.0), Tok::Num(1500.0), Tok::Num(0.5)]
+            vec![
+                Tok::Str("a'b".into()),
+                Tok::Str("éA".into()),
+                Tok::Num(16.0),
+                Tok::Num(1500.0),
+                Tok::Num(0.5)
+            ]
         );
         assert!(tokenize("'open").is_err());
         assert!(tokenize("1x").is_err());

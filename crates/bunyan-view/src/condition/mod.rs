@@ -45,7 +45,10 @@ impl Condition {
 
     fn compile_inner(src: &str, vm: bool) -> Result<Condition> {
         let toks = lexer::tokenize(src)?;
-        let has_return = !vm && toks.iter().any(|t| matches!(t, Tok::Ident(i) if i == "return"));
+        let has_return = !vm
+            && toks
+                .iter()
+                .any(|t| matches!(t, Tok::Ident(i) if i == "return"));
         let mut p = Parser::new(toks, vm);
         let program = if has_return {
             Program::Body(p.body()?)
@@ -92,17 +95,26 @@ mod tests {
         assert!(check(r#"this.msg.indexOf("Timeout") != -1"#, REC));
         assert!(check("/timeout/i.test(this.msg)", REC));
         assert!(check("this.msg.match(/after (\\d+)s/)[1] === '5'", REC));
-        assert!(check("this.req.method === 'POST' && this.req['url'] == '/x'", REC));
+        assert!(check(
+            "this.req.method === 'POST' && this.req['url'] == '/x'",
+            REC
+        ));
         assert!(!check("this.res && this.res.statusCode >= 500", REC));
         assert!(check("this.n > 41", REC));
         assert!(check("this.tags.length === 2 && this.tags[1] === 'b'", REC));
         assert!(check("this.tags.includes('a')", REC));
         assert!(check("!this.missing", REC));
-        assert!(check("this.missing === undefined && this.missing == null", REC));
+        assert!(check(
+            "this.missing === undefined && this.missing == null",
+            REC
+        ));
         assert!(!check("this.e", REC));
         assert!(check("(this.pid > 100) ? true : false;", REC));
         assert!(check("return this.pid == 123", REC));
-        assert!(check("if (this.level > 40) return false; return true;", REC));
+        assert!(check(
+            "if (this.level > 40) return false; return true;",
+            REC
+        ));
         assert!(!check("this.missing.deeper == 1", REC));
         assert!(check("typeof this.pid === 'number'", REC));
         assert!(check("'10' < '9' && 10 > 9", REC));

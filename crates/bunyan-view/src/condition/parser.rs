@@ -96,7 +96,12 @@ pub struct Parser {
 
 impl Parser {
     pub fn new(toks: Vec<Tok>, bare_fields: bool) -> Parser {
-        Parser { toks, pos: 0, depth: 0, bare_fields }
+        Parser {
+            toks,
+            pos: 0,
+            depth: 0,
+            bare_fields,
+        }
     }
 
     fn peek(&self) -> Option<&Tok> {
@@ -202,7 +207,12 @@ impl Parser {
         } else {
             Stmt::Expr(self.expression()?)
         };
-        if !self.at_end() && !self.is_punct("}") && !self.is_ident("else") && !self.eat_punct(";") && !matches!(s, Stmt::If(..) | Stmt::Block(_)) {
+        if !self.at_end()
+            && !self.is_punct("}")
+            && !self.is_ident("else")
+            && !self.eat_punct(";")
+            && !matches!(s, Stmt::If(..) | Stmt::Block(_))
+        {
             bail!("expected ';' {}", self.where_());
         }
         self.depth -= 1;
@@ -252,11 +262,19 @@ impl Parser {
         Ok(l)
     }
 
-    fn binary_level(&mut self, ops: &[(&str, BinOp)], next: fn(&mut Parser) -> Result<Expr>) -> Result<Expr> {
+    fn binary_level(
+        &mut self,
+        ops: &[(&str, BinOp)],
+        next: fn(&mut Parser) -> Result<Expr>,
+    ) -> Result<Expr> {
         let mut l = next(self)?;
         'outer: loop {
             for (p, op) in ops {
-                let hit = if *p == "in" { self.is_ident("in") } else { self.is_punct(p) };
+                let hit = if *p == "in" {
+                    self.is_ident("in")
+                } else {
+                    self.is_punct(p)
+                };
                 if hit {
                     self.pos += 1;
                     let r = next(self)?;
@@ -270,24 +288,41 @@ impl Parser {
 
     fn equality(&mut self) -> Result<Expr> {
         self.binary_level(
-            &[("===", BinOp::StrictEq), ("!==", BinOp::StrictNe), ("==", BinOp::Eq), ("!=", BinOp::Ne)],
+            &[
+                ("===", BinOp::StrictEq),
+                ("!==", BinOp::StrictNe),
+                ("==", BinOp::Eq),
+                ("!=", BinOp::Ne),
+            ],
             Parser::relational,
         )
     }
 
     fn relational(&mut self) -> Result<Expr> {
         self.binary_level(
-            &[("<=", BinOp::Le), (">=", BinOp::Ge), ("<", BinOp::Lt), (">", BinOp::Gt), ("in", BinOp::In)],
+            &[
+                ("<=", BinOp::Le),
+                (">=", BinOp::Ge),
+                ("<", BinOp::Lt),
+                (">", BinOp::Gt),
+                ("in", BinOp::In),
+            ],
             Parser::additive,
         )
     }
 
     fn additive(&mut self) -> Result<Expr> {
-        self.binary_level(&[("+", BinOp::Add), ("-", BinOp::Sub)], Parser::multiplicative)
+        self.binary_level(
+            &[("+", BinOp::Add), ("-", BinOp::Sub)],
+            Parser::multiplicative,
+        )
     }
 
     fn multiplicative(&mut self) -> Result<Expr> {
-        self.binary_level(&[("*", BinOp::Mul), ("/", BinOp::Div), ("%", BinOp::Rem)], Parser::unary)
+        self.binary_level(
+            &[("*", BinOp::Mul), ("/", BinOp::Div), ("%", BinOp::Rem)],
+            Parser::unary,
+        )
     }
 
     fn unary(&mut self) -> Result<Expr> {
@@ -354,7 +389,11 @@ impl Parser {
     }
 
     fn primary(&mut self) -> Result<Expr> {
-        let tok = self.toks.get(self.pos).cloned().ok_or_else(|| anyhow!("unexpected end of condition"))?;
+        let tok = self
+            .toks
+            .get(self.pos)
+            .cloned()
+            .ok_or_else(|| anyhow!("unexpected end of condition"))?;
         self.pos += 1;
         Ok(match tok {
             Tok::Num(n) => Expr::Num(n),
@@ -460,7 +499,11 @@ pub fn compile_regex(src: &str, flags: &str) -> Result<regex::Regex> {
             translated.push(c);
         }
     }
-    let full = if prefix.is_empty() { translated } else { format!("(?{prefix}){translated}") };
+    let full = if prefix.is_empty() {
+        translated
+    } else {
+        format!("(?{prefix}){translated}")
+    };
     regex::RegexBuilder::new(&full)
         .size_limit(1 << 22)
         .build()

@@ -3,7 +3,9 @@
 //! `key=value` extras or indented details, `req_id`, `src`, colors).
 
 use super::http::{render_client_req, render_req, render_res};
-use super::{push_format_s, push_indented, push_indented_tail, styled, OutputMode, RenderOptions, TimeZone};
+use super::{
+    push_format_s, push_indented, push_indented_tail, styled, OutputMode, RenderOptions, TimeZone,
+};
 use crate::js;
 use crate::json::{push_json, push_json_string};
 use crate::level::{standard_level, upper_name};
@@ -19,18 +21,86 @@ pub(super) struct Scratch {
     tmp: Vec<u8>,
 }
 
-/// The record fields long output shows in its own places.
-const CONSUMED: [&str; 10] = ["v", "time", "name", "component", "pid", "level", "src", "hostname", "req_id", "msg"];
+/// The record's fields with a place of their own in long output, found in
+/// one pass; every other field (in JS order) goes to `left`.
+#[derive(Default)]
+struct Known<'r, 'a> {
+    time: Option<&'r Value<'a>>,
+    level: Option<&'r Value<'a>>,
+    name: Option<&'r Value<'a>>,
+    component: Option<&'r Value<'a>>,
+    pid: Option<&'r Value<'a>>,
+    hostname: Option<&'r Value<'a>>,
+    src: Option<&'r Value<'a>>,
+    req_id: Option<&'r Value<'a>>,
+    msg: Option<&'r Value<'a>>,
+    req: Option<&'r Object<'a>>,
+    client_req: Option<&'r Object<'a>>,
+    res: Option<&'r Object<'a>>,
+    client_res: Option<&'r Object<'a>>,
+    err: Option<&'r Value<'a>>,
+}
+
+impl<'r, 'a> Known<'r, 'a> {
+    fn split(rec: &'r Object<'a>) -> (Known<'r, 'a>, Leftovers<'r, 'a>) {
+        let mut k = Known::default();
+        let mut left = Leftovers {
+            entries: Vec::with_capacity(rec.len()),
+        };
+        for (key, v) in rec.iter_js() {
+            let slot = match key {
+                "v" => continue,
+                "time" => &mut k.time,
+                "level" => &mut k.level,
+                "name" => &mut k.name,
+                "component" => &mut k.component,
+                "pid" => &mut k.pid,
+                "hostname" => &mut k.hostname,
+                "src" => &mut k.src,
+                "req_id" => &mut k.req_id,
+                "msg" => &mut k.msg,
+                "req" | "client_req" | "res" | "client_res" => {
+                    // Only objects get their own rendering (arrays were turned into objects).
+                    if let Value::Object(o) = v {
+                        match key {
+                            "req" => k.req = Some(o),
+                            "client_req" => k.client_req = Some(o),
+                            "res" => k.res = Some(o),
+                            _ => k.client_res = Some(o),
+                        }
+                    } else {
+                        left.entries.push((Cow::Borrowed(key), v));
+                    }
+                    continue;
+                }
+                "err" => {
+                    if js::truthy(v) && v.get("stack").is_some_and(js::truthy) {
+                        k.err = Some(v);
+                    } else {
+                        left.entries.push((Cow::Borrowed(key), v));
+                    }
+                    continue;
+                }
+                _ => {
+                    left.entries.push((Cow::Borrowed(key), v));
+                    continue;
+                }
+            };
+            *slot = Some(v);
+        }
+        (k, left)
+    }
+}
 
 /// Fields left for `key=value` / details, in JS order, with `req.x`-style
 /// additions applied the way node's `rec['req.' + k] = ...` does.
-pub(super) struct Leftovers<'r, 'a> {
+struct Leftovers<'r, 'a> {
     entries: Vec<(Cow<'r, str>, &'r Value<'a>)>,
 }
 
 impl<'r, 'a> Leftovers<'r, 'a> {
     /// `rec[prefix + key] = value` for every field of `obj` except `skip`.
-    pub(super) fn add_prefixed(&mut self, prefix: &str, obj: &'r Object<'a>, skip: &[&str]) {
+    fn add_prefixed(&mut self, prefix: &str, obj: &'r Object<'a>, skip: &[&str]) {
         for (k, v) in obj.iter_js() {
             if skip.contains(&k) {
                 continue;
@@ -49,7 +119,10 @@ const HTTP_FIELDS: [&str; 4] = ["req", "client_req", "res", "client_res"];
 
 /// Appends the long (or short) rendering of a valid record.
 pub(super) fn render(out: &mut Vec<u8>, rec: &Object, opts: &RenderOptions, s: &mut Scratch) {
-    if HTTP_FIELDS.iter().any(|k| matches!(rec.get(k), Some(Value::Array(_)))) {
+    if HTTP_FIELDS
+        .iter()
+        .any(|k| matches!(rec.get(k), Some(Value::Array(_))))
+    {
         // Arrays are objects with index keys to node: render a copy where
         // they are (rare, so the copy does not matter).
         let mut copy = rec.clone();
@@ -67,12 +140,12 @@ fn render_object(out: &mut Vec<u8>, rec: &Object, opts: &RenderOptions, s: &mut 
     let short = opts.mode == OutputMode::Short;
     let color = opts.color;
     let null = Value::Null;
-    let field = |k: &str| rec.get(k).unwrap_or(&null);
+    let (known, mut left) = Known::split(rec);
     s.extras.clear();
     s.details.clear();
 
     // Time.
-    let time = field("time");
+    let time = known.time.unwrap_or(&null);
     match (short, opts.time) {
         (false, TimeZone::Utc) => {
             out.push(b'[');
@@ -86,7 +159,7 @@ fn render_object(out: &mut Vec<u8>, rec: &Object, opts: &RenderOptions, s: &mut 
     out.push(b' ');
 
     // Level.
-    let level = field("level");
+    let level = known.level.unwrap_or(&null);
     let std_level = standard_level(level);
     let write_level = |out: &mut Vec<u8>| match std_level {
         Some(l) => {
@@ -117,8 +190,8 @@ fn render_object(out: &mut Vec<u8>, rec: &Object, opts: &RenderOptions, s: &mut 
     out.extend_from_slice(if short { b" " } else { b": " });
 
     // name[/component][/pid]
-    let name = field("name");
-    let component = field("component");
+    let name = known.name.unwrap_or(&null);
+    let component = known.component.unwrap_or(&null);
     if !short || js::truthy(component) {
         js::push_to_string(out, name);
     } else {
@@ -130,27 +203,29 @@ fn render_object(out: &mut Vec<u8>, rec: &Object, opts: &RenderOptions, s: &mut 
     }
     if !short {
         out.push(b'/');
-        js::push_to_string(out, field("pid"));
+        js::push_to_string(out, known.pid.unwrap_or(&null));
     }
 
     if !short {
         out.extend_from_slice(b" on ");
-        let hostname = field("hostname");
+        let hostname = known.hostname.unwrap_or(&null);
         if js::truthy(hostname) {
             push_format_s(out, hostname);
         } else {
             out.extend_from_slice(b"<no-hostname>");
         }
         // src
-        let src = field("src");
+        let src = known.src.unwrap_or(&null);
         let file = src.get("file").unwrap_or(&null);
         if js::truthy(src) && js::truthy(file) {
             let write_src = |out: &mut Vec<u8>| {
                 out.extend_from_slice(b" (");
                 push_format_s(out, file);
                 out.push(b':');
-                let line = js::to_number(src.get("line").unwrap_or(&Value::Null));
-                let line = if src.get("line").is_none() { f64::NAN } else { line };
+                let line = match src.get("line") {
+                    Some(l) => js::to_number(l),
+                    None => f64::NAN,
+                };
                 if line == 0.0 && line.is_sign_negative() {
                     out.extend_from_slice(b"-0");
                 } else {
@@ -173,14 +248,14 @@ fn render_object(out: &mut Vec<u8>, rec: &Object, opts: &RenderOptions, s: &mut 
     out.push(b':');
 
     // req_id
-    let req_id = field("req_id");
+    let req_id = known.req_id.unwrap_or(&null);
     if js::truthy(req_id) {
         s.extras.extend_from_slice(b"req_id=");
         js::push_to_string(&mut s.extras, req_id);
     }
 
     // msg
-    let msg = field("msg");
+    let msg = known.msg.unwrap_or(&null);
     let msg_text: Cow<str> = match msg {
         Value::String(m) => Cow::Borrowed(m.as_ref()),
         other => Cow::Owned(js::to_string(other)),
@@ -188,7 +263,9 @@ fn render_object(out: &mut Vec<u8>, rec: &Object, opts: &RenderOptions, s: &mut 
     if msg_text.contains('\n') {
         s.tmp.clear();
         if color {
-            styled(&mut s.tmp, "cyan", |o| o.extend_from_slice(msg_text.as_bytes()));
+            styled(&mut s.tmp, "cyan", |o| {
+                o.extend_from_slice(msg_text.as_bytes())
+            });
         } else {
             s.tmp.extend_from_slice(msg_text.as_bytes());
         }
@@ -202,49 +279,30 @@ fn render_object(out: &mut Vec<u8>, rec: &Object, opts: &RenderOptions, s: &mut 
         }
     }
 
-    // Everything else, in JS key order.
-    let mut left = Leftovers {
-        entries: rec
-            .iter_js()
-            .filter(|(k, _)| !CONSUMED.contains(k))
-            .map(|(k, v)| (Cow::Borrowed(k), v))
-            .collect(),
-    };
-    let take = |key: &str, left: &mut Leftovers| left.entries.retain(|(k, _)| k != key);
-
-    if let Some(Value::Object(req)) = rec.get("req") {
-        take("req", &mut left);
+    if let Some(req) = known.req {
         let skipped = render_req(req, &mut s.tmp);
         push_detail(&mut s.details, &s.tmp);
         left.add_prefixed("req.", req, &skipped);
     }
-    if let Some(Value::Object(creq)) = rec.get("client_req") {
-        take("client_req", &mut left);
+    if let Some(creq) = known.client_req {
         let skipped = render_client_req(creq, &mut s.tmp);
         left.add_prefixed("client_req.", creq, &skipped);
         push_detail(&mut s.details, &s.tmp);
     }
-    for key in ["res", "client_res"] {
-        if let Some(Value::Object(res)) = rec.get(key) {
-            take(key, &mut left);
-            let skipped = render_res(res, &mut s.tmp);
-            if !s.tmp.is_empty() {
-                push_detail(&mut s.details, &s.tmp);
-            }
-            // node uses the 'res.' prefix for client_res too.
-            left.add_prefixed("res.", res, &skipped);
-        }
-    }
-    if let Some(err) = rec.get("err") {
-        let stack = err.get("stack").unwrap_or(&null);
-        if js::truthy(err) && js::truthy(stack) {
-            take("err", &mut left);
-            s.tmp.clear();
-            js::push_to_string(&mut s.tmp, stack);
+    for res in [known.res, known.client_res].into_iter().flatten() {
+        let skipped = render_res(res, &mut s.tmp);
+        if !s.tmp.is_empty() {
             push_detail(&mut s.details, &s.tmp);
-            if let Value::Object(e) = err {
-                left.add_prefixed("err.", e, &["message", "name", "stack"]);
-            }
+        }
+        // node uses the 'res.' prefix for client_res too.
+        left.add_prefixed("res.", res, &skipped);
+    }
+    if let Some(err) = known.err {
+        s.tmp.clear();
+        js::push_to_string(&mut s.tmp, err.get("stack").unwrap_or(&null));
+        push_detail(&mut s.details, &s.tmp);
+        if let Value::Object(e) = err {
+            left.add_prefixed("err.", e, &["message", "name", "stack"]);
         }
     }
 
@@ -261,7 +319,8 @@ fn render_object(out: &mut Vec<u8>, rec: &Object, opts: &RenderOptions, s: &mut 
             }
         };
         let text = &s.tmp;
-        let long = (text.len() > 50 && utf16_len_bytes(text) > 50) || memchr::memchr(b'\n', text).is_some();
+        let long = (text.len() > 50 && utf16_len_bytes(text) > 50)
+            || memchr::memchr(b'\n', text).is_some();
         if long {
             if !s.details.is_empty() {
                 s.details.extend_from_slice(b"\n    --\n");
@@ -298,7 +357,9 @@ fn render_object(out: &mut Vec<u8>, rec: &Object, opts: &RenderOptions, s: &mut 
 
 /// `string.length` (UTF-16 units) of valid UTF-8 bytes.
 fn utf16_len_bytes(b: &[u8]) -> usize {
-    b.iter().map(|&c| usize::from(c & 0xc0 != 0x80) + usize::from(c >= 0xf0)).sum()
+    b.iter()
+        .map(|&c| usize::from(c & 0xc0 != 0x80) + usize::from(c >= 0xf0))
+        .sum()
 }
 
 /// Adds one indented detail block (joined with `\n    --\n`).

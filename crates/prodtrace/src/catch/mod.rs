@@ -62,7 +62,8 @@ pub struct Args {
     /// Only in this process (all of its threads)
     #[arg(short = 'p', long = "pid", value_name = "PID", conflicts_with = "command")]
     pid: Option<u32>,
-    /// Print time, process, thread, the call with arguments and result, and the symbolized user stack (the default)
+    /// Print time, process, thread, the call with arguments and result, and the symbolized user stack (the
+    /// default; with --abort, --core or --stop alone, one summary line is printed instead)
     #[arg(long)]
     print: bool,
     /// Send SIGABRT to the thread, so it dies with a core dump from the kernel (needs -w)
@@ -220,7 +221,11 @@ pub fn run(args: Args) -> Result<()> {
     let mut handler = Handler::new(acts);
     let mut failure = None;
     let end = loop {
-        for raw in events.poll(Duration::from_millis(100))? {
+        let batch = events.poll(Duration::from_millis(100)).unwrap_or_else(|e| {
+            failure.get_or_insert(e);
+            Vec::new()
+        });
+        for raw in batch {
             if let Err(e) = handler.handle(&raw) {
                 failure.get_or_insert(e);
             }
@@ -244,7 +249,7 @@ pub fn run(args: Args) -> Result<()> {
     // No new matches from here on; act on every event already sent, so no
     // process is left stopped by a signal we did not follow up.
     probe.detach();
-    for raw in events.drain()? {
+    for raw in events.drain().unwrap_or_default() {
         if let Err(e) = handler.handle(&raw) {
             failure.get_or_insert(e);
         }

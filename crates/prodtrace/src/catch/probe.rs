@@ -118,7 +118,11 @@ impl<'obj> Probe<'obj> {
 impl Events<'_> {
     /// Waits up to `timeout` for events; returns the ones that arrived.
     pub fn poll(&mut self, timeout: Duration) -> Result<Vec<Vec<u8>>> {
-        self.ring.poll(timeout).context("reading events from the BPF ring buffer")?;
+        match self.ring.poll(timeout) {
+            // A signal (Ctrl-C) interrupted the wait: not an error.
+            Err(e) if e.kind() == libbpf_rs::ErrorKind::Interrupted => {}
+            other => other.context("reading events from the BPF ring buffer")?,
+        }
         Ok(self.queue.borrow_mut().drain(..).collect())
     }
 

@@ -10,7 +10,7 @@
 
 use blazesym::symbolize::{source, Input, Symbolized, Symbolizer as Blaze};
 
-use super::unwind::Stack;
+use super::unwind::{LoadedModule, Stack};
 
 /// One named frame.
 pub struct Named {
@@ -41,9 +41,19 @@ impl Symbols {
         if let Ok(frames) = self.live.symbolize(pid, &lookup) {
             let named = frames
                 .into_iter()
-                .zip(&stack.addrs)
+                .zip(lookup.iter().zip(&stack.addrs))
                 .enumerate()
-                .map(|(i, (f, &addr))| {
+                .map(|(i, (f, (&look, &addr)))| {
+                    // blazesym's DWARF path reports functions with split
+                    // address ranges at address 0 (offset == address): ask
+                    // the ELF symbol table instead.
+                    if f.name.is_some() && f.offset == look && look != 0 {
+                        if let Some(m) = stack.modules.iter().find(|m| m.range.contains(&look)) {
+                            if let Some((name, off)) = self.file_lookup(m, look) {
+                                return Named { addr, name: Some(with_offset(&name, off + back(i))), module: f.module };
+                            }
+                        }
+                    }
                     let f = symbolize::Frame { addr, offset: f.offset + back(i), ..f };
                     Named { addr, name: f.name.is_some().then(|| f.display()), module: f.module }
                 })
@@ -57,11 +67,7 @@ impl Symbols {
             .enumerate()
             .map(|(i, (&look, &addr))| {
                 if let Some(m) = stack.modules.iter().find(|m| m.range.contains(&look)) {
-                    let src = source::Source::Elf(source::Elf::new(&m.path));
-                    let name = match self.files.symbolize_single(&src, Input::VirtOffset(look.wrapping_sub(m.bias))) {
-                        Ok(Symbolized::Sym(sym)) => Some(with_offset(&sym.name, sym.offset as u64 + back(i))),
-                        _ => None,
-                    };
+                    let name = self.file_lookup(m, look).map(|(n, off)| with_offset(&n, off + back(i)));
                     Named { addr, name, module: Some(m.path.clone()) }
                 } else {
                     let name = perf_map_lookup(&perf_map, look).map(|(n, off)| with_offset(n, off + back(i)));
@@ -70,6 +76,26 @@ impl Symbols {
             })
             .collect();
         (named, true)
+    }
+}
+
+impl Symbols {
+    /// `(function, offset)` of `addr` in module `m`'s file: DWARF first,
+    /// then the ELF symbol table when DWARF gives no usable start address.
+    fn file_lookup(&self, m: &LoadedModule, addr: u64) -> Option<(String, u64)> {
+        let svma = addr.wrapping_sub(m.bias);
+        for debug_syms in [true, false] {
+            let mut elf = source::Elf::new(&m.path);
+            elf.debug_syms = debug_syms;
+            if let Ok(Symbolized::Sym(sym)) =
+                self.files.symbolize_single(&source::Source::Elf(elf), Input::VirtOffset(svma))
+            {
+                if sym.addr != 0 {
+                    return Some((sym.name.to_string(), sym.offset as u64));
+                }
+            }
+        }
+        None
     }
 }
 

@@ -97,8 +97,7 @@ impl ElfImage {
     /// Whether `vaddr` lies in an executable (text) section.
     pub fn is_code(&self, vaddr: u64) -> bool {
         let Ok(file) = self.file() else { return false };
-        file.sections()
-            .any(|s| s.kind() == SectionKind::Text && vaddr >= s.address() && vaddr < s.address() + s.size())
+        file.sections().any(|s| s.kind() == SectionKind::Text && vaddr >= s.address() && vaddr < s.address() + s.size())
     }
 
     /// Virtual address of the loadable segment that starts at file offset 0

@@ -73,7 +73,11 @@ impl Namer {
         Self {
             pid: target.pid,
             maps: read_maps(target.pid).unwrap_or_default(),
-            elf: Symbolizer::builder().enable_demangling(true).enable_code_info(false).enable_inlined_fns(false).build(),
+            elf: Symbolizer::builder()
+                .enable_demangling(true)
+                .enable_code_info(false)
+                .enable_inlined_fns(false)
+                .build(),
             process: symbolize::Symbolizer::new(),
             vtables,
             exe_module,
@@ -222,7 +226,10 @@ mod tests {
         assert_eq!(vtable_class(&demangle("_ZTVN12_GLOBAL__N_16uvimpl4WorkE")), "(anonymous namespace)::uvimpl::Work");
         assert_eq!(vtable_class("vtable for node::ZlibStream"), "node::ZlibStream");
         assert_eq!(demangle("uv_queue_work"), "uv_queue_work");
-        assert_eq!(strip_params("node_sqlite3::Statement::Work_Run(napi_env__*, void*)"), "node_sqlite3::Statement::Work_Run");
+        assert_eq!(
+            strip_params("node_sqlite3::Statement::Work_Run(napi_env__*, void*)"),
+            "node_sqlite3::Statement::Work_Run"
+        );
         assert_eq!(
             strip_params("node::ThreadPoolWork::ScheduleWork()::{lambda(uv_work_s*)#1}::_FUN(uv_work_s*)"),
             "node::ThreadPoolWork::ScheduleWork()::{lambda(uv_work_s*)#1}::_FUN"

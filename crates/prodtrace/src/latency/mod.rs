@@ -195,7 +195,10 @@ impl Session {
         let mut tracer = match Tracer::attach(&mut storage, &self.cfg) {
             Ok(t) => t,
             Err(e) if !target.alive() => {
-                eprintln!("prodtrace: process {} exited while probes were being attached ({e:#}); nothing collected", target.pid);
+                eprintln!(
+                    "prodtrace: process {} exited while probes were being attached ({e:#}); nothing collected",
+                    target.pid
+                );
                 return finish_empty(args);
             }
             Err(e) => return Err(e),
@@ -237,9 +240,8 @@ impl Session {
                 // --by caller: operations with no native caller outside
                 // node/libuv (started from unnamed JIT code, or no frame
                 // found) keep their default kind.
-                let caller = (by_caller && e.caller != 0)
-                    .then(|| namer.name(0, e.caller, true))
-                    .filter(|k| !k.is_unnamed_jit());
+                let caller =
+                    (by_caller && e.caller != 0).then(|| namer.name(0, e.caller, true)).filter(|k| !k.is_unnamed_jit());
                 let kind = caller.unwrap_or_else(|| namer.name(e.kind_type, e.kind, false));
                 report.add(kind, &e);
             }

@@ -96,7 +96,8 @@ impl Report {
                         map.extend(h);
                     }
                     if breakdown {
-                        for ((key, _), h) in PHASES.iter().zip([&stats.queue_wait, &stats.run, &stats.completion_delay]) {
+                        for ((key, _), h) in PHASES.iter().zip([&stats.queue_wait, &stats.run, &stats.completion_delay])
+                        {
                             map.insert(key.to_string(), h.to_json());
                         }
                     }
@@ -128,7 +129,7 @@ mod tests {
         let text = r.render_text(true);
         let pos = |s: &str| text.find(s).unwrap();
         assert!(pos("  m.node`B\n") < pos("  m.node`A\n"), "{text}");
-        assert!(text.contains("            4096 |@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@ 1"));
+        assert!(text.contains("            2048 |@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@ 1"), "{text}");
         assert!(text.contains("[run: the work callback on the worker]"));
         let j = r.to_json(true);
         assert_eq!(j[1]["kind"], "A");

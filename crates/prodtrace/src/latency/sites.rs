@@ -18,7 +18,9 @@
 //! * N-API's layout in node (see [`NapiLayout`]).
 
 use anyhow::{bail, Result};
-use iced_x86::{Decoder, DecoderOptions, FlowControl, Instruction, InstructionInfoFactory, Mnemonic, OpAccess, OpKind, Register};
+use iced_x86::{
+    Decoder, DecoderOptions, FlowControl, Instruction, InstructionInfoFactory, Mnemonic, OpAccess, OpKind, Register,
+};
 
 use super::elf::ElfImage;
 
@@ -124,12 +126,17 @@ fn rdi_displacements(image: &ElfImage, func: u64) -> Vec<i64> {
     let mut out = Vec::new();
     for ins in decode(code, func) {
         for i in 0..ins.op_count() {
-            if ins.op_kind(i) == OpKind::Memory && ins.memory_base() == Register::RDI && ins.memory_index() == Register::None {
+            if ins.op_kind(i) == OpKind::Memory
+                && ins.memory_base() == Register::RDI
+                && ins.memory_index() == Register::None
+            {
                 out.push(ins.memory_displacement64() as i64);
             }
         }
-        if matches!(ins.flow_control(), FlowControl::Return | FlowControl::UnconditionalBranch | FlowControl::IndirectBranch)
-            || writes_any(&mut factory, &ins, &[Register::RDI])
+        if matches!(
+            ins.flow_control(),
+            FlowControl::Return | FlowControl::UnconditionalBranch | FlowControl::IndirectBranch
+        ) || writes_any(&mut factory, &ins, &[Register::RDI])
         {
             break;
         }
@@ -187,10 +194,7 @@ pub fn libuv_sites(image: &ElfImage) -> Result<LibuvSites> {
         }
     }
     let (Some(work), Some(done)) = (work, done) else {
-        bail!(
-            "cannot find libuv's uv__queue_done/uv__queue_work in {} (unknown libuv build)",
-            image.path.display()
-        );
+        bail!("cannot find libuv's uv__queue_done/uv__queue_work in {} (unknown libuv build)", image.path.display());
     };
     use Register::*;
     Ok(LibuvSites {
@@ -212,7 +216,9 @@ pub fn napi_layout(image: &ElfImage) -> Option<NapiLayout> {
         .map(|code| decode(code, lambda.addr))
         .and_then(|insns| {
             insns.iter().find_map(|i| {
-                (i.mnemonic() == Mnemonic::Lea && i.memory_base() == Register::RDI && i.memory_index() == Register::None)
+                (i.mnemonic() == Mnemonic::Lea
+                    && i.memory_base() == Register::RDI
+                    && i.memory_index() == Register::None)
                     .then(|| (i.memory_displacement64() as i64).unsigned_abs())
             })
         })
@@ -246,8 +252,12 @@ fn execute_displacement(image: &ElfImage, func: u64) -> Option<i64> {
             && ins.memory_index() == Register::None;
         if matches!(ins.flow_control(), FlowControl::IndirectBranch | FlowControl::IndirectCall) {
             return match ins.op0_kind() {
-                OpKind::Register => loaded.iter().rev().find(|(r, _)| *r == ins.op0_register().full_register()).map(|&(_, d)| d),
-                OpKind::Memory if rdi_intact && ins.memory_base() == Register::RDI => Some(ins.memory_displacement64() as i64),
+                OpKind::Register => {
+                    loaded.iter().rev().find(|(r, _)| *r == ins.op0_register().full_register()).map(|&(_, d)| d)
+                }
+                OpKind::Memory if rdi_intact && ins.memory_base() == Register::RDI => {
+                    Some(ins.memory_displacement64() as i64)
+                }
                 _ => None,
             };
         }
@@ -271,18 +281,18 @@ mod tests {
     #[test]
     fn classifies_instructions_like_the_kernel() {
         let cases: &[(&[u8], bool)] = &[
-            (&[0x55], true),                         // push %rbp
-            (&[0x41, 0x54], true),                   // push %r12
-            (&[0x74, 0x10], true),                   // je
-            (&[0x0f, 0x84, 1, 0, 0, 0], true),       // je rel32
-            (&[0xe8, 1, 0, 0, 0], true),             // call rel32
-            (&[0xeb, 0x10], true),                   // jmp rel8
-            (&[0x0f, 0x1f, 0x44, 0, 0], true),       // nopl 0(%rax,%rax,1)
-            (&[0x48, 0x8b, 0x57, 0xe8], false),      // mov -0x18(%rdi),%rdx
-            (&[0x48, 0x85, 0xd2], false),            // test %rdx,%rdx
-            (&[0xf3, 0x0f, 0x1e, 0xfa], false),      // endbr64
-            (&[0xff, 0xe0], false),                  // jmp *%rax
-            (&[0x4c, 0x8d, 0x47, 0xa8], false),      // lea -0x58(%rdi),%r8
+            (&[0x55], true),                    // push %rbp
+            (&[0x41, 0x54], true),              // push %r12
+            (&[0x74, 0x10], true),              // je
+            (&[0x0f, 0x84, 1, 0, 0, 0], true),  // je rel32
+            (&[0xe8, 1, 0, 0, 0], true),        // call rel32
+            (&[0xeb, 0x10], true),              // jmp rel8
+            (&[0x0f, 0x1f, 0x44, 0, 0], true),  // nopl 0(%rax,%rax,1)
+            (&[0x48, 0x8b, 0x57, 0xe8], false), // mov -0x18(%rdi),%rdx
+            (&[0x48, 0x85, 0xd2], false),       // test %rdx,%rdx
+            (&[0xf3, 0x0f, 0x1e, 0xfa], false), // endbr64
+            (&[0xff, 0xe0], false),             // jmp *%rax
+            (&[0x4c, 0x8d, 0x47, 0xa8], false), // lea -0x58(%rdi),%r8
         ];
         for (bytes, want) in cases {
             let ins = decode(bytes, 0x1000)[0];

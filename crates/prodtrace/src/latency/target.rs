@@ -23,7 +23,8 @@ pub struct Mapping {
 
 /// Reads /proc/PID/maps.
 pub fn read_maps(pid: u32) -> Result<Vec<Mapping>> {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/maps")).with_context(|| format!("process {pid} is gone"))?;
+    let text =
+        std::fs::read_to_string(format!("/proc/{pid}/maps")).with_context(|| format!("process {pid} is gone"))?;
     Ok(text.lines().filter_map(parse_maps_line).collect())
 }
 

@@ -105,29 +105,33 @@ fn collect<R: Read + Send + 'static>(mut pipe: R) -> Collected {
 }
 
 /// Starts prodtrace and waits until it reports that it is catching (the
-/// probe is attached); returns the child with stdout still piped and the
-/// stderr lines read so far.
-pub fn start_catching(cmd: &mut Command) -> (Child, Vec<String>) {
+/// probe is attached); returns the child (stdout still piped) and its
+/// stderr, which a background thread keeps collecting.
+pub fn start_catching(cmd: &mut Command) -> (Child, Arc<Mutex<String>>) {
     let mut child = cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let mut lines = Vec::new();
-    let mut reader = BufReader::new(stderr);
+    let mut reader = BufReader::new(child.stderr.take().unwrap());
+    let stderr: Arc<Mutex<String>> = Arc::default();
     loop {
         let mut line = String::new();
         if reader.read_line(&mut line).unwrap() == 0 {
             let _ = child.kill();
-            panic!("prodtrace ended before catching: {lines:?}");
+            panic!("prodtrace ended before catching: {}", stderr.lock().unwrap());
         }
-        let done = line.contains("catching");
-        lines.push(line);
-        if done {
+        stderr.lock().unwrap().push_str(&line);
+        if line.contains("catching") {
             break;
         }
     }
-    child.stderr = None;
     // Keep draining stderr so prodtrace never blocks on a full pipe.
-    std::thread::spawn(move || for _ in reader.lines() {});
-    (child, lines)
+    let sink = stderr.clone();
+    std::thread::spawn(move || {
+        for line in reader.lines().map_while(Result::ok) {
+            let mut s = sink.lock().unwrap();
+            s.push_str(&line);
+            s.push('\n');
+        }
+    });
+    (child, stderr)
 }
 
 /// Compiles `examples/c/NAME.c` into `dir/OUT` (gcc, -O2 -g, no frame

@@ -209,7 +209,10 @@ pub fn assert_plausible(k: &Value) {
     assert!(count > 0, "{k}");
     assert!(min > 0, "zero latency: {k}");
     assert!(max < 10_000_000_000, "latency over 10 s: {k}");
-    assert!(min <= n("p50_ns") && n("p50_ns") <= n("p90_ns") && n("p90_ns") <= n("p99_ns") && n("p99_ns") <= max, "{k}");
+    assert!(
+        min <= n("p50_ns") && n("p50_ns") <= n("p90_ns") && n("p90_ns") <= n("p99_ns") && n("p99_ns") <= max,
+        "{k}"
+    );
     assert!(n("sum_ns") >= count * min && n("sum_ns") <= count * max, "{k}");
     let buckets = k["buckets"].as_array().unwrap();
     let total: u64 = buckets.iter().map(|b| b[1].as_u64().unwrap()).sum();
