@@ -8,7 +8,9 @@
 #   bunyan-rs   `cargo install --root /work/bench-tools bunyan` (crates.io bunyan 0.1.x)
 # Every tool reads the log on stdin and writes to /dev/null. Runs are
 # interleaved (round-robin over tools and cases, RUNS rounds) and the
-# median wall time of each is reported, with lines/s = lines / median.
+# median wall time of each is reported, with lines/s = lines / median, and
+# the median CPU time (user+sys, all threads), which a busy machine skews
+# less than wall time.
 #
 # usage: bench/bunyan-cli.sh [RUNS]      (env: OURS, BUNYAN_RS, LOG, LINES)
 set -euo pipefail
@@ -57,32 +59,35 @@ cmd_for() { # tool case
     esac
 }
 
-declare -A times
+declare -A times cpus
+TIMEFORMAT='%3R %3U %3S'
 for ((r = 0; r < RUNS; r++)); do
     for ((k = 0; k < ${#tools[@]}; k++)); do
         tool=${tools[$(((k + r) % ${#tools[@]}))]}  # rotate the order each round
         for c in "${cases[@]}"; do
             cmd=$(cmd_for "$tool" "$c")
-            start=$(date +%s%N)
-            $cmd < "$LOG" > /dev/null
-            end=$(date +%s%N)
-            times["$tool|$c"]+="$(((end - start) / 1000)) "
+            { time $cmd < "$LOG" > /dev/null 2>&1; } 2> "$tmp/time"
+            read -r real user sys < "$tmp/time"
+            times["$tool|$c"]+="$(awk -v t="$real" 'BEGIN {printf "%d", t * 1e6}') "
+            cpus["$tool|$c"]+="$(awk -v u="$user" -v s="$sys" 'BEGIN {printf "%d", (u + s) * 1e3}') "
         done
     done
 done
 
 median() { tr ' ' '\n' | grep -v '^$' | sort -n | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
 
-echo "log: $LOG ($LINES lines, $(du -h "$LOG" | cut -f1)), $RUNS interleaved runs, median wall time"
+echo "log: $LOG ($LINES lines, $(du -h "$LOG" | cut -f1)), $RUNS interleaved runs, medians;" \
+    "$(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg)"
 echo
-echo "| case | tool | median ms | lines/s | vs node-bunyan | vs bunyan-rs |"
-echo "|---|---|---:|---:|---:|---:|"
+echo "| case | tool | wall ms | lines/s | vs node-bunyan | vs bunyan-rs | CPU ms |"
+echo "|---|---|---:|---:|---:|---:|---:|"
 for c in "${cases[@]}"; do
     nb=$(echo "${times["node-bunyan|$c"]}" | median)
     rs=$(echo "${times["bunyan-rs|$c"]}" | median)
     for tool in "${tools[@]}"; do
         m=$(echo "${times["$tool|$c"]}" | median)
-        awk -v c="$c" -v t="$tool" -v m="$m" -v nb="$nb" -v rs="$rs" -v n="$LINES" 'BEGIN {
-            printf "| %s | %s | %.0f | %.0f | %.1fx | %.1fx |\n", c, t, m / 1000, n / (m / 1e6), nb / m, rs / m }'
+        cpu=$(echo "${cpus["$tool|$c"]}" | median)
+        awk -v c="$c" -v t="$tool" -v m="$m" -v nb="$nb" -v rs="$rs" -v n="$LINES" -v cpu="$cpu" 'BEGIN {
+            printf "| %s | %s | %.0f | %.0f | %.1fx | %.1fx | %.0f |\n", c, t, m / 1000, n / (m / 1e6), nb / m, rs / m, cpu }'
     done
 done

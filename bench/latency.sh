@@ -175,7 +175,9 @@ done
     echo "Two conditions: **idle vCPUs** (the machine as it is: this VM's idle vCPUs halt, and waking"
     echo "them dominates the demo's event-loop/worker ping-pong) and **awake vCPUs** (SCHED_IDLE spinners"
     echo "keep every vCPU busy without taking CPU from anyone; the demo runs about twice as fast, so the"
-    echo "same probe cost weighs twice as much). The machine is shared with other jobs: expect noise."
+    echo "same probe cost weighs twice as much). The machine is shared with other jobs: single runs vary"
+    echo "by a factor of two, so read the best runs' CPU cost per operation rather than the medians."
+    echo "docs/latency.md (Overhead) has a calmer measurement of the same costs."
     for cond in "${conditions[@]}"; do
         base=$(median "$work/$cond.untraced")
         base_best=$(highest "$work/$cond.untraced")

@@ -3,7 +3,8 @@
 //! every output mode, with and without colors and local time.
 #![no_main]
 
-use bunyan_view::parse::parse_json;
+use bunyan_view::js::to_number;
+use bunyan_view::parse::{parse_json, parse_record_above, Filtered};
 use bunyan_view::{is_valid_record, OutputMode, RenderOptions, Renderer, TimeZone};
 use libfuzzer_sys::fuzz_target;
 
@@ -16,6 +17,22 @@ fuzz_target!(|data: &[u8]| {
             ours.is_none() || e.to_string().contains("number out of range"),
             "invalid JSON accepted: {text:?} ({e})"
         ),
+    }
+    // The `-l` fast path must decide exactly like a full parse.
+    for min in [30.0, 45.0] {
+        let full = match ours.as_ref().filter(|_| text.starts_with('{')) {
+            Some(v) if is_valid_record(v) => Some(to_number(v.get("level").unwrap()) < min),
+            _ => None,
+        };
+        let fast = match parse_record_above(&text, min) {
+            Filtered::Below => Some(true),
+            Filtered::NotRecord => None,
+            Filtered::Parsed(v) if is_valid_record(&v) => {
+                Some(to_number(v.get("level").unwrap()) < min)
+            }
+            Filtered::Parsed(_) => None,
+        };
+        assert_eq!(fast, full, "-l {min} decision differs for {text:?}");
     }
     let Some(v) = ours else { return };
     if !is_valid_record(&v) {

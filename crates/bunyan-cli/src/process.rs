@@ -2,8 +2,9 @@
 //! record, filter it, render it; anything that is not a valid record is
 //! passed through byte for byte (unless `--strict`).
 
+use bunyan_view::parse::{parse_record_above, Filtered};
 use bunyan_view::time::date_millis;
-use bunyan_view::{parse_record, Filter, Renderer};
+use bunyan_view::{is_valid_record, parse_record, Filter, Renderer};
 use std::borrow::Cow;
 
 /// What a line turned out to be, for merging several files by time.
@@ -48,6 +49,19 @@ impl Processor {
             return self.pass_through(line, out);
         }
         let decoded = decode(line);
+        if let Some(min) = self.filter.level_only() {
+            match parse_record_above(&decoded, min) {
+                Filtered::Below => {}
+                Filtered::NotRecord => self.pass_through(line, out),
+                Filtered::Parsed(rec) if is_valid_record(&rec) => {
+                    if self.filter.matches(&rec) {
+                        self.renderer.render(out, &rec);
+                    }
+                }
+                Filtered::Parsed(_) => self.pass_through(line, out),
+            }
+            return;
+        }
         match parse_record(&decoded) {
             Some(rec) => {
                 if self.filter.matches(&rec) {

@@ -11,7 +11,8 @@ use std::collections::VecDeque;
 use std::fs::File;
 use std::io::{self, Read};
 use std::os::fd::AsRawFd;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Mutex;
 
 /// Set by the signal handler when output should stop (paging case).
 pub static INTERRUPTED: AtomicBool = AtomicBool::new(false);
@@ -61,7 +62,8 @@ pub fn run_single(
     let threads = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .min(4);
-    let mut workers: Vec<(Processor, Vec<u8>)> = Vec::new();
+    let mut workers: Vec<Processor> = Vec::new();
+    let mut slots: Vec<Mutex<Vec<u8>>> = Vec::new();
     let mut reader = BlockReader::new(input);
     loop {
         if out.closed || INTERRUPTED.load(Ordering::Relaxed) {
@@ -77,18 +79,31 @@ pub fn run_single(
         };
         if threads > 1 && block.len() >= PARALLEL_MIN {
             while workers.len() < threads - 1 {
-                workers.push((p.fork(), Vec::new()));
+                workers.push(p.fork());
             }
-            let parts = split_at_lines(block, threads);
+            // More parts than threads, taken in turn: a thread that gets
+            // less CPU (a busy machine) simply processes fewer parts.
+            let parts = split_at_lines(block, threads * PARTS_PER_THREAD);
+            while slots.len() < parts.len() {
+                slots.push(Mutex::new(Vec::new()));
+            }
+            let next = AtomicUsize::new(0);
+            let work = |proc: &mut Processor| loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(part) = parts.get(i) else { break };
+                let mut buf = slots[i].lock().unwrap_or_else(|e| e.into_inner());
+                for_each_line(part, |l| proc.handle_line(l, &mut buf));
+            };
             std::thread::scope(|scope| {
-                for ((w, wout), part) in workers.iter_mut().zip(&parts[1..]) {
-                    scope.spawn(move || for_each_line(part, |l| w.handle_line(l, wout)));
+                for w in workers.iter_mut() {
+                    scope.spawn(|| work(w));
                 }
-                for_each_line(parts[0], |l| p.handle_line(l, &mut out.buf));
+                work(p);
             });
-            for (_, wout) in workers.iter_mut() {
-                out.buf.extend_from_slice(wout);
-                wout.clear();
+            for slot in &mut slots[..parts.len()] {
+                let buf = slot.get_mut().unwrap_or_else(|e| e.into_inner());
+                out.buf.extend_from_slice(buf);
+                buf.clear();
             }
             out.maybe_flush()?;
         } else {
@@ -97,6 +112,9 @@ pub fn run_single(
         }
     }
 }
+
+/// Parts a block is cut into per thread (for balance on a busy machine).
+const PARTS_PER_THREAD: usize = 4;
 
 /// Blocks smaller than this are not worth splitting over threads.
 const PARALLEL_MIN: usize = 128 * 1024;

@@ -13,6 +13,14 @@ pub struct Filter {
 }
 
 impl Filter {
+    /// The `-l` minimum when it is the only filter: then a line can be
+    /// parsed with [`crate::parse::parse_record_above`], which skips building
+    /// records that will be hidden.
+    pub fn level_only(&self) -> Option<f64> {
+        self.level
+            .filter(|l| *l != 0.0 && !l.is_nan() && self.conditions.is_empty())
+    }
+
     /// Whether a valid record passes every filter.
     pub fn matches(&self, rec: &Value) -> bool {
         if let Some(min) = self.level.filter(|l| *l != 0.0 && !l.is_nan()) {

@@ -6,6 +6,7 @@
 //! range become ±Infinity like in JavaScript, and "-0" stays negative zero.
 //! Input is a `&str`, so UTF-8 was validated once for the whole line.
 
+use crate::record::{required_bit, ALL_REQUIRED};
 use crate::value::{Number, Object, Value};
 use std::borrow::Cow;
 
@@ -41,7 +42,222 @@ fn has_control(b: &[u8]) -> bool {
     b.iter().fold(0u8, |acc, &c| acc | u8::from(c < 0x20)) != 0
 }
 
+/// Result of [`parse_record_above`].
+#[derive(Debug, PartialEq)]
+pub enum Filtered<'a> {
+    /// The whole line, parsed (still to be checked with `is_valid_record`).
+    Parsed(Value<'a>),
+    /// A valid record whose numeric level is below the minimum: hidden.
+    Below,
+    /// Not valid JSON, or valid JSON that is not a record: pass it through.
+    NotRecord,
+}
+
+/// Parses a line for `-l MIN` alone: like [`parse_json`], but once the
+/// top-level `level` turns out to be a number below `min`, the rest of the
+/// line is only validated, not built (the record will be hidden, so only
+/// "is it a valid record?" matters). Same answers as parsing fully.
+pub fn parse_record_above(s: &str, min: f64) -> Filtered<'_> {
+    let mut p = P {
+        s,
+        b: s.as_bytes(),
+        i: 0,
+        depth: 0,
+    };
+    if p.b.first() != Some(&b'{') {
+        return Filtered::NotRecord;
+    }
+    match p.top_object(min) {
+        Some(Some(v)) => {
+            p.ws();
+            if p.i == p.b.len() {
+                Filtered::Parsed(v)
+            } else {
+                Filtered::NotRecord
+            }
+        }
+        Some(None) => {
+            p.ws();
+            if p.i == p.b.len() {
+                Filtered::Below
+            } else {
+                Filtered::NotRecord
+            }
+        }
+        None => match p.i {
+            // Bail-out marker: decide with a full parse.
+            usize::MAX => match parse_json(s) {
+                Some(v) => Filtered::Parsed(v),
+                None => Filtered::NotRecord,
+            },
+            _ => Filtered::NotRecord,
+        },
+    }
+}
+
 impl<'a> P<'a> {
+    /// The top-level object for [`parse_record_above`]: `Some(Some(v))` when
+    /// built completely, `Some(None)` for a valid record below `min`, `None`
+    /// for invalid JSON or a non-record (or, with `i == usize::MAX`, a case
+    /// to leave to the full parser).
+    fn top_object(&mut self, min: f64) -> Option<Option<Value<'a>>> {
+        self.enter()?;
+        self.i += 1;
+        let mut out = Value::Object(Object::with_capacity(12));
+        let Value::Object(obj) = &mut out else {
+            return None;
+        };
+        self.ws();
+        if self.b.get(self.i) == Some(&b'}') {
+            self.i += 1;
+            self.depth -= 1;
+            return Some(Some(out));
+        }
+        loop {
+            self.ws();
+            if self.b.get(self.i) != Some(&b'"') {
+                return None;
+            }
+            let key = self.string()?;
+            self.ws();
+            if self.b.get(self.i) != Some(&b':') {
+                return None;
+            }
+            self.i += 1;
+            self.ws();
+            let is_level = key == "level";
+            let slot = obj.slot_for(key);
+            self.value_into(slot)?;
+            let below = is_level && matches!(slot, Value::Number(n) if n.as_f64() < min);
+            self.ws();
+            let more = match self.b.get(self.i)? {
+                b',' => {
+                    self.i += 1;
+                    true
+                }
+                b'}' => {
+                    self.i += 1;
+                    false
+                }
+                _ => return None,
+            };
+            if below {
+                let mut present = 0u8;
+                for (k, v) in obj.entries() {
+                    if !matches!(v, Value::Null) {
+                        present |= required_bit(k);
+                    }
+                }
+                if more {
+                    present = self.skim_members(present)?;
+                } else {
+                    self.depth -= 1;
+                }
+                return if present == ALL_REQUIRED {
+                    Some(None)
+                } else {
+                    None
+                };
+            }
+            if !more {
+                self.depth -= 1;
+                return Some(Some(out));
+            }
+        }
+    }
+
+    /// Validates the remaining `"key": value` members of the top-level
+    /// object without building them, updating which required fields are
+    /// present and non-null. Bails out (`i = usize::MAX`) on another
+    /// `level` or an escaped key.
+    fn skim_members(&mut self, mut present: u8) -> Option<u8> {
+        loop {
+            self.ws();
+            if self.b.get(self.i) != Some(&b'"') {
+                return None;
+            }
+            let key = self.string()?;
+            if key == "level" || matches!(key, Cow::Owned(_)) {
+                self.i = usize::MAX;
+                return None;
+            }
+            self.ws();
+            if self.b.get(self.i) != Some(&b':') {
+                return None;
+            }
+            self.i += 1;
+            self.ws();
+            let bit = required_bit(&key);
+            if bit != 0 {
+                if self.b[self.i..].starts_with(b"null") {
+                    present &= !bit;
+                } else {
+                    present |= bit;
+                }
+            }
+            self.skip_value()?;
+            self.ws();
+            match self.b.get(self.i)? {
+                b',' => self.i += 1,
+                b'}' => {
+                    self.i += 1;
+                    self.depth -= 1;
+                    return Some(present);
+                }
+                _ => return None,
+            }
+        }
+    }
+
+    /// Validates one value without building it (escaped strings aside).
+    fn skip_value(&mut self) -> Option<()> {
+        match *self.b.get(self.i)? {
+            b'{' | b'[' => {
+                let close = if self.b[self.i] == b'{' { b'}' } else { b']' };
+                self.enter()?;
+                self.i += 1;
+                self.ws();
+                if self.b.get(self.i) == Some(&close) {
+                    self.i += 1;
+                    self.depth -= 1;
+                    return Some(());
+                }
+                loop {
+                    self.ws();
+                    if close == b'}' {
+                        if self.b.get(self.i) != Some(&b'"') {
+                            return None;
+                        }
+                        self.string()?;
+                        self.ws();
+                        if self.b.get(self.i) != Some(&b':') {
+                            return None;
+                        }
+                        self.i += 1;
+                        self.ws();
+                    }
+                    self.skip_value()?;
+                    self.ws();
+                    match *self.b.get(self.i)? {
+                        b',' => self.i += 1,
+                        c if c == close => {
+                            self.i += 1;
+                            self.depth -= 1;
+                            return Some(());
+                        }
+                        _ => return None,
+                    }
+                }
+            }
+            b'"' => self.string().map(drop),
+            b't' => self.lit(b"true", Value::Null).map(drop),
+            b'f' => self.lit(b"false", Value::Null).map(drop),
+            b'n' => self.lit(b"null", Value::Null).map(drop),
+            b'-' | b'0'..=b'9' => self.number().map(drop),
+            _ => None,
+        }
+    }
+
     fn ws(&mut self) {
         while let Some(&c) = self.b.get(self.i) {
             if c == b' ' || c == b'\n' || c == b'\r' || c == b'\t' {
@@ -326,6 +542,62 @@ impl<'a> P<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// What a full parse + `isValidRecord` + `-l min` would decide.
+    fn reference(s: &str, min: f64) -> &'static str {
+        match parse_json(s).filter(|_| s.starts_with('{')) {
+            Some(v) if crate::record::is_valid_record(&v) => {
+                if crate::js::to_number(v.get("level").unwrap()) < min {
+                    "below"
+                } else {
+                    "shown"
+                }
+            }
+            _ => "not",
+        }
+    }
+
+    fn fast(s: &str, min: f64) -> &'static str {
+        match parse_record_above(s, min) {
+            Filtered::Below => "below",
+            Filtered::NotRecord => "not",
+            Filtered::Parsed(v) if !crate::record::is_valid_record(&v) => "not",
+            Filtered::Parsed(v) if crate::js::to_number(v.get("level").unwrap()) < min => "below",
+            Filtered::Parsed(_) => "shown",
+        }
+    }
+
+    #[test]
+    fn level_filtered_parse_agrees_with_full_parse() {
+        let base = r#"{"name":"a","hostname":"h","pid":1,"level":20,"x":{"y":[1,"\n",{}]},"msg":"m","time":"t","v":0}"#;
+        let cases = [
+            base.to_owned(),
+            base.replace(r#""level":20"#, r#""level":50"#),
+            base.replace(r#""level":20"#, r#""level":"20""#),
+            base.replace(r#","v":0}"#, "}"),
+            base.replace(r#""v":0}"#, r#""v":null}"#),
+            base.replace(r#""msg":"m""#, r#""msg":"m","msg":null"#),
+            base.replace(r#""v":0}"#, r#""v":0,"level":50}"#),
+            base.replace(r#""v":0}"#, r#""v":0,"\u006cevel":50}"#),
+            base.replace(r#""v":0}"#, r#""v":0"#),
+            base.replace(r#""v":0}"#, r#""v":0} x"#),
+            base.replace(r#"[1,"#, r#"[1,,"#),
+            base.replace(r#""x":{"#, r#""x":{"a":tru,"#),
+            r#"{"level":10}"#.to_owned(),
+            r#"{"v":0,"level":10,"name":"a","hostname":"h","pid":1,"time":"t","msg":"m"}"#
+                .to_owned(),
+            format!(
+                "{{\"level\":10,\"deep\":{}1{}}}",
+                "[".repeat(200),
+                "]".repeat(200)
+            ),
+        ];
+        for c in &cases {
+            for min in [0.0, 30.0, 60.0] {
+                assert_eq!(fast(c, min), reference(c, min), "{c} with -l {min}");
+            }
+        }
+    }
 
     #[test]
     fn accepts_what_json_parse_accepts() {

@@ -5,8 +5,23 @@
 
 use crate::value::Value;
 
-/// Fields a valid record must have (non-null).
-pub const REQUIRED_FIELDS: [&str; 7] = ["v", "level", "name", "hostname", "pid", "time", "msg"];
+/// The bit of a field a valid record must have (non-null): `v`, `level`,
+/// `name`, `hostname`, `pid`, `time`, `msg`; 0 for other fields.
+pub(crate) fn required_bit(key: &str) -> u8 {
+    match key {
+        "v" => 1,
+        "level" => 2,
+        "name" => 4,
+        "hostname" => 8,
+        "pid" => 16,
+        "time" => 32,
+        "msg" => 64,
+        _ => 0,
+    }
+}
+
+/// All required fields present.
+pub(crate) const ALL_REQUIRED: u8 = 0x7f;
 
 /// Whether a parsed value is a valid Bunyan record (`isValidRecord`).
 pub fn is_valid_record(v: &Value) -> bool {
@@ -15,22 +30,15 @@ pub fn is_valid_record(v: &Value) -> bool {
     };
     let mut seen = 0u8;
     for (k, val) in obj.entries() {
-        let bit = match k.as_ref() {
-            "v" => 1,
-            "level" => 2,
-            "name" => 4,
-            "hostname" => 8,
-            "pid" => 16,
-            "time" => 32,
-            "msg" => 64,
-            _ => continue,
-        };
-        if matches!(val, Value::Null) {
-            return false;
+        let bit = required_bit(k);
+        if bit != 0 {
+            if matches!(val, Value::Null) {
+                return false;
+            }
+            seen |= bit;
         }
-        seen |= bit;
     }
-    seen == 0x7f
+    seen == ALL_REQUIRED
 }
 
 /// Parses a line (without its newline) into a valid record, or `None` if

@@ -2,10 +2,10 @@
 //!
 //! `JSON.parse` in node keeps object keys in insertion order (a duplicate key
 //! keeps its first position and takes the last value) except that
-//! array-index keys ("0", "17", ...) come first in ascending order. This
-//! module parses with serde_json into [`Value`], borrowing every string that
-//! has no escapes from the input line, and exposes [`Value::keys_js_order`]
-//! so renderers can walk objects exactly as node does.
+//! array-index keys ("0", "17", ...) come first in ascending order.
+//! [`Value`] (built by [`crate::parse`]) borrows every string that has no
+//! escapes from the input line; [`Object`] applies the duplicate-key rule
+//! and [`Object::iter_js`] walks keys exactly as node does.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -50,8 +50,6 @@ pub struct Object<'a> {
     entries: Vec<(Cow<'a, str>, Value<'a>)>,
     /// Whether some key is an array index (so JS order differs from insertion order).
     has_index_keys: bool,
-    /// One bit per key hash: most new keys are known unique without a scan.
-    bloom: u64,
     /// Key positions, built once an object gets large (parsing only).
     /// Boxed to keep `Value` small: most objects never have one.
     #[allow(clippy::box_collection)]
@@ -64,14 +62,6 @@ impl PartialEq for Object<'_> {
     }
 }
 
-/// The bloom-filter bit of a key (from its length and two of its bytes).
-#[inline]
-fn key_bit(key: &str) -> u64 {
-    let b = key.as_bytes();
-    let h = b.len().wrapping_mul(31) ^ usize::from(*b.first().unwrap_or(&0)) ^ (usize::from(*b.last().unwrap_or(&0)) << 3);
-    1 << (h & 63)
-}
-
 /// Objects with more keys than this get a hash index while parsing so that
 /// duplicate detection stays linear.
 const LINEAR_SCAN_MAX: usize = 24;
@@ -82,7 +72,6 @@ impl<'a> Object<'a> {
         Object {
             entries: Vec::with_capacity(n),
             has_index_keys: false,
-            bloom: 0,
             index: None,
         }
     }
@@ -91,7 +80,7 @@ impl<'a> Object<'a> {
     /// duplicates (first position, last value): an existing key's slot, or
     /// a new null entry at the end. Linear time overall (large objects get
     /// a hash index).
-    #[inline]
+    #[inline(always)]
     pub fn slot_for(&mut self, key: Cow<'a, str>) -> &mut Value<'a> {
         let existing = match self.index.as_mut() {
             Some(ix) => match ix.get(&key) {
@@ -101,16 +90,7 @@ impl<'a> Object<'a> {
                     None
                 }
             },
-            None => {
-                let bit = key_bit(&key);
-                let maybe_dup = self.bloom & bit != 0;
-                self.bloom |= bit;
-                if maybe_dup {
-                    self.entries.iter().position(|(k, _)| *k == key)
-                } else {
-                    None
-                }
-            }
+            None => self.entries.iter().position(|(k, _)| *k == key),
         };
         let i = match existing {
             Some(i) => i,
@@ -179,7 +159,6 @@ impl<'a> Object<'a> {
                 .map(|(i, v)| (Cow::Owned(i.to_string()), v.clone()))
                 .collect(),
             has_index_keys: !a.is_empty(),
-            bloom: u64::MAX,
             index: None,
         }
     }
@@ -187,7 +166,6 @@ impl<'a> Object<'a> {
     /// Inserts or replaces (keeping the position) like `obj[key] = value`.
     pub fn set(&mut self, key: Cow<'a, str>, value: Value<'a>) {
         self.index = None;
-        self.bloom = u64::MAX;
         if let Some(slot) = self.entries.iter_mut().find(|(k, _)| *k == key) {
             slot.1 = value;
         } else {
@@ -195,7 +173,7 @@ impl<'a> Object<'a> {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     fn push_new(&mut self, key: Cow<'a, str>, value: Value<'a>) {
         if !self.has_index_keys && array_index(&key).is_some() {
             self.has_index_keys = true;

@@ -134,8 +134,8 @@ fn attaches_to_a_running_process_by_pid() {
     let dir = tempfile::tempdir().unwrap();
     let bin = build_c("badclose", dir.path(), "badclose");
     let marker = dir.path().join("marker");
-    // Waits 1.5 s before its closes: time for prodtrace to attach.
-    let mut target = Command::new(&bin).args([marker.to_str().unwrap(), "1500", "91", "1500"]).spawn().unwrap();
+    // Waits 2.5 s before its closes: time for prodtrace to attach.
+    let mut target = Command::new(&bin).args([marker.to_str().unwrap(), "2500", "91", "1500"]).spawn().unwrap();
     let pid = target.id().to_string();
     let out = run(&mut catch(&["-p", &pid, "--syscall", "close", "--arg", "0", "91", "--failed"]), LIMIT);
     assert!(target.wait().unwrap().success());

@@ -142,3 +142,32 @@ fn ctrl_c_and_sigterm_end_the_session_cleanly() {
         assert_eq!(state(s.0.id()), Some('S'), "target untouched");
     }
 }
+
+#[test]
+fn a_traced_thread_found_by_comm_is_not_signalled() {
+    let dir = tempfile::tempdir().unwrap();
+    let name = format!("bt{}", std::process::id());
+    let bin = build_c("badclose", dir.path(), &name);
+    let marker = dir.path().join("marker");
+    let mut target = Command::new(&bin).args([marker.to_str().unwrap(), "2500", "-1", "0"]).spawn().unwrap();
+    let pid = nix::unistd::Pid::from_raw(target.id() as i32);
+    // We are its debugger now (PTRACE_SEIZE does not stop it).
+    nix::sys::ptrace::seize(pid, nix::sys::ptrace::Options::empty()).unwrap();
+    let out = run(
+        catch(&["--comm", &name, "--syscall", "close", "--errno", "EBADF", "--core"]).arg(dir.path()).arg("-w"),
+        LIMIT,
+    );
+    assert!(out.status.success(), "{}", out.all());
+    assert!(out.stderr.contains("is traced by a debugger") && out.stderr.contains("not signalled"), "{}", out.all());
+    assert!(out.stdout.contains("close(fd=3) = -1 EBADF"), "{}", out.all());
+    assert!(!out.stdout.contains("core:"), "{}", out.all());
+    let st = target.wait().unwrap();
+    assert!(st.success(), "ran to its end untouched: {st:?}");
+    assert!(marker.exists());
+    let cores = std::fs::read_dir(dir.path())
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("core"))
+        .count();
+    assert_eq!(cores, 0);
+}

@@ -83,3 +83,30 @@ fn node_core_opens_in_gdb_at_the_failing_close() {
     let binding = pos("node::fs::Close").unwrap_or_else(|| panic!("{bt}"));
     assert!(close < binding, "{bt}");
 }
+
+#[test]
+fn node_is_held_at_the_failing_close_until_resumed() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = repo().join("examples/node/badclose.js");
+    let marker = dir.path().join("marker");
+    let out = run(
+        catch(&["--comm", "node", "--syscall", "close", "--errno", "EBADF", "--stop", "-w", "--", "/usr/bin/node"])
+            .arg(&script)
+            .args(["0", "0", marker.to_str().unwrap()]),
+        LIMIT,
+    );
+    assert!(out.status.success(), "{}", out.all());
+    let pid = resume_pid(&out.stdout);
+    let states = thread_states(pid);
+    assert!(states.len() > 1 && states.iter().all(|&s| s == 'T'), "every node thread held: {states:?}");
+    std::thread::sleep(Duration::from_millis(300));
+    // The script writes the marker right after the failing closeSync().
+    assert!(!marker.exists(), "node ran on past the failing close()");
+    assert!(!out.stdout.contains("second close of fd"), "{}", out.all());
+    let bt = gdb_pid_bt(pid);
+    assert!(bt.contains("uv_fs_close"), "{bt}");
+    assert!(!marker.exists());
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), nix::sys::signal::Signal::SIGCONT).unwrap();
+    assert!(wait_for(Duration::from_secs(20), || marker.exists()), "resumed node finished the script");
+    assert!(wait_for(Duration::from_secs(20), || state(pid).is_none()));
+}

@@ -304,3 +304,43 @@ fn nan_style_addon_in_node() {
         assert_plausible(&report[0]);
     }
 }
+
+/// A node whose executable was deleted after it started (a package
+/// upgrade under a running service) can still be traced.
+#[test]
+fn executable_deleted_since_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let copy = dir.path().join("node");
+    std::fs::copy(NODE, &copy).unwrap();
+    let mut cmd = std::process::Command::new(&copy);
+    cmd.arg("sqlite-demo.js").current_dir(node_dir());
+    let mut demo = Running::start(&mut cmd);
+    std::thread::sleep(Duration::from_millis(500));
+    std::fs::remove_file(&copy).unwrap();
+    let (st, out) = run(&mut latency(&["-p", &demo.pid().to_string(), "-d", "1s", "--json"]), LIMIT);
+    assert!(st.success(), "{}", out.output());
+    let got = counts(&json_reports(&out)[0]);
+    assert!(got.contains_key("node_sqlite3::Statement::Work_Run"), "{got:?}");
+    demo.signal(libc::SIGTERM);
+    assert!(demo.wait(LIMIT).success());
+}
+
+/// libuv's own requests from node (fs, getaddrinfo), which do not go
+/// through uv_queue_work, are counted exactly and named by their uv_fs
+/// type or work function.
+#[test]
+fn node_fs_and_dns_requests() {
+    let (st, out) = run(&mut latency(&["--json", "--", "node", "fs-demo.js", "40"]), LIMIT);
+    assert!(st.success(), "{}", out.output());
+    let got = counts(&json_reports(&out)[0]);
+    let want: BTreeMap<String, u64> =
+        [("uv_fs_stat", 40), ("uv_fs_open", 40), ("uv_fs_close", 40), ("uv__getaddrinfo_work", 1)]
+            .into_iter()
+            .map(|(k, n)| (k.to_string(), n))
+            .collect();
+    assert_eq!(got, want, "{}", out.output());
+    for k in &json_reports(&out)[0] {
+        assert_eq!(k["module"], "node");
+        assert_plausible(k);
+    }
+}

@@ -90,7 +90,7 @@ fn target_killed_while_traced() {
 /// attaching: exit 0, nothing collected, no error.
 #[test]
 fn target_exits_during_attach() {
-    for delay_ms in [20, 150] {
+    for delay_ms in [100, 250] {
         let mut cmd = Command::new(NODE);
         cmd.args(["-e", &format!("console.log('ready'); setTimeout(() => {{}}, {delay_ms})")]);
         let mut target = Running::start(&mut cmd);
@@ -113,7 +113,7 @@ fn ctrl_c_during_attach() {
     let mut demo = looping_demo();
     std::thread::sleep(Duration::from_millis(500));
     let pid = demo.pid();
-    for delay_ms in [30, 120] {
+    for delay_ms in [80, 200] {
         let mut tracer = Running::start(&mut latency(&["-p", &pid.to_string()]));
         std::thread::sleep(Duration::from_millis(delay_ms));
         tracer.signal(libc::SIGINT);
@@ -143,11 +143,14 @@ fn no_probe_survives_kill_9() {
         tracer.wait_line("Tracing", true, LIMIT);
         assert!(code_modified(pid, "uv_queue_work"), "probe planted in uv_queue_work while tracing");
         assert!(code_modified(pid, "uv__queue_done"), "probe planted in uv__queue_done while tracing");
+        assert!(code_modified(pid, "uv__work_submit") && code_modified(pid, "uv__fs_done"), "fs probes planted");
         let breakdown = args.contains(&"--breakdown");
         assert_eq!(code_modified(pid, "uv__queue_work"), breakdown, "worker probe only with --breakdown");
         tracer.signal(libc::SIGKILL);
         tracer.wait(LIMIT);
-        for f in ["uv_queue_work", "uv__queue_done", "uv__queue_work"] {
+        for f in
+            ["uv_queue_work", "uv__queue_done", "uv__queue_work", "uv__work_submit", "uv__fs_done", "uv__random_done"]
+        {
             assert!(!code_modified(pid, f), "breakpoint left in {f} after kill -9");
         }
         assert!(!stopped(pid));

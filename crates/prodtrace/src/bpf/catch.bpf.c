@@ -45,9 +45,14 @@ enum { SEND_NONE, SEND_ABORT_THREAD, SEND_STOP_PROCESS };
 
 /* Only the two fields we need; CO-RE finds them in the running kernel's BTF. */
 struct task_struct___catch {
+	unsigned int ptrace;      /* non-zero while a debugger traces the thread */
 	struct task_struct___catch *group_leader;
 	char comm[TASK_COMM_LEN];
 } __attribute__((preserve_access_index));
+
+/* event.signal_err when no signal was sent because a debugger traces the
+ * thread: the signal would be reported to the debugger, not acted on. */
+#define SKIPPED_TRACED 1
 
 /* raw_tp context: the tracepoint's arguments as u64s. */
 struct bpf_raw_tracepoint_args {
@@ -64,7 +69,8 @@ struct event {
 	__u64 args[6];            /* di, si, dx, r10, r8, r9 */
 	__u64 ip, sp, bp;         /* user registers at the return */
 	__u32 hit;                /* 1-based match number */
-	__s32 signal_err;         /* bpf_send_signal*() result, 0 if none sent */
+	__s32 signal_err;         /* bpf_send_signal*() result (0: sent or none
+	                           * asked), or SKIPPED_TRACED */
 	__s32 frames_len;         /* bytes in frames[], or a negative error */
 	__u32 stack_len;          /* bytes in stack[] */
 	char comm[TASK_COMM_LEN];   /* this thread's name */
@@ -213,7 +219,9 @@ int catch_sys_exit(struct bpf_raw_tracepoint_args *ctx)
 
 	/* Act before the thread leaves the kernel. */
 	e->signal_err = 0;
-	if (send == SEND_ABORT_THREAD)
+	if (send != SEND_NONE && BPF_CORE_READ(task, ptrace))
+		e->signal_err = SKIPPED_TRACED;
+	else if (send == SEND_ABORT_THREAD)
 		e->signal_err = bpf_send_signal_thread(SIGABRT);
 	else if (send == SEND_STOP_PROCESS)
 		e->signal_err = bpf_send_signal(SIGSTOP);

@@ -20,12 +20,18 @@
  * operation is keyed by the address of its `struct uv__work` (req->work_req),
  * which is what the worker and completion functions receive.
  *
+ * libuv's own requests (fs, getaddrinfo, ...) start in uv__work_submit
+ * (`submit_internal`) and end in their done function (uv__fs_done...),
+ * which runs the same `done` program.
+ *
  * The "kind" of an operation is decided at submit time:
  *   KIND_NAPI  — N-API async work: the add-on's execute callback given to
  *                napi_create_async_work (read from node's uvimpl::Work);
  *   KIND_TPW   — another node::ThreadPoolWork (zlib, crypto...): its vtable
  *                pointer, which user space turns into the class name;
- *   KIND_WORK_CB — anything else (NAN add-ons, C programs): the work_cb.
+ *   KIND_WORK_CB — anything else (NAN add-ons, C programs): the work_cb,
+ *                or for libuv's own requests the work function;
+ *   KIND_FS    — an fs request: its uv_fs_type.
  * With --by caller the first return address outside node/libuv is recorded
  * too (the seed's `ucaller` definition).
  *
@@ -39,6 +45,7 @@
 #define KIND_NAPI 1
 #define KIND_TPW 2
 #define KIND_WORK_CB 3
+#define KIND_FS 4
 
 /* offsetof(uv_work_t, work_req): uv.h's public, stable layout on x86_64. */
 #define WORK_REQ_OFF 0x58
@@ -58,6 +65,14 @@ const volatile u64 tpw_req_off = 0;
 const volatile u64 napi_vtable_lo = 0;
 const volatile u64 napi_vtable_hi = 0;
 const volatile s64 napi_exec_off = 0;
+/* libuv's own requests (fs, getaddrinfo...) go through uv__work_submit, not
+ * uv_queue_work.  uv__queue_work: the work function of uv_queue_work's
+ * requests (already recorded by `submit` when uv_queue_work calls
+ * uv__work_submit); uv__fs_work and the offset of `work_req` in uv_fs_t,
+ * to classify fs requests by their uv_fs_type. */
+const volatile u64 queue_work_fn = 0;
+const volatile u64 fs_work_fn = 0;
+const volatile u64 fs_req_off = 0;
 /* --by caller: skip return addresses inside these ranges (node's and
  * libuv's code) when looking for the caller. */
 const volatile bool by_caller = false;
@@ -198,6 +213,33 @@ int BPF_UPROBE(submit, void *loop, void *req, u64 work_cb)
 	return 0;
 }
 
+/* uv__work_submit(loop, w, kind, work, done): one of libuv's own requests
+ * (fs, getaddrinfo, getnameinfo, random) starts.  Its kind is the work
+ * function, or for fs requests the uv_fs_type (offsetof(uv_fs_t, fs_type)
+ * is 0x40, after the public request fields). */
+SEC("uprobe.multi")
+int BPF_UPROBE(submit_internal, void *loop, u64 w, int kind, u64 work)
+{
+	struct start s = {};
+
+	if (!is_target() || work == queue_work_fn)
+		return 0;
+	s.t_submit = bpf_ktime_get_ns();
+	s.kind = work;
+	s.kind_type = KIND_WORK_CB;
+	if (fs_work_fn && work == fs_work_fn) {
+		int fs_type = 0;
+		bpf_probe_read_user(&fs_type, sizeof(fs_type), (void *)(w - fs_req_off + 0x40));
+		s.kind = (u64)(s64)fs_type;
+		s.kind_type = KIND_FS;
+	}
+	if (by_caller)
+		s.caller = find_caller(ctx);
+	if (bpf_map_update_elem(&starts, &w, &s, BPF_ANY))
+		count(1);
+	return 0;
+}
+
 /* uv__queue_work(&req->work_req) on a worker thread (--breakdown). */
 SEC("uprobe.multi")
 int BPF_UPROBE(run_start, u64 w)
@@ -236,7 +278,8 @@ int BPF_URETPROBE(run_end)
 }
 
 /* uv__queue_done(&req->work_req, status) on the event loop, just before
- * it calls after_work_cb: the operation is complete. */
+ * it calls after_work_cb, or the done function of libuv's own requests
+ * (uv__fs_done...): the operation is complete. */
 SEC("uprobe.multi")
 int BPF_UPROBE(done, u64 w)
 {

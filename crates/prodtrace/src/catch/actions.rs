@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Result;
 
-use super::event::Event;
+use super::event::{Event, SKIPPED_TRACED};
 use super::symbols::Symbols;
 use super::target;
 use super::unwind::{Method, StackUnwinder};
@@ -69,6 +69,16 @@ impl Handler {
     pub fn handle(&mut self, raw: &[u8]) -> Result<()> {
         let ev = Event::parse(raw)?;
         self.handled += 1;
+        if ev.signal_err == SKIPPED_TRACED {
+            // Signals to a traced thread go to its debugger: touch nothing.
+            let tracer = target::status(ev.pid).map(|s| s.tracer).unwrap_or(0);
+            eprintln!(
+                "prodtrace: thread {} is traced by a debugger (process {tracer}): not signalled, no core taken",
+                ev.tid
+            );
+            self.report(&ev, false);
+            return Ok(());
+        }
         if !self.acts.stops() {
             if self.acts.abort && ev.signal_err != 0 {
                 eprintln!("prodtrace: could not send SIGABRT to thread {}: error {}", ev.tid, -ev.signal_err);
@@ -84,11 +94,15 @@ impl Handler {
             self.report(&ev, false);
             return Ok(());
         }
+        // The process is (being) stopped: keep the pause short — the core
+        // first, then resume, then the stack (unless it stays stopped).
         let since = Instant::now();
         let stopped = self.wait_stopped(&ev);
-        let result = self.act_while_stopped(&ev, stopped);
+        self.report_head(&ev);
+        let result = self.act_while_stopped(&ev);
         if self.acts.leave_stopped && stopped {
             self.left_stopped = true;
+            self.report_stack(&ev, true);
             println!(
                 "process {pid} is stopped at the return of {}(); resume it with: kill -CONT {pid}  \
                  (inspect it first with: gdb -p {pid})",
@@ -96,27 +110,22 @@ impl Handler {
                 pid = ev.pid
             );
         } else {
+            if self.acts.print {
+                self.unwinder.remember_maps(ev.pid);
+            }
             match target::resume(ev.pid) {
                 Ok(()) => println!("resumed process {} after {:.1} ms", ev.pid, since.elapsed().as_secs_f64() * 1e3),
                 Err(e) if procctl::process_exists(ev.pid) => eprintln!("prodtrace: {e:#}"),
                 Err(_) => {}
             }
+            self.report_stack(&ev, false);
         }
         result
     }
 
     /// Waits for the group-stop our SIGSTOP started; false (with a message)
-    /// when it did not happen: a debugger took the signal, or the process died.
+    /// when it did not happen in time or the process died.
     fn wait_stopped(&self, ev: &Event) -> bool {
-        if let Ok(st) = target::status(ev.pid) {
-            if st.tracer != 0 {
-                eprintln!(
-                    "prodtrace: process {} is traced by process {}: the stop went to that debugger",
-                    ev.pid, st.tracer
-                );
-                return false;
-            }
-        }
         if target::wait_group_stop(ev.pid, STOP_TIMEOUT) {
             return true;
         }
@@ -128,14 +137,15 @@ impl Handler {
         false
     }
 
-    fn act_while_stopped(&mut self, ev: &Event, stopped: bool) -> Result<()> {
-        self.report(ev, stopped);
+    fn act_while_stopped(&mut self, ev: &Event) -> Result<()> {
         let mut result = Ok(());
         if let Some(dir) = &self.acts.core_dir {
             if procctl::process_exists(ev.pid) {
                 let path = core_path(dir, ev);
                 let t = Instant::now();
-                match corefile::write_core(ev.pid, &path, &corefile::Options::default()) {
+                // The caught thread goes first, so gdb's `bt` shows the caller of the syscall.
+                let opts = corefile::Options { first_thread: Some(ev.tid), ..Default::default() };
+                match corefile::write_core(ev.pid, &path, &opts) {
                     Ok(rep) => println!(
                         "core: {} ({:.1} MB, {} thread{}, written in {:.0} ms)",
                         path.display(),
@@ -164,14 +174,28 @@ impl Handler {
 
     /// Prints the match: one line, or the full report with --print.
     fn report(&mut self, ev: &Event, stopped: bool) {
+        self.report_head(ev);
+        self.report_stack(ev, stopped);
+    }
+
+    /// The call: one line, or with --print the header of the full report.
+    fn report_head(&self, ev: &Event) {
         let who = format!("pid {} ({}) tid {} ({})", ev.pid, ev.pcomm, ev.tid, ev.comm);
-        if !self.acts.print {
+        if self.acts.print {
+            println!("=== catch {}: {}", ev.hit, ev.time_text());
+            println!("{who}");
+            println!("{}", ev.call_line());
+        } else {
             println!("catch {}: {} {who}: {}", ev.hit, ev.time_text(), ev.call_line());
+        }
+    }
+
+    /// With --print, the thread's user stack at the call.  `stopped`: the
+    /// process is still held at the call (live stack memory is valid).
+    fn report_stack(&mut self, ev: &Event, stopped: bool) {
+        if !self.acts.print {
             return;
         }
-        println!("=== catch {}: {}", ev.hit, ev.time_text());
-        println!("{who}");
-        println!("{}", ev.call_line());
         let stack = self.unwinder.unwind(ev, stopped);
         let how = match stack.method {
             Method::Dwarf => "DWARF unwinding",

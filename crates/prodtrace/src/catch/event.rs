@@ -9,6 +9,8 @@ use anyhow::{bail, Result};
 use super::names;
 
 const MAX_FRAMES: usize = 127;
+/// `signal_err` when the BPF program did not signal a traced thread.
+pub const SKIPPED_TRACED: i32 = 1;
 const STACK_COPY: usize = 8 * 4096;
 
 /// Byte layout of the BPF `struct event` (must match catch.bpf.c).
@@ -51,7 +53,8 @@ pub struct Event {
     pub bp: u64,
     /// 1-based number of this match.
     pub hit: u32,
-    /// Error (negative errno) from sending the signal in BPF, 0 if fine.
+    /// Error (negative errno) from sending the signal in BPF, 0 if fine,
+    /// [`SKIPPED_TRACED`] if none was sent because a debugger traces it.
     pub signal_err: i32,
     /// Frame-pointer user stack from `bpf_get_stack` (innermost first).
     pub fp_frames: Vec<u64>,

@@ -53,6 +53,7 @@ pub struct Filter {
 
 /// Parses `--ret` operands: either `OP VALUE` or a single `OPVALUE` (`<0`).
 pub fn parse_ret(tokens: &[String]) -> Result<RetCond> {
+    let shown = tokens.join(" ");
     let joined = tokens.join("");
     let text = joined.trim();
     for (sym, op) in Op::ALL {
@@ -62,7 +63,7 @@ pub fn parse_ret(tokens: &[String]) -> Result<RetCond> {
             return Ok(RetCond { op, value });
         }
     }
-    bail!("--ret {text}: the operator must be one of ==, !=, <, <=, >, >= (e.g. --ret '<' 0)")
+    bail!("--ret {shown}: the operator must be one of ==, !=, <, <=, >, >= (e.g. --ret '<' 0)")
 }
 
 /// Parses an `--errno` value into the equivalent return-value condition.
@@ -115,12 +116,11 @@ impl Filter {
             parts.push("failing".into());
         }
         if let Some(r) = self.ret {
-            let errno = (r.op == Op::Eq && r.value < 0)
-                .then(|| names::errno_name(-r.value as i32))
-                .flatten()
-                .map(|n| format!(" ({n})"))
-                .unwrap_or_default();
-            parts.push(format!("returning {} {}{errno}", r.op.symbol(), r.value));
+            let errno = (r.op == Op::Eq && r.value < 0).then(|| names::errno_name(-r.value as i32)).flatten();
+            parts.push(match errno {
+                Some(name) => format!("failing with {name}"),
+                None => format!("returning {} {}", r.op.symbol(), r.value),
+            });
         }
         if let Some(pid) = self.pid {
             parts.push(format!("in process {pid}"));
@@ -166,6 +166,8 @@ mod tests {
             pid: Some(42),
             ..Default::default()
         };
-        assert_eq!(f.describe(), "close() returning == -9 (EBADF) in process 42");
+        assert_eq!(f.describe(), "close() failing with EBADF in process 42");
+        let f = Filter { ret: Some(RetCond { op: Op::Lt, value: 0 }), ..Default::default() };
+        assert_eq!(f.describe(), "any system call returning < 0");
     }
 }

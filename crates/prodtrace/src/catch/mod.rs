@@ -41,7 +41,7 @@ Examples:
 #[derive(clap::Args)]
 #[command(after_help = EXAMPLES)]
 pub struct Args {
-    /// System call to catch, by name (e.g. close); repeat or separate with commas for several
+    /// System call to catch, by name (e.g. close) or number; repeat or separate with commas for several
     #[arg(long = "syscall", short = 's', value_name = "NAME", value_delimiter = ',')]
     syscalls: Vec<String>,
     /// Only calls failing with this errno: a name (EBADF) or a number (9)
@@ -237,7 +237,7 @@ pub fn run(args: Args) -> Result<()> {
             break End::Interrupted;
         }
         if let Some(s) = spawned.as_mut() {
-            if let Some(status) = s.try_wait()? {
+            if let Ok(Some(status)) = s.try_wait() {
                 break End::CommandExited(status);
             }
         } else if let Some(pid) = args.pid {

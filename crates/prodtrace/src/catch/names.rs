@@ -15,8 +15,15 @@ const ERRNO_ALIASES: &[(&str, i32)] = &[("EWOULDBLOCK", 11), ("EDEADLOCK", 35), 
 /// Highest errno number the kernel hands to user space.
 const MAX_ERRNO: i32 = 4095;
 
-/// The syscall number of `name` (`close`, also accepted as `sys_close`).
+/// The syscall number of `name` (`close`, also accepted as `sys_close`, or
+/// a number of a known syscall: `3`).
 pub fn syscall_number(name: &str) -> Result<u32> {
+    if let Ok(nr) = name.parse::<usize>() {
+        return match Sysno::new(nr) {
+            Some(s) => Ok(s.id() as u32),
+            None => bail!("there is no x86_64 system call number {nr}"),
+        };
+    }
     let wanted = name.strip_prefix("sys_").unwrap_or(name);
     if let Ok(sysno) = wanted.parse::<Sysno>() {
         return Ok(sysno.id() as u32);
@@ -98,6 +105,8 @@ mod tests {
         assert_eq!(syscall_number("close").unwrap(), 3);
         assert_eq!(syscall_number("sys_openat").unwrap(), 257);
         assert_eq!(syscall_number("io_uring_enter").unwrap(), 426);
+        assert_eq!(syscall_number("3").unwrap(), 3);
+        assert!(syscall_number("999").is_err());
         assert_eq!(syscall_name(3), "close");
         assert_eq!(syscall_name(100_000), "syscall_100000");
     }

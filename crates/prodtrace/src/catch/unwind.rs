@@ -96,6 +96,16 @@ impl StackUnwinder {
         }
     }
 
+    /// Reads the memory map of `pid` now (while it is held), for unwinding
+    /// its stack after it has been resumed and may have exited.
+    pub fn remember_maps(&mut self, pid: u32) {
+        if let Ok(maps) = exec_mappings(pid) {
+            if !maps.is_empty() {
+                self.last_maps = Some((pid, maps));
+            }
+        }
+    }
+
     fn dwarf_unwind(&mut self, ev: &Event, stopped: bool, modules: &mut Vec<LoadedModule>) -> Result<Vec<u64>> {
         // A process that has exited (even as a zombie) has an empty map.
         let maps = match exec_mappings(ev.pid).and_then(|m| {

@@ -15,7 +15,7 @@ use blazesym::symbolize::{source, Input, Symbolized, Symbolizer};
 
 use super::elf::{ElfImage, Sym};
 use super::target::{read_maps, Mapping, Target};
-use super::tracer::{KIND_NAPI, KIND_TPW};
+use super::tracer::{KIND_FS, KIND_NAPI, KIND_TPW};
 
 const JIT_MODULE: &str = "JIT";
 const UNNAMED_JIT: &str = "[JIT code: run node with --perf-basic-prof for names]";
@@ -54,12 +54,15 @@ pub struct Namer {
     /// `_ZTV*` symbols of the executable (runtime addresses), for ThreadPoolWork kinds.
     vtables: Vec<Sym>,
     exe_module: String,
+    /// File name of the module holding libuv (for fs kinds).
+    libuv_module: String,
     cache: HashMap<(u32, u64), Kind>,
 }
 
 impl Namer {
-    /// `exe` is the executable's image and load bias (for vtable names).
-    pub fn new(target: &Target, exe: Option<(&ElfImage, u64)>) -> Self {
+    /// `exe` is the executable's image and load bias (for vtable names),
+    /// `libuv` the path of the file holding libuv.
+    pub fn new(target: &Target, exe: Option<(&ElfImage, u64)>, libuv: &str) -> Self {
         let mut vtables = Vec::new();
         let mut exe_module = String::new();
         if let Some((image, bias)) = exe {
@@ -81,6 +84,7 @@ impl Namer {
             process: symbolize::Symbolizer::new(),
             vtables,
             exe_module,
+            libuv_module: symbolize::short_module(libuv).to_string(),
             cache: HashMap::new(),
         }
     }
@@ -94,6 +98,8 @@ impl Namer {
         }
         let kind = if !caller && kind_type == KIND_TPW {
             self.vtable_kind(addr)
+        } else if !caller && kind_type == KIND_FS {
+            Kind { module: self.libuv_module.clone(), name: fs_kind(addr as i64) }
         } else {
             let lookup = if caller { addr.saturating_sub(1) } else { addr };
             let mut k = self.code_kind(lookup);
@@ -204,6 +210,55 @@ pub fn strip_params(name: &str) -> &str {
     name
 }
 
+/// libuv's `uv_fs_type` values (uv.h), in order from UV_FS_CUSTOM = 0.
+const FS_TYPES: [&str; 37] = [
+    "custom",
+    "open",
+    "close",
+    "read",
+    "write",
+    "sendfile",
+    "stat",
+    "lstat",
+    "fstat",
+    "ftruncate",
+    "utime",
+    "futime",
+    "access",
+    "chmod",
+    "fchmod",
+    "fsync",
+    "fdatasync",
+    "unlink",
+    "rmdir",
+    "mkdir",
+    "mkdtemp",
+    "rename",
+    "scandir",
+    "link",
+    "symlink",
+    "readlink",
+    "chown",
+    "fchown",
+    "realpath",
+    "copyfile",
+    "lchown",
+    "opendir",
+    "readdir",
+    "closedir",
+    "statfs",
+    "mkstemp",
+    "lutime",
+];
+
+/// The kind of an fs request: the libuv function that starts it (`uv_fs_stat`).
+fn fs_kind(fs_type: i64) -> String {
+    match usize::try_from(fs_type).ok().and_then(|i| FS_TYPES.get(i)) {
+        Some(t) => format!("uv_fs_{t}"),
+        None => format!("uv_fs (type {fs_type})"),
+    }
+}
+
 /// The class of a demangled vtable symbol (`vtable for X` or `{vtable(X)}`).
 fn vtable_class(demangled: &str) -> &str {
     demangled
@@ -236,6 +291,10 @@ mod tests {
         );
         assert_eq!(strip_params("Foo::bar() const"), "Foo::bar");
         assert_eq!(strip_params("work_cb"), "work_cb");
+        assert_eq!(fs_kind(1), "uv_fs_open");
+        assert_eq!(fs_kind(6), "uv_fs_stat");
+        assert_eq!(fs_kind(36), "uv_fs_lutime");
+        assert_eq!(fs_kind(-1), "uv_fs (type -1)");
         let k = Kind { module: "node_sqlite3.node".into(), name: "node_sqlite3::Statement::Work_Run".into() };
         assert_eq!(k.display(), "node_sqlite3.node`node_sqlite3::Statement::Work_Run");
     }

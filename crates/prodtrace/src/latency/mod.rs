@@ -1,5 +1,6 @@
 //! `prodtrace latency`: latency histograms of the asynchronous operations a
-//! process runs on libuv's thread pool (`uv_queue_work`), one per kind of
+//! process runs on libuv's thread pool (`uv_queue_work`, and libuv's own fs
+//! and dns requests), one per kind of
 //! operation, in DTrace's `quantize` layout — the seed article's
 //! `trace-addon-latency.d`, for Linux.
 //!
@@ -28,7 +29,7 @@ use elf::ElfImage;
 use kinds::Namer;
 use report::Report;
 use target::Target;
-use tracer::{Config, Event, Tracer};
+use tracer::{Config, Event, InternalConfig, Tracer};
 
 /// How operations are grouped.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -158,6 +159,20 @@ impl Session {
             libuv.file_offset(vaddr).with_context(|| format!("address {vaddr:#x} is not in a loadable segment"))
         };
         let offsets = (off(sites.submit.vaddr)?, off(sites.done.vaddr)?, off(sites.run.vaddr)?);
+        // libuv's own requests need runtime addresses of its functions: known
+        // when the file holding libuv is mapped already (node; not a
+        // libuv.so that a held command has yet to load).
+        let libuv_bias = target.bias(&libuv_path, &libuv);
+        let internal = match (&sites.internal, libuv_bias) {
+            (Some(i), Some(bias)) => Some(InternalConfig {
+                submit: off(i.submit.vaddr)?,
+                dones: i.dones.iter().map(|d| off(d.vaddr)).collect::<Result<_>>()?,
+                queue_work_fn: sites.run.func.wrapping_add(bias),
+                fs_work_fn: i.fs_work.map_or(0, |(f, _)| f.wrapping_add(bias)),
+                fs_req_off: i.fs_work.map_or(0, |(_, o)| o),
+            }),
+            _ => None,
+        };
         let exe_path = target.exe()?;
         let exe = ElfImage::open(&target.host_path(&exe_path))?;
         let exe_bias = target.bias(&exe_path, &exe).unwrap_or(0);
@@ -185,6 +200,7 @@ impl Session {
             by_caller: args.by == By::Caller,
             skip,
             breakdown: args.breakdown,
+            internal,
             dl_debug_state,
         };
         Ok(Self { cfg, exe, exe_bias, libuv_display: libuv_path.display().to_string() })
@@ -208,7 +224,7 @@ impl Session {
             eprintln!("prodtrace: interrupted while attaching; nothing collected");
             return finish_empty(args);
         }
-        let mut namer = Namer::new(target, Some((&self.exe, self.exe_bias)));
+        let mut namer = Namer::new(target, Some((&self.exe, self.exe_bias)), &self.libuv_display);
         target.resume()?;
         let comm = procctl::comm(target.pid).unwrap_or_else(|_| "?".into());
         eprintln!(

@@ -43,6 +43,52 @@ pub struct LibuvSites {
     pub done: Site,
     /// Entry of `uv__queue_work` (worker thread, --breakdown).
     pub run: Site,
+    /// libuv's own thread-pool requests, when the file has a symbol table.
+    pub internal: Option<InternalSites>,
+}
+
+/// Where libuv's own thread-pool requests (fs, getaddrinfo, getnameinfo,
+/// random) start and end: they go through the static `uv__work_submit`,
+/// not `uv_queue_work`, so they are found by name only.
+#[derive(Clone, Debug)]
+pub struct InternalSites {
+    /// In `uv__work_submit(loop, w, kind, work, done)`.
+    pub submit: Site,
+    /// In each request type's done function (`uv__fs_done`...), argument `w`.
+    pub dones: Vec<Site>,
+    /// `uv__fs_work`, and the offset of `work_req` in `uv_fs_t` (from its `container_of`).
+    pub fs_work: Option<(u64, u64)>,
+}
+
+/// Done functions of libuv's own requests.
+const INTERNAL_DONES: [&str; 4] = ["uv__fs_done", "uv__getaddrinfo_done", "uv__getnameinfo_done", "uv__random_done"];
+
+fn internal_sites(image: &ElfImage) -> Option<InternalSites> {
+    let submit = image.symbol("uv__work_submit")?;
+    let dones: Vec<Site> = INTERNAL_DONES
+        .iter()
+        .filter_map(|n| image.symbol(n))
+        .map(|f| probe_site(image, f.addr, &[Register::RDI]))
+        .collect();
+    if dones.is_empty() {
+        return None;
+    }
+    let fs_work = image.symbol("uv__fs_work").and_then(|f| {
+        let code = image.bytes_at(f.addr, 64)?;
+        decode(code, f.addr).iter().find_map(|i| {
+            (i.mnemonic() == Mnemonic::Lea && i.memory_base() == Register::RDI && i.memory_index() == Register::None)
+                .then(|| (f.addr, (i.memory_displacement64() as i64).unsigned_abs()))
+        })
+    });
+    Some(InternalSites {
+        submit: probe_site(
+            image,
+            submit.addr,
+            &[Register::RDI, Register::RSI, Register::RDX, Register::RCX, Register::R8],
+        ),
+        dones,
+        fs_work,
+    })
 }
 
 /// Where N-API keeps the add-on's execute callback, for node binaries.
@@ -201,6 +247,7 @@ pub fn libuv_sites(image: &ElfImage) -> Result<LibuvSites> {
         submit: probe_site(image, queue_work.addr, &[RDI, RSI, RDX, RCX]),
         done: probe_site(image, done, &[RDI]),
         run: Site { vaddr: work, func: work, emulated: false },
+        internal: internal_sites(image),
     })
 }
 
@@ -312,6 +359,12 @@ mod tests {
         assert_eq!(s.done.func, node.symbol("uv__queue_done").unwrap().addr);
         assert!(s.done.vaddr > s.done.func);
         assert_eq!(s.run.func, node.symbol("uv__queue_work").unwrap().addr);
+        let internal = s.internal.unwrap();
+        assert_eq!(internal.submit.vaddr, node.symbol("uv__work_submit").unwrap().addr);
+        assert_eq!(internal.dones.len(), 4);
+        assert!(internal.dones.iter().all(|d| d.emulated), "{internal:?}");
+        // uv__fs_work starts `push %rbp; lea -0x150(%rdi),%rax` (container_of).
+        assert_eq!(internal.fs_work, Some((node.symbol("uv__fs_work").unwrap().addr, 0x150)));
         let napi = napi_layout(&node).unwrap();
         assert_eq!(napi.req_off, 0x10);
         // Cross-checked with the lambda's inlined call `*0xa8(%r13)`, r13 = req - 0x10.
@@ -332,5 +385,6 @@ mod tests {
         assert!(rdi_displacements(&lib, s.done.func).contains(&-8));
         assert!(rdi_displacements(&lib, s.run.func).contains(&-16));
         assert!(napi_layout(&lib).is_none());
+        assert!(s.internal.is_none(), "static functions of a stripped library are not found");
     }
 }

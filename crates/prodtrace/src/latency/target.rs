@@ -80,8 +80,13 @@ impl Target {
         }
     }
 
-    /// A path that opens the target's view of `path` (its mount namespace).
+    /// A path that opens the target's view of `path` (its mount namespace);
+    /// for its executable, `/proc/PID/exe`, which works even when the file
+    /// was deleted or replaced since it started (a package upgrade).
     pub fn host_path(&self, path: &Path) -> PathBuf {
+        if self.exe().is_ok_and(|exe| exe == path) {
+            return PathBuf::from(format!("/proc/{}/exe", self.pid));
+        }
         let via_root = PathBuf::from(format!("/proc/{}/root", self.pid)).join(path.strip_prefix("/").unwrap_or(path));
         if via_root.exists() {
             via_root
@@ -92,8 +97,10 @@ impl Target {
 
     /// The executable's path, as the process sees it.
     pub fn exe(&self) -> Result<PathBuf> {
-        std::fs::read_link(format!("/proc/{}/exe", self.pid))
-            .with_context(|| format!("cannot read the executable of process {}", self.pid))
+        let link = std::fs::read_link(format!("/proc/{}/exe", self.pid))
+            .with_context(|| format!("cannot read the executable of process {}", self.pid))?;
+        let s = link.to_string_lossy();
+        Ok(s.strip_suffix(" (deleted)").map(PathBuf::from).unwrap_or(link))
     }
 
     /// Load bias of `path` in the process (0 for non-PIE executables), if mapped.

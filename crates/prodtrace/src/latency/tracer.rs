@@ -18,6 +18,7 @@ use skel::{LatencySkel, LatencySkelBuilder};
 /// Kind types, as in latency.bpf.c.
 pub const KIND_NAPI: u32 = 1;
 pub const KIND_TPW: u32 = 2;
+pub const KIND_FS: u32 = 4;
 
 /// Storage the skeleton borrows for its lifetime.
 pub type ObjectStorage = MaybeUninit<OpenObject>;
@@ -35,9 +36,23 @@ pub struct Config {
     pub by_caller: bool,
     pub skip: Option<(u64, u64)>,
     pub breakdown: bool,
+    /// libuv's own requests (fs, dns...), when their functions are known.
+    pub internal: Option<InternalConfig>,
     /// ld.so (opened through the target's root) and the file offset of its
     /// `_dl_debug_state`, to hear about library loads.
     pub dl_debug_state: Option<(PathBuf, u64)>,
+}
+
+/// Probes for libuv's own thread-pool requests (see `sites::InternalSites`).
+pub struct InternalConfig {
+    /// File offsets of `uv__work_submit`'s site and of the done functions' sites.
+    pub submit: u64,
+    pub dones: Vec<u64>,
+    /// Runtime addresses of `uv__queue_work` and `uv__fs_work` (0 if
+    /// unknown), and the offset of `work_req` in `uv_fs_t`.
+    pub queue_work_fn: u64,
+    pub fs_work_fn: u64,
+    pub fs_req_off: u64,
 }
 
 /// A completed operation (struct event in latency.bpf.c); times in ns.
@@ -89,11 +104,19 @@ impl<'obj> Tracer<'obj> {
                 ro.napi_vtable_hi = napi.vtable.1.wrapping_add(*bias);
                 ro.napi_exec_off = napi.exec_off.unwrap_or(0);
             }
+            if let Some(i) = &cfg.internal {
+                ro.queue_work_fn = i.queue_work_fn;
+                ro.fs_work_fn = i.fs_work_fn;
+                ro.fs_req_off = i.fs_req_off;
+            }
             ro.by_caller = cfg.by_caller;
             if let Some((lo, hi)) = cfg.skip {
                 ro.skip1_lo = lo;
                 ro.skip1_hi = hi;
             }
+        }
+        if cfg.internal.is_none() {
+            open.progs.submit_internal.set_autoload(false);
         }
         if !cfg.breakdown {
             open.progs.run_start.set_autoload(false);
@@ -104,11 +127,14 @@ impl<'obj> Tracer<'obj> {
         let pid = cfg.pid as i32;
         let (submit, done, run) = cfg.offsets;
         // One uprobe_multi link per site, bound to the target process.
-        let attach = |prog: &libbpf_rs::ProgramMut, ret: bool, off: u64, what: &str| {
-            let opts = UprobeMultiOpts { offsets: vec![off as usize], retprobe: ret, ..Default::default() };
+        let attach_all = |prog: &libbpf_rs::ProgramMut, ret: bool, offs: &[u64], what: &str| {
+            let offsets = offs.iter().map(|&o| o as usize).collect();
+            let opts = UprobeMultiOpts { offsets, retprobe: ret, ..Default::default() };
             prog.attach_uprobe_multi_with_opts(pid, &cfg.libuv, "", opts)
-                .with_context(|| format!("attaching a uprobe to {what} in {} (offset {off:#x})", cfg.libuv.display()))
+                .with_context(|| format!("attaching uprobes to {what} in {} (offsets {offs:#x?})", cfg.libuv.display()))
         };
+        let attach =
+            |prog: &libbpf_rs::ProgramMut, ret: bool, off: u64, what: &str| attach_all(prog, ret, &[off], what);
         if let Some((ldso, off)) = &cfg.dl_debug_state {
             let opts = UprobeMultiOpts { offsets: vec![*off as usize], ..Default::default() };
             tracer.links.push(
@@ -120,10 +146,17 @@ impl<'obj> Tracer<'obj> {
                     .with_context(|| format!("attaching a uprobe to _dl_debug_state in {}", ldso.display()))?,
             );
         }
-        tracer.links.push(attach(&tracer.skel.progs.done, false, done, "uv__queue_done")?);
+        let mut dones = vec![done];
+        if let Some(i) = &cfg.internal {
+            dones.extend(&i.dones);
+        }
+        tracer.links.push(attach_all(&tracer.skel.progs.done, false, &dones, "uv__queue_done and uv__fs_done...")?);
         if cfg.breakdown {
             tracer.links.push(attach(&tracer.skel.progs.run_start, false, run, "uv__queue_work")?);
             tracer.links.push(attach(&tracer.skel.progs.run_end, true, run, "uv__queue_work (return)")?);
+        }
+        if let Some(i) = &cfg.internal {
+            tracer.links.push(attach(&tracer.skel.progs.submit_internal, false, i.submit, "uv__work_submit")?);
         }
         tracer.links.push(attach(&tracer.skel.progs.submit, false, submit, "uv_queue_work")?);
         Ok(tracer)

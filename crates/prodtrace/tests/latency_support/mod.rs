@@ -246,8 +246,21 @@ impl Bpftrace {
         cmd.arg("-e").arg(script);
         let run = Running::start(&mut cmd);
         run.wait_line("Attaching", false, Duration::from_secs(60));
-        // bpftrace prints "Attaching" just before attaching; give it a moment.
-        std::thread::sleep(Duration::from_millis(500));
+        // bpftrace prints "Attaching" before it attaches: wait until its
+        // breakpoints are in the target's code, for every execute callback
+        // and uv_queue_work, so that no operation escapes the count.
+        let execs: Vec<String> = function_symbols(&addon_path())
+            .into_iter()
+            .map(|(name, _, _)| name)
+            .filter(|n| napi_execute_name(n).is_some())
+            .collect();
+        assert!(!execs.is_empty());
+        let until = Instant::now() + Duration::from_secs(60);
+        while !(code_modified(pid, "uv_queue_work") && execs.iter().all(|f| file_code_modified(pid, &addon_path(), f)))
+        {
+            assert!(Instant::now() < until, "bpftrace did not attach within 60 s:\n{}", run.output());
+            std::thread::sleep(Duration::from_millis(50));
+        }
         Bpftrace { run }
     }
 
@@ -286,40 +299,64 @@ pub fn napi_execute_name(mangled: &str) -> Option<String> {
     Some(parts.join("::"))
 }
 
-/// `(address, size)` of a function in /usr/bin/node, from `nm -S`.
-pub fn node_function(name: &str) -> (u64, u64) {
-    let out = Command::new("nm").args(["-S", NODE]).output().unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    text.lines()
-        .find_map(|l| {
+/// `(name, address, size)` of the sized function symbols of an ELF file, from `nm -S`.
+pub fn function_symbols(file: &Path) -> Vec<(String, u64, u64)> {
+    let out = Command::new("nm").arg("-S").arg(file).output().unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| {
             let f: Vec<_> = l.split_whitespace().collect();
-            (f.len() == 4 && f[3] == name)
-                .then(|| (u64::from_str_radix(f[0], 16).unwrap(), u64::from_str_radix(f[1], 16).unwrap()))
+            (f.len() == 4 && matches!(f[2], "T" | "t" | "W" | "w")).then(|| {
+                (f[3].to_string(), u64::from_str_radix(f[0], 16).unwrap(), u64::from_str_radix(f[1], 16).unwrap())
+            })
         })
-        .unwrap_or_else(|| panic!("{name} not in {NODE}"))
+        .collect()
 }
 
-/// Whether the code of `func` in process `pid` differs from /usr/bin/node's
-/// file contents — i.e. a uprobe breakpoint (int3) is planted in it.
-pub fn code_modified(pid: u32, func: &str) -> bool {
-    let (addr, size) = node_function(func);
+/// Whether the code of function `func` of `file` (a non-PIE executable or a
+/// shared library) in process `pid` differs from the file's contents —
+/// i.e. a uprobe breakpoint (int3) is planted in it.
+pub fn file_code_modified(pid: u32, file: &Path, func: &str) -> bool {
+    let (_, addr, size) = function_symbols(file)
+        .into_iter()
+        .find(|(n, _, _)| n == func)
+        .unwrap_or_else(|| panic!("{func} not in {}", file.display()));
+    let canon = file.canonicalize().unwrap();
     let maps = std::fs::read_to_string(format!("/proc/{pid}/maps")).unwrap();
-    let (start, offset) = maps
+    let mappings: Vec<(u64, u64, u64)> = maps
         .lines()
-        .find_map(|l| {
+        .filter_map(|l| {
             let f: Vec<_> = l.split_whitespace().collect();
             let (s, e) = f[0].split_once('-').unwrap();
-            let (s, e) = (u64::from_str_radix(s, 16).unwrap(), u64::from_str_radix(e, 16).unwrap());
-            (f.len() >= 6 && f[5] == NODE && addr >= s && addr < e).then(|| (s, u64::from_str_radix(f[2], 16).unwrap()))
+            (f.len() >= 6 && Path::new(f[5]) == canon).then(|| {
+                (
+                    u64::from_str_radix(s, 16).unwrap(),
+                    u64::from_str_radix(e, 16).unwrap(),
+                    u64::from_str_radix(f[2], 16).unwrap(),
+                )
+            })
         })
-        .expect("node text mapping");
+        .collect();
+    assert!(!mappings.is_empty(), "{} not mapped in {pid}", file.display());
+    // Load bias: 0 for non-PIE node, the lowest mapping for a library.
+    let bias = if file == Path::new(NODE) { 0 } else { mappings.iter().map(|m| m.0).min().unwrap() };
+    let live_addr = addr + bias;
+    let (start, _, offset) = *mappings
+        .iter()
+        .find(|m| live_addr >= m.0 && live_addr < m.1)
+        .unwrap_or_else(|| panic!("{func} not in a mapping of {}", file.display()));
     let mut live = vec![0u8; size as usize];
     let mem = std::fs::File::open(format!("/proc/{pid}/mem")).unwrap();
-    std::os::unix::fs::FileExt::read_exact_at(&mem, &mut live, addr).unwrap();
-    let mut file = vec![0u8; size as usize];
-    let f = std::fs::File::open(NODE).unwrap();
-    std::os::unix::fs::FileExt::read_exact_at(&f, &mut file, addr - start + offset).unwrap();
-    live != file
+    std::os::unix::fs::FileExt::read_exact_at(&mem, &mut live, live_addr).unwrap();
+    let mut disk = vec![0u8; size as usize];
+    let f = std::fs::File::open(file).unwrap();
+    std::os::unix::fs::FileExt::read_exact_at(&f, &mut disk, live_addr - start + offset).unwrap();
+    live != disk
+}
+
+/// [`file_code_modified`] for a function of /usr/bin/node.
+pub fn code_modified(pid: u32, func: &str) -> bool {
+    file_code_modified(pid, Path::new(NODE), func)
 }
 
 /// Whether the process is stopped (state T or t).
