@@ -23,17 +23,11 @@ struct P<'a> {
 /// Parses a whole JSON text (surrounding whitespace allowed); `None` if it
 /// is not valid JSON (or nests deeper than [`MAX_DEPTH`]).
 pub fn parse_json(s: &str) -> Option<Value<'_>> {
-    let mut p = P {
-        s,
-        b: s.as_bytes(),
-        i: 0,
-        depth: 0,
-    };
+    let mut p = P::new(s);
     p.ws();
     let mut v = Value::Null;
     p.value_into(&mut v)?;
-    p.ws();
-    (p.i == p.b.len()).then_some(v)
+    p.at_end().then_some(v)
 }
 
 /// Whether a string body holds a raw control character (invalid in JSON).
@@ -58,32 +52,14 @@ pub enum Filtered<'a> {
 /// line is only validated, not built (the record will be hidden, so only
 /// "is it a valid record?" matters). Same answers as parsing fully.
 pub fn parse_record_above(s: &str, min: f64) -> Filtered<'_> {
-    let mut p = P {
-        s,
-        b: s.as_bytes(),
-        i: 0,
-        depth: 0,
-    };
+    let mut p = P::new(s);
     if p.b.first() != Some(&b'{') {
         return Filtered::NotRecord;
     }
     match p.top_object(min) {
-        Some(Some(v)) => {
-            p.ws();
-            if p.i == p.b.len() {
-                Filtered::Parsed(v)
-            } else {
-                Filtered::NotRecord
-            }
-        }
-        Some(None) => {
-            p.ws();
-            if p.i == p.b.len() {
-                Filtered::Below
-            } else {
-                Filtered::NotRecord
-            }
-        }
+        Some(Some(v)) if p.at_end() => Filtered::Parsed(v),
+        Some(None) if p.at_end() => Filtered::Below,
+        Some(_) => Filtered::NotRecord,
         None => match p.i {
             // Bail-out marker: decide with a full parse.
             usize::MAX => match parse_json(s) {
@@ -96,51 +72,41 @@ pub fn parse_record_above(s: &str, min: f64) -> Filtered<'_> {
 }
 
 impl<'a> P<'a> {
+    fn new(s: &'a str) -> P<'a> {
+        P {
+            s,
+            b: s.as_bytes(),
+            i: 0,
+            depth: 0,
+        }
+    }
+
+    /// Skips trailing whitespace; whether the input ends there.
+    fn at_end(&mut self) -> bool {
+        self.ws();
+        self.i == self.b.len()
+    }
+
     /// The top-level object for [`parse_record_above`]: `Some(Some(v))` when
     /// built completely, `Some(None)` for a valid record below `min`, `None`
     /// for invalid JSON or a non-record (or, with `i == usize::MAX`, a case
     /// to leave to the full parser).
     fn top_object(&mut self, min: f64) -> Option<Option<Value<'a>>> {
-        self.enter()?;
-        self.i += 1;
+        let empty = self.open(b'}')?;
         let mut out = Value::Object(Object::with_capacity(12));
         let Value::Object(obj) = &mut out else {
             return None;
         };
-        self.ws();
-        if self.b.get(self.i) == Some(&b'}') {
-            self.i += 1;
-            self.depth -= 1;
+        if empty {
             return Some(Some(out));
         }
         loop {
-            self.ws();
-            if self.b.get(self.i) != Some(&b'"') {
-                return None;
-            }
-            let key = self.string()?;
-            self.ws();
-            if self.b.get(self.i) != Some(&b':') {
-                return None;
-            }
-            self.i += 1;
-            self.ws();
+            let key = self.member_key()?;
             let is_level = key == "level";
             let slot = obj.slot_for(key);
             self.value_into(slot)?;
             let below = is_level && matches!(slot, Value::Number(n) if n.as_f64() < min);
-            self.ws();
-            let more = match self.b.get(self.i)? {
-                b',' => {
-                    self.i += 1;
-                    true
-                }
-                b'}' => {
-                    self.i += 1;
-                    false
-                }
-                _ => return None,
-            };
+            let more = self.next_or_close(b'}')?;
             if below {
                 let mut present = 0u8;
                 for (k, v) in obj.entries() {
@@ -150,8 +116,6 @@ impl<'a> P<'a> {
                 }
                 if more {
                     present = self.skim_members(present)?;
-                } else {
-                    self.depth -= 1;
                 }
                 return if present == ALL_REQUIRED {
                     Some(None)
@@ -160,7 +124,6 @@ impl<'a> P<'a> {
                 };
             }
             if !more {
-                self.depth -= 1;
                 return Some(Some(out));
             }
         }
@@ -172,21 +135,11 @@ impl<'a> P<'a> {
     /// `level` or an escaped key.
     fn skim_members(&mut self, mut present: u8) -> Option<u8> {
         loop {
-            self.ws();
-            if self.b.get(self.i) != Some(&b'"') {
-                return None;
-            }
-            let key = self.string()?;
+            let key = self.member_key()?;
             if key == "level" || matches!(key, Cow::Owned(_)) {
                 self.i = usize::MAX;
                 return None;
             }
-            self.ws();
-            if self.b.get(self.i) != Some(&b':') {
-                return None;
-            }
-            self.i += 1;
-            self.ws();
             let bit = required_bit(&key);
             if bit != 0 {
                 if self.b[self.i..].starts_with(b"null") {
@@ -196,15 +149,8 @@ impl<'a> P<'a> {
                 }
             }
             self.skip_value()?;
-            self.ws();
-            match self.b.get(self.i)? {
-                b',' => self.i += 1,
-                b'}' => {
-                    self.i += 1;
-                    self.depth -= 1;
-                    return Some(present);
-                }
-                _ => return None,
+            if !self.next_or_close(b'}')? {
+                return Some(present);
             }
         }
     }
@@ -214,38 +160,18 @@ impl<'a> P<'a> {
         match *self.b.get(self.i)? {
             b'{' | b'[' => {
                 let close = if self.b[self.i] == b'{' { b'}' } else { b']' };
-                self.enter()?;
-                self.i += 1;
-                self.ws();
-                if self.b.get(self.i) == Some(&close) {
-                    self.i += 1;
-                    self.depth -= 1;
+                if self.open(close)? {
                     return Some(());
                 }
                 loop {
-                    self.ws();
                     if close == b'}' {
-                        if self.b.get(self.i) != Some(&b'"') {
-                            return None;
-                        }
-                        self.string()?;
-                        self.ws();
-                        if self.b.get(self.i) != Some(&b':') {
-                            return None;
-                        }
-                        self.i += 1;
+                        self.member_key()?;
+                    } else {
                         self.ws();
                     }
                     self.skip_value()?;
-                    self.ws();
-                    match *self.b.get(self.i)? {
-                        b',' => self.i += 1,
-                        c if c == close => {
-                            self.i += 1;
-                            self.depth -= 1;
-                            return Some(());
-                        }
-                        _ => return None,
+                    if !self.next_or_close(close)? {
+                        return Some(());
                     }
                 }
             }
@@ -299,54 +225,81 @@ impl<'a> P<'a> {
         (self.depth <= MAX_DEPTH).then_some(())
     }
 
-    fn object_into(&mut self, out: &mut Value<'a>) -> Option<()> {
+    /// Steps into the object or array whose `{` or `[` is at `i` (one level
+    /// deeper); `Some(true)` if `close` ends it right away (and steps out).
+    #[inline(always)]
+    fn open(&mut self, close: u8) -> Option<bool> {
         self.enter()?;
         self.i += 1;
-        *out = Value::Object(Object::with_capacity(12));
-        let Value::Object(obj) = out else { return None };
         self.ws();
-        if self.b.get(self.i) == Some(&b'}') {
+        if self.b.get(self.i) == Some(&close) {
             self.i += 1;
             self.depth -= 1;
+            return Some(true);
+        }
+        Some(false)
+    }
+
+    /// An object member's `"key":` with the whitespace around it, up to
+    /// its value.
+    #[inline(always)]
+    fn member_key(&mut self) -> Option<Cow<'a, str>> {
+        self.ws();
+        if self.b.get(self.i) != Some(&b'"') {
+            return None;
+        }
+        let key = self.string()?;
+        self.ws();
+        if self.b.get(self.i) != Some(&b':') {
+            return None;
+        }
+        self.i += 1;
+        self.ws();
+        Some(key)
+    }
+
+    /// What follows a member or item: `,` gives `Some(true)` (another one
+    /// comes), `close` gives `Some(false)` (and steps out one level).
+    #[inline(always)]
+    fn next_or_close(&mut self, close: u8) -> Option<bool> {
+        self.ws();
+        match *self.b.get(self.i)? {
+            b',' => {
+                self.i += 1;
+                Some(true)
+            }
+            c if c == close => {
+                self.i += 1;
+                self.depth -= 1;
+                Some(false)
+            }
+            _ => None,
+        }
+    }
+
+    fn object_into(&mut self, out: &mut Value<'a>) -> Option<()> {
+        let empty = self.open(b'}')?;
+        *out = Value::Object(Object::with_capacity(12));
+        let Value::Object(obj) = out else { return None };
+        if empty {
             return Some(());
         }
         loop {
-            self.ws();
-            if self.b.get(self.i) != Some(&b'"') {
-                return None;
-            }
-            let key = self.string()?;
-            self.ws();
-            if self.b.get(self.i) != Some(&b':') {
-                return None;
-            }
-            self.i += 1;
-            self.ws();
+            let key = self.member_key()?;
             self.value_into(obj.slot_for(key))?;
-            self.ws();
-            match self.b.get(self.i)? {
-                b',' => self.i += 1,
-                b'}' => {
-                    self.i += 1;
-                    self.depth -= 1;
-                    return Some(());
-                }
-                _ => return None,
+            if !self.next_or_close(b'}')? {
+                return Some(());
             }
         }
     }
 
     fn array_into(&mut self, out: &mut Value<'a>) -> Option<()> {
-        self.enter()?;
-        self.i += 1;
+        let empty = self.open(b']')?;
         *out = Value::Array(Vec::new());
         let Value::Array(items) = out else {
             return None;
         };
-        self.ws();
-        if self.b.get(self.i) == Some(&b']') {
-            self.i += 1;
-            self.depth -= 1;
+        if empty {
             return Some(());
         }
         loop {
@@ -354,15 +307,8 @@ impl<'a> P<'a> {
             items.push(Value::Null);
             let last = items.len() - 1;
             self.value_into(&mut items[last])?;
-            self.ws();
-            match self.b.get(self.i)? {
-                b',' => self.i += 1,
-                b']' => {
-                    self.i += 1;
-                    self.depth -= 1;
-                    return Some(());
-                }
-                _ => return None,
+            if !self.next_or_close(b']')? {
+                return Some(());
             }
         }
     }
