@@ -2,6 +2,7 @@
 //! (string concatenation), `Number(x)`, truthiness, and `Number#toString`
 //! formatting of doubles, applied to parsed JSON [`Value`]s.
 
+use crate::parse::{after_digits, skip_digits};
 use crate::value::{Number, Value};
 
 /// Appends `Number.prototype.toString()` of a double (`1e+21`, `1.5e-7`, `0.1`).
@@ -182,18 +183,11 @@ pub fn string_to_number(s: &str) -> f64 {
 
 /// `StrUnsignedDecimalLiteral` without `Infinity`: `1`, `1.`, `.5`, `1e3`, `1.5E-2`.
 fn is_decimal_literal(b: &[u8]) -> bool {
-    let mut i = 0;
-    let int_start = i;
-    while i < b.len() && b[i].is_ascii_digit() {
-        i += 1;
-    }
-    let mut digits = i - int_start;
+    let mut i = skip_digits(b, 0);
+    let mut digits = i;
     if i < b.len() && b[i] == b'.' {
-        i += 1;
-        let f = i;
-        while i < b.len() && b[i].is_ascii_digit() {
-            i += 1;
-        }
+        let f = i + 1;
+        i = skip_digits(b, f);
         digits += i - f;
     }
     if digits == 0 {
@@ -204,12 +198,9 @@ fn is_decimal_literal(b: &[u8]) -> bool {
         if i < b.len() && (b[i] == b'+' || b[i] == b'-') {
             i += 1;
         }
-        let e = i;
-        while i < b.len() && b[i].is_ascii_digit() {
-            i += 1;
-        }
-        if i == e {
-            return false;
+        match after_digits(b, i) {
+            Some(end) => i = end,
+            None => return false,
         }
     }
     i == b.len()

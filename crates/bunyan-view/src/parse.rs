@@ -36,6 +36,22 @@ fn has_control(b: &[u8]) -> bool {
     b.iter().fold(0u8, |acc, &c| acc | u8::from(c < 0x20)) != 0
 }
 
+/// Index just past the ASCII digits (maybe none) starting at `j`.
+#[inline(always)]
+pub(crate) fn skip_digits(b: &[u8], mut j: usize) -> usize {
+    while b.get(j).is_some_and(u8::is_ascii_digit) {
+        j += 1;
+    }
+    j
+}
+
+/// Index just past the ASCII digits starting at `j`; `None` if there are none.
+#[inline(always)]
+pub(crate) fn after_digits(b: &[u8], j: usize) -> Option<usize> {
+    let end = skip_digits(b, j);
+    (end > j).then_some(end)
+}
+
 /// Result of [`parse_record_above`].
 #[derive(Debug, PartialEq)]
 pub enum Filtered<'a> {
@@ -428,24 +444,13 @@ impl<'a> P<'a> {
         let int_start = j;
         match b.get(j) {
             Some(b'0') => j += 1,
-            Some(b'1'..=b'9') => {
-                while b.get(j).is_some_and(u8::is_ascii_digit) {
-                    j += 1;
-                }
-            }
+            Some(b'1'..=b'9') => j = after_digits(b, j)?,
             _ => return None,
         }
         let int_end = j;
         let mut is_float = false;
         if b.get(j) == Some(&b'.') {
-            j += 1;
-            let f = j;
-            while b.get(j).is_some_and(u8::is_ascii_digit) {
-                j += 1;
-            }
-            if j == f {
-                return None;
-            }
+            j = after_digits(b, j + 1)?;
             is_float = true;
         }
         if matches!(b.get(j), Some(b'e' | b'E')) {
@@ -453,13 +458,7 @@ impl<'a> P<'a> {
             if matches!(b.get(j), Some(b'+' | b'-')) {
                 j += 1;
             }
-            let e = j;
-            while b.get(j).is_some_and(u8::is_ascii_digit) {
-                j += 1;
-            }
-            if j == e {
-                return None;
-            }
+            j = after_digits(b, j)?;
             is_float = true;
         }
         self.i = j;

@@ -3,6 +3,7 @@
 //! merge several files by time) read them, and formatting in UTC or in the
 //! local time zone (through the C library, so `TZ` is honoured).
 
+use crate::parse::after_digits;
 use crate::value::Value;
 
 /// A broken-down ISO 8601 timestamp.
@@ -84,12 +85,7 @@ fn parse_iso(s: &str) -> Option<Iso> {
                 if matches!(b.get(i), Some(b'.') | Some(b',')) {
                     i += 1;
                     let f = i;
-                    while i < b.len() && b[i].is_ascii_digit() {
-                        i += 1;
-                    }
-                    if i == f {
-                        return None;
-                    }
+                    i = after_digits(b, f)?;
                     // moment: toInt(('0.' + digits) * 1000), i.e. truncation.
                     let frac: f64 = format!("0.{}", &s.trim_start()[f..i]).parse().ok()?;
                     t.millis = (frac * 1000.0) as u32;

@@ -271,29 +271,26 @@ mod tests {
         );
     }
 
-    #[test]
-    fn duplicate_keys_keep_first_position_and_last_value() {
-        let v = Value::parse(r#"{"a":1,"b":2,"a":3}"#).unwrap();
-        let keys: Vec<_> = v
-            .as_object()
+    /// An object's keys in JavaScript enumeration order.
+    fn js_keys(v: &Value) -> Vec<String> {
+        v.as_object()
             .unwrap()
             .iter_js()
             .map(|(k, _)| k.to_owned())
-            .collect();
-        assert_eq!(keys, ["a", "b"]);
+            .collect()
+    }
+
+    #[test]
+    fn duplicate_keys_keep_first_position_and_last_value() {
+        let v = Value::parse(r#"{"a":1,"b":2,"a":3}"#).unwrap();
+        assert_eq!(js_keys(&v), ["a", "b"]);
         assert_eq!(v.get("a"), Some(&Value::Number(Number::U(3))));
     }
 
     #[test]
     fn index_keys_come_first() {
         let v = Value::parse(r#"{"b":1,"10":2,"a":3,"2":4,"01":5}"#).unwrap();
-        let keys: Vec<_> = v
-            .as_object()
-            .unwrap()
-            .iter_js()
-            .map(|(k, _)| k.to_owned())
-            .collect();
-        assert_eq!(keys, ["2", "10", "b", "a", "01"]);
+        assert_eq!(js_keys(&v), ["2", "10", "b", "a", "01"]);
     }
 
     #[test]

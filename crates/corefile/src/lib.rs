@@ -191,7 +191,6 @@ fn check_target(pid: u32) -> Result<()> {
     if let Some(tracer) = procctl::freeze::traced_by(pid) {
         bail!("process {pid} is already traced by {tracer}: detach the debugger first (a process can have only one tracer)")
     }
-    const CAP_SYS_PTRACE: u32 = 19;
     let status = |p: &str| std::fs::read_to_string(p).unwrap_or_default();
     let field = |s: &str, key: &str| {
         s.lines()
@@ -202,12 +201,8 @@ fn check_target(pid: u32) -> Result<()> {
     if let Some(tgid) = field(&target, "Tgid:").filter(|t| *t != pid.to_string()) {
         bail!("{pid} is a thread of process {tgid}: dump process {tgid}")
     }
-    let me = status("/proc/self/status");
-    let caps = field(&me, "CapEff:")
-        .and_then(|v| u64::from_str_radix(&v, 16).ok())
-        .unwrap_or(0);
-    let same_user = field(&me, "Uid:") == field(&target, "Uid:");
-    if caps & (1 << CAP_SYS_PTRACE) == 0 && !same_user {
+    let same_user = field(&status("/proc/self/status"), "Uid:") == field(&target, "Uid:");
+    if !procctl::caps::effective().has(procctl::caps::CAP_SYS_PTRACE) && !same_user {
         bail!("dumping process {pid} needs root or CAP_SYS_PTRACE: run it with sudo")
     }
     Ok(())

@@ -198,15 +198,7 @@ impl Frozen {
                 // Not in a ptrace-stop: it is exiting or dead. Reap its exit
                 // report so it is not held as a zombie on our behalf; a thread
                 // still on its way to a stop is detached once it gets there.
-                let mut status = 0;
-                // SAFETY: waitpid on one thread ID with a valid status pointer.
-                let w = unsafe {
-                    libc::waitpid(
-                        tid as libc::pid_t,
-                        &mut status,
-                        libc::WNOHANG | libc::__WALL,
-                    )
-                };
+                let (w, status) = poll_thread(tid);
                 if w == tid as libc::pid_t && libc::WIFSTOPPED(status) {
                     unsafe { libc::ptrace(libc::PTRACE_DETACH, tid as libc::pid_t, 0, 0) };
                 } else {
@@ -227,15 +219,7 @@ impl Frozen {
             let mut i = 0;
             while i < self.pending.len() {
                 let tid = self.pending[i];
-                let mut status = 0;
-                // SAFETY: waitpid on one thread ID with a valid status pointer.
-                let w = unsafe {
-                    libc::waitpid(
-                        tid as libc::pid_t,
-                        &mut status,
-                        libc::WNOHANG | libc::__WALL,
-                    )
-                };
+                let (w, status) = poll_thread(tid);
                 if w == 0 {
                     i += 1;
                     continue;
@@ -308,6 +292,21 @@ impl Drop for Frozen {
     fn drop(&mut self) {
         self.detach_all();
     }
+}
+
+/// `waitpid` on one thread without blocking (`WNOHANG | __WALL`): its
+/// return value (0 while the thread has nothing to report) and the status.
+fn poll_thread(tid: u32) -> (libc::pid_t, libc::c_int) {
+    let mut status = 0;
+    // SAFETY: waitpid on one thread ID with a valid status pointer.
+    let w = unsafe {
+        libc::waitpid(
+            tid as libc::pid_t,
+            &mut status,
+            libc::WNOHANG | libc::__WALL,
+        )
+    };
+    (w, status)
 }
 
 /// Reads the registers (and stop siginfo) of a thread in a ptrace-stop.
@@ -419,19 +418,40 @@ fn is_stop_signal(sig: i32) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::process::{Command, Stdio};
+    use std::process::{Child, Command, Stdio};
 
     fn state(pid: u32) -> char {
         crate::stat_state(&std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap()).unwrap()
     }
 
-    #[test]
-    fn freezes_and_thaws_a_running_process() {
-        let mut child = Command::new("sleep")
+    /// A `sleep 100` to freeze.
+    fn sleeper() -> Child {
+        Command::new("sleep")
             .arg("100")
             .stdout(Stdio::null())
             .spawn()
-            .unwrap();
+            .unwrap()
+    }
+
+    /// Waits (up to 2 s) until `pid` is in state `want`, and asserts it is.
+    fn wait_state(pid: u32, want: char) {
+        let t0 = Instant::now();
+        while state(pid) != want && t0.elapsed() < Duration::from_secs(2) {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        assert_eq!(state(pid), want);
+    }
+
+    /// Asserts that nothing traces `child` any more, then kills and reaps it.
+    fn assert_untraced_and_kill(mut child: Child) {
+        assert_eq!(traced_by(child.id()), None);
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+
+    #[test]
+    fn freezes_and_thaws_a_running_process() {
+        let child = sleeper();
         let pid = child.id();
         let frozen = freeze(pid).unwrap();
         assert_eq!(frozen.threads().len(), 1);
@@ -443,37 +463,27 @@ mod tests {
         assert!(!frozen.was_stopped());
         frozen.thaw().unwrap();
         // Running again: back to sleeping in nanosleep (briefly 'R' on its way).
-        let t0 = Instant::now();
-        while state(pid) != 'S' && t0.elapsed() < Duration::from_secs(2) {
-            std::thread::sleep(Duration::from_millis(1));
-        }
-        assert_eq!(state(pid), 'S');
-        assert_eq!(traced_by(pid), None);
-        child.kill().unwrap();
-        child.wait().unwrap();
+        wait_state(pid, 'S');
+        assert_untraced_and_kill(child);
     }
 
     #[test]
     fn a_stopped_process_stays_stopped() {
-        let mut child = Command::new("sleep").arg("100").spawn().unwrap();
+        let child = sleeper();
         let pid = child.id();
         nix::sys::signal::kill(
             nix::unistd::Pid::from_raw(pid as i32),
             nix::sys::signal::Signal::SIGSTOP,
         )
         .unwrap();
-        while state(pid) != 'T' {
-            std::thread::sleep(Duration::from_millis(1));
-        }
+        wait_state(pid, 'T');
         let frozen = freeze(pid).unwrap();
         assert_eq!(frozen.threads()[0].stop, Stop::GroupStop(libc::SIGSTOP));
         assert!(frozen.was_stopped());
         frozen.thaw().unwrap();
         std::thread::sleep(Duration::from_millis(50));
         assert_eq!(state(pid), 'T');
-        assert_eq!(traced_by(pid), None);
-        child.kill().unwrap();
-        child.wait().unwrap();
+        assert_untraced_and_kill(child);
     }
 
     #[test]

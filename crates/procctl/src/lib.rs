@@ -9,8 +9,10 @@
 //! * [`process_exists`] and [`comm`] answer the usual questions about a PID.
 //!
 //! Freezing every thread of a live process for a core dump lives in
-//! `freeze` (added by the core writer).
+//! `freeze` (added by the core writer); this process's capabilities in
+//! `caps`.
 
+pub mod caps;
 pub mod freeze;
 
 use std::os::unix::process::CommandExt;
