@@ -9,17 +9,20 @@
 //! CFI (`.eh_frame`, via the framehop crate), falling back to frame pointers
 //! for code without unwind tables (V8's JIT code keeps frame pointers).  When
 //! the process is held stopped, stack words beyond the copy are read from
-//! `/proc/PID/mem`.
+//! `/proc/PID/mem`.  The modules come from a `symbolize::Snapshot` of the
+//! process's mappings, which the stack keeps to be named after an exit.
 
 use std::collections::HashMap;
 use std::fs::File;
 use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use framehop::x86_64::{CacheX86_64, UnwindRegsX86_64, UnwinderX86_64};
 use framehop::{ExplicitModuleSectionInfo, FrameAddress, Module, Unwinder};
 use object::{Object, ObjectSection, ObjectSegment};
+use symbolize::{Mapping, Snapshot};
 
 use super::event::Event;
 
@@ -38,23 +41,13 @@ struct ElfUnwindInfo {
     eh_frame_hdr: Option<(std::ops::Range<u64>, Bytes)>,
 }
 
-/// One executable mapping from `/proc/PID/maps`.
-#[derive(Clone)]
-struct Mapping {
-    start: u64,
-    end: u64,
-    offset: u64,
-    inode: u64,
-    path: String,
-}
-
 /// Unwinds user stacks of caught events; caches parsed ELF files.
 #[derive(Default)]
 pub struct StackUnwinder {
-    elves: HashMap<(String, u64), Option<Arc<ElfUnwindInfo>>>,
-    /// The last memory map read, by PID: used for later events of a
-    /// process that has exited since.
-    last_maps: Option<(u32, Vec<Mapping>)>,
+    elves: HashMap<(PathBuf, u64), Option<Arc<ElfUnwindInfo>>>,
+    /// The last memory map read: used for later events of its process
+    /// after it has exited.
+    last_maps: Option<Snapshot>,
 }
 
 /// Which unwinder produced a stack.
@@ -69,18 +62,9 @@ pub enum Method {
 pub struct Stack {
     pub addrs: Vec<u64>,
     pub method: Method,
-    /// The process's executable file mappings when it was unwound, to
-    /// symbolize from files if the process is gone by then.
-    pub modules: Vec<LoadedModule>,
-}
-
-/// An executable mapping of an ELF file and its load bias.
-#[derive(Clone, Debug)]
-pub struct LoadedModule {
-    pub range: std::ops::Range<u64>,
-    /// Address minus this is the address in the ELF file's own terms.
-    pub bias: u64,
-    pub path: String,
+    /// The process's mappings when it was unwound, to symbolize from
+    /// files if the process is gone by then.
+    pub snapshot: Option<Snapshot>,
 }
 
 impl StackUnwinder {
@@ -89,61 +73,53 @@ impl StackUnwinder {
     /// Without access to the process (it exited), the frame-pointer stack
     /// from BPF is returned.
     pub fn unwind(&mut self, ev: &Event, stopped: bool) -> Stack {
-        let mut modules = Vec::new();
-        match self.dwarf_unwind(ev, stopped, &mut modules) {
-            Ok(addrs) if addrs.len() >= 2 || ev.fp_frames.len() < 2 => Stack { addrs, method: Method::Dwarf, modules },
-            _ => Stack { addrs: ev.fp_frames.clone(), method: Method::FramePointer, modules },
+        let mut snapshot = None;
+        match self.dwarf_unwind(ev, stopped, &mut snapshot) {
+            Ok(addrs) if addrs.len() >= 2 || ev.fp_frames.len() < 2 => Stack { addrs, method: Method::Dwarf, snapshot },
+            _ => Stack { addrs: ev.fp_frames.clone(), method: Method::FramePointer, snapshot },
         }
     }
 
     /// Reads the memory map of `pid` now (while it is held), for unwinding
     /// its stack after it has been resumed and may have exited.
     pub fn remember_maps(&mut self, pid: u32) {
-        if let Ok(maps) = exec_mappings(pid) {
-            if !maps.is_empty() {
-                self.last_maps = Some((pid, maps));
-            }
+        if let Ok(maps) = Snapshot::take(pid) {
+            self.last_maps = Some(maps);
         }
     }
 
-    fn dwarf_unwind(&mut self, ev: &Event, stopped: bool, modules: &mut Vec<LoadedModule>) -> Result<Vec<u64>> {
-        // A process that has exited (even as a zombie) has an empty map.
-        let maps = match exec_mappings(ev.pid).and_then(|m| {
-            if m.is_empty() {
-                anyhow::bail!("process {} has exited", ev.pid)
-            } else {
-                Ok(m)
-            }
-        }) {
+    fn dwarf_unwind(&mut self, ev: &Event, stopped: bool, snapshot: &mut Option<Snapshot>) -> Result<Vec<u64>> {
+        let maps = match Snapshot::take(ev.pid) {
             Ok(maps) => {
-                self.last_maps = Some((ev.pid, maps.clone()));
+                self.last_maps = Some(maps.clone());
                 maps
             }
             Err(e) => match &self.last_maps {
-                Some((pid, maps)) if *pid == ev.pid => maps.clone(),
+                Some(maps) if maps.pid() == ev.pid => maps.clone(),
                 _ => return Err(e),
             },
         };
         let mut unwinder: UnwinderX86_64<Bytes> = UnwinderX86_64::new();
-        for m in maps {
-            let key = (m.path.clone(), m.inode);
+        for module in maps.modules().iter().filter(|m| m.mapping.exec) {
+            let (m, Some(path), Some(file)) = (&module.mapping, &module.mapping.path, module.file()) else { continue };
+            let key = (path.clone(), m.inode);
             let info = match self.elves.get(&key) {
                 Some(info) => info.clone(),
                 None => {
-                    let info = load_elf(ev.pid, &m).ok().map(Arc::new);
+                    let info = load_elf(file).ok().map(Arc::new);
                     self.elves.insert(key, info.clone());
                     info
                 }
             };
             if let Some(info) = info {
-                if let Some(bias) = load_bias(&m, &info) {
-                    modules.push(LoadedModule { range: m.start..m.end, bias, path: m.path.clone() });
-                    if let Some(module) = make_module(&m, &info, bias) {
+                if let Some(bias) = load_bias(m, &info) {
+                    if let Some(module) = make_module(m, path, &info, bias) {
                         unwinder.add_module(module);
                     }
                 }
             }
         }
+        *snapshot = Some(maps);
         let mem = if stopped { File::open(format!("/proc/{}/mem", ev.pid)).ok() } else { None };
         let (sp, stack) = (ev.sp, &ev.stack);
         let mut read_stack = |addr: u64| -> Result<u64, ()> {
@@ -175,43 +151,11 @@ impl StackUnwinder {
     }
 }
 
-/// File-backed executable mappings of `pid`.
-fn exec_mappings(pid: u32) -> Result<Vec<Mapping>> {
-    let maps = std::fs::read_to_string(format!("/proc/{pid}/maps"))
-        .with_context(|| format!("reading the memory map of process {pid}"))?;
-    let mut out = Vec::new();
-    for line in maps.lines() {
-        let mut f = line.split_whitespace();
-        let (Some(range), Some(perms), Some(offset), Some(_dev), Some(inode)) =
-            (f.next(), f.next(), f.next(), f.next(), f.next())
-        else {
-            continue;
-        };
-        let path = f.collect::<Vec<_>>().join(" ");
-        if !perms.contains('x') || !path.starts_with('/') {
-            continue;
-        }
-        let Some((s, e)) = range.split_once('-') else { continue };
-        let (Ok(start), Ok(end), Ok(offset), Ok(inode)) = (
-            u64::from_str_radix(s, 16),
-            u64::from_str_radix(e, 16),
-            u64::from_str_radix(offset, 16),
-            inode.parse::<u64>(),
-        ) else {
-            continue;
-        };
-        out.push(Mapping { start, end, offset, inode, path });
-    }
-    Ok(out)
-}
-
-/// Reads the unwind sections of the file behind mapping `m` (through
-/// `/proc/PID/map_files`, so deleted or namespaced files work too).
-fn load_elf(pid: u32, m: &Mapping) -> Result<ElfUnwindInfo> {
-    let file = File::open(format!("/proc/{pid}/map_files/{:x}-{:x}", m.start, m.end))
-        .or_else(|_| File::open(format!("/proc/{pid}/root{}", m.path)))
-        .or_else(|_| File::open(&m.path))
-        .with_context(|| format!("opening {}", m.path))?;
+/// Reads the unwind sections of a mapped file (`path` reads it even when
+/// it was deleted or lives in another mount namespace: see
+/// `symbolize::Snapshot`).
+fn load_elf(path: &Path) -> Result<ElfUnwindInfo> {
+    let file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
     // SAFETY: read-only private mapping; the file may change under us only
     // if someone rewrites a loaded binary in place, which breaks the target too.
     let map = unsafe { memmap2::Mmap::map(&file) }?;
@@ -245,7 +189,7 @@ fn load_bias(m: &Mapping, info: &ElfUnwindInfo) -> Option<u64> {
 }
 
 /// A framehop module for mapping `m` loaded at `bias`.
-fn make_module(m: &Mapping, info: &ElfUnwindInfo, bias: u64) -> Option<Module<Bytes>> {
+fn make_module(m: &Mapping, path: &Path, info: &ElfUnwindInfo, bias: u64) -> Option<Module<Bytes>> {
     info.eh_frame.as_ref()?;
     let section_info = ExplicitModuleSectionInfo {
         base_svma: 0,
@@ -257,5 +201,5 @@ fn make_module(m: &Mapping, info: &ElfUnwindInfo, bias: u64) -> Option<Module<By
         eh_frame_hdr: info.eh_frame_hdr.as_ref().map(|(_, d)| d.clone()),
         ..Default::default()
     };
-    Some(Module::new(m.path.clone(), m.start..m.end, bias, section_info))
+    Some(Module::new(path.to_string_lossy().into_owned(), m.start..m.end, bias, section_info))
 }

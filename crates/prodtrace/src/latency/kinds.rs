@@ -3,18 +3,17 @@
 //! work_cb, or a caller's return address) into `module` + demangled
 //! function name.
 //!
-//! Names are resolved from the files the target maps (a snapshot of
-//! /proc/PID/maps, refreshed when an address is not covered), so kinds can
-//! still be named after the target has exited.  JIT code (anonymous
-//! memory) is named through node's perf map when the process is alive.
+//! Names are resolved from the files the target maps (a
+//! `symbolize::Snapshot` of /proc/PID/maps, refreshed when an address is not
+//! covered), so kinds can still be named after the target has exited.  JIT
+//! code (anonymous memory) is named through node's perf map.
 
 use std::collections::HashMap;
-use std::path::Path;
 
-use blazesym::symbolize::{source, Input, Symbolized, Symbolizer};
+use symbolize::{Snapshot, Symbolizer};
 
 use super::elf::{ElfImage, Sym};
-use super::target::{read_maps, Mapping, Target};
+use super::target::Target;
 use super::tracer::{KIND_FS, KIND_NAPI, KIND_TPW};
 
 const JIT_MODULE: &str = "JIT";
@@ -48,9 +47,8 @@ impl Kind {
 /// Resolves and caches kind names for one process.
 pub struct Namer {
     pid: u32,
-    maps: Vec<Mapping>,
-    elf: Symbolizer,
-    process: symbolize::Symbolizer,
+    snapshot: Option<Snapshot>,
+    symbolizer: Symbolizer,
     /// `_ZTV*` symbols of the executable (runtime addresses), for ThreadPoolWork kinds.
     vtables: Vec<Sym>,
     exe_module: String,
@@ -75,13 +73,8 @@ impl Namer {
         }
         Self {
             pid: target.pid,
-            maps: read_maps(target.pid).unwrap_or_default(),
-            elf: Symbolizer::builder()
-                .enable_demangling(true)
-                .enable_code_info(false)
-                .enable_inlined_fns(false)
-                .build(),
-            process: symbolize::Symbolizer::new(),
+            snapshot: Snapshot::take(target.pid).ok(),
+            symbolizer: Symbolizer::new(),
             vtables,
             exe_module,
             libuv_module: symbolize::short_module(libuv).to_string(),
@@ -125,64 +118,34 @@ impl Namer {
         }
     }
 
-    /// Re-reads the process's mappings (after it loaded libraries).
+    /// Re-reads the process's mappings (after it loaded libraries); the
+    /// last snapshot stays once the process has exited.
     pub fn refresh_maps(&mut self) {
-        if let Ok(maps) = read_maps(self.pid) {
-            self.maps = maps;
+        if let Ok(snapshot) = Snapshot::take(self.pid) {
+            self.snapshot = Some(snapshot);
         }
-    }
-
-    fn mapping(&mut self, addr: u64) -> Option<Mapping> {
-        let find = |maps: &[Mapping]| maps.iter().find(|m| addr >= m.start && addr < m.end).cloned();
-        if let Some(m) = find(&self.maps) {
-            return Some(m);
-        }
-        self.refresh_maps();
-        find(&self.maps)
     }
 
     fn code_kind(&mut self, addr: u64) -> Kind {
-        match self.mapping(addr) {
-            Some(Mapping { path: Some(path), start, offset, .. }) => {
-                let file_off = addr - start + offset;
-                let module = symbolize::short_module(&path.to_string_lossy()).to_string();
-                let host = host_path(self.pid, &path);
-                let mut src = source::Elf::new(host);
-                src.debug_syms = false;
-                let name = self
-                    .elf
-                    .symbolize(&source::Source::Elf(src), Input::FileOffset(&[file_off][..]))
-                    .ok()
-                    .and_then(|mut v| v.pop())
-                    .and_then(|s| match s {
-                        Symbolized::Sym(sym) => Some(strip_params(&sym.name).to_string()),
-                        Symbolized::Unknown(_) => None,
-                    })
-                    .unwrap_or_else(|| format!("{file_off:#x}"));
-                Kind { module, name }
-            }
-            Some(_) => {
-                // Anonymous executable memory: JIT code (V8).
-                let name = self
-                    .process
-                    .symbolize(self.pid, &[addr])
-                    .ok()
-                    .and_then(|f| f.into_iter().next())
-                    .and_then(|f| f.name)
-                    .unwrap_or_else(|| UNNAMED_JIT.into());
-                Kind { module: JIT_MODULE.into(), name }
-            }
-            None => Kind { module: String::new(), name: format!("{addr:#x}") },
+        let covers = |s: &Option<Snapshot>| s.as_ref().is_some_and(|s| s.module_at(addr).is_some());
+        if !covers(&self.snapshot) {
+            self.refresh_maps();
         }
-    }
-}
-
-fn host_path(pid: u32, path: &Path) -> std::path::PathBuf {
-    let p = Path::new("/proc").join(pid.to_string()).join("root").join(path.strip_prefix("/").unwrap_or(path));
-    if p.exists() {
-        p
-    } else {
-        path.to_path_buf()
+        let Some(snapshot) = self.snapshot.as_ref().filter(|s| s.module_at(addr).is_some()) else {
+            return Kind { module: String::new(), name: format!("{addr:#x}") };
+        };
+        let name = snapshot.symbolize(&self.symbolizer, &[addr]).pop().and_then(|f| f.name);
+        let mapping = snapshot.module_at(addr).map(|m| &m.mapping);
+        match mapping.and_then(|m| Some((m.path.as_ref()?, m))) {
+            Some((path, m)) => Kind {
+                module: symbolize::short_module(&path.to_string_lossy()).to_string(),
+                name: name
+                    .map(|n| strip_params(&n).to_string())
+                    .unwrap_or_else(|| format!("{:#x}", m.file_offset(addr))),
+            },
+            // Anonymous executable memory: JIT code (V8).
+            None => Kind { module: JIT_MODULE.into(), name: name.unwrap_or_else(|| UNNAMED_JIT.into()) },
+        }
     }
 }
 

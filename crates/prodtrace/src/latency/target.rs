@@ -8,40 +8,9 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use procctl::Spawned;
 
+use symbolize::read_maps;
+
 use super::elf::ElfImage;
-
-/// One line of /proc/PID/maps.
-#[derive(Clone, Debug)]
-pub struct Mapping {
-    pub start: u64,
-    pub end: u64,
-    pub offset: u64,
-    pub exec: bool,
-    /// The mapped file, `None` for anonymous memory (heap, stacks, JIT code).
-    pub path: Option<PathBuf>,
-}
-
-/// Reads /proc/PID/maps.
-pub fn read_maps(pid: u32) -> Result<Vec<Mapping>> {
-    let text =
-        std::fs::read_to_string(format!("/proc/{pid}/maps")).with_context(|| format!("process {pid} is gone"))?;
-    Ok(text.lines().filter_map(parse_maps_line).collect())
-}
-
-fn parse_maps_line(line: &str) -> Option<Mapping> {
-    let mut f = line.split_whitespace();
-    let (range, perms, offset) = (f.next()?, f.next()?, f.next()?);
-    let (_dev, _inode) = (f.next()?, f.next()?);
-    let path = f.collect::<Vec<_>>().join(" ");
-    let (s, e) = range.split_once('-')?;
-    Some(Mapping {
-        start: u64::from_str_radix(s, 16).ok()?,
-        end: u64::from_str_radix(e, 16).ok()?,
-        offset: u64::from_str_radix(offset, 16).ok()?,
-        exec: perms.as_bytes().get(2) == Some(&b'x'),
-        path: path.starts_with('/').then(|| PathBuf::from(path.trim_end_matches(" (deleted)"))),
-    })
-}
 
 /// The process being traced.
 pub struct Target {
@@ -219,20 +188,4 @@ fn ld_cache() -> Vec<(String, PathBuf)> {
             Some((name.to_string(), PathBuf::from(path)))
         })
         .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn parses_maps_lines() {
-        let m = parse_maps_line("00400000-00c00000 r-xp 00001000 08:01 1234   /usr/bin/node").unwrap();
-        assert_eq!((m.start, m.end, m.offset, m.exec), (0x400000, 0xc00000, 0x1000, true));
-        assert_eq!(m.path.as_deref(), Some(Path::new("/usr/bin/node")));
-        let anon = parse_maps_line("7f00-7f10 rw-p 00000000 00:00 0 ").unwrap();
-        assert!(anon.path.is_none() && !anon.exec);
-        let heap = parse_maps_line("7f00-7f10 rw-p 00000000 00:00 0   [heap]").unwrap();
-        assert!(heap.path.is_none());
-    }
 }
