@@ -99,6 +99,33 @@ impl BlockReader {
             }
         }
     }
+
+    /// Whether reading never waits for a writer (regular files,
+    /// decompressors): then the next block can be read ahead while the
+    /// current one is processed.
+    pub fn never_waits(&self) -> bool {
+        self.input.poll_fd.is_none()
+    }
+
+    /// Like [`BlockReader::next_block`], but the block is handed out as an
+    /// owned buffer, so that the next one can be read meanwhile; `spare` is
+    /// a buffer handed out before, reused to avoid fresh allocations.
+    pub fn next_owned(
+        &mut self,
+        mut spare: Vec<u8>,
+        before_block: &mut dyn FnMut() -> io::Result<()>,
+    ) -> io::Result<Option<Vec<u8>>> {
+        let Some(len) = self.next_block(before_block)?.map(<[u8]>::len) else {
+            return Ok(None);
+        };
+        // Keep the incomplete last line in `spare`, which becomes `buf`.
+        spare.clear();
+        spare.extend_from_slice(&self.buf[len..]);
+        self.buf.truncate(len);
+        std::mem::swap(&mut self.buf, &mut spare);
+        self.consumed = 0;
+        Ok(Some(spare))
+    }
 }
 
 /// Calls `f` for each line of a block (without its `\n`).
@@ -132,5 +159,28 @@ mod tests {
             for_each_line(b, |l| lines.push(l.to_vec()));
         }
         assert_eq!(lines, vec![long, Vec::new(), b"last".to_vec()]);
+    }
+
+    #[test]
+    fn owned_blocks_keep_everything() {
+        let mut data = Vec::new();
+        for i in 0..300_000 {
+            data.extend_from_slice(format!("line {i}\n").as_bytes());
+        }
+        data.extend_from_slice(b"tail");
+        let mut r = BlockReader::new(Input {
+            reader: Box::new(io::Cursor::new(data.clone())),
+            poll_fd: None,
+        });
+        assert!(r.never_waits());
+        let (mut all, mut spare, mut blocks) = (Vec::new(), Vec::new(), 0);
+        while let Some(b) = r.next_owned(spare, &mut || Ok(())).unwrap() {
+            assert!(b.ends_with(b"\n") || b.ends_with(b"tail"));
+            all.extend_from_slice(&b);
+            spare = b;
+            blocks += 1;
+        }
+        assert!(blocks > 1);
+        assert_eq!(all, data);
     }
 }

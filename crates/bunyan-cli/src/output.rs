@@ -52,6 +52,26 @@ impl Output {
         }
     }
 
+    /// Writes what is buffered, then `data` straight from where it is
+    /// (large rendered parts are not copied into the buffer first).
+    pub fn write_direct(&mut self, data: &[u8]) -> io::Result<()> {
+        if self.closed || self.buf.len() + data.len() < FLUSH_AT {
+            self.buf.extend_from_slice(data);
+            return self.maybe_flush();
+        }
+        self.flush()?;
+        if self.closed {
+            return Ok(());
+        }
+        match self.sink.write_all(data) {
+            Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {
+                self.closed = true;
+                Ok(())
+            }
+            r => r,
+        }
+    }
+
     /// Replaces the sink with a sink that discards (closing a pager's stdin).
     pub fn close_sink(&mut self) {
         self.sink = Box::new(io::sink());

@@ -2,7 +2,8 @@
 //! record, filter it, render it; anything that is not a valid record is
 //! passed through byte for byte (unless `--strict`).
 
-use bunyan_view::parse::{parse_record_above, Filtered};
+use bunyan_view::parse::{parse_record_above_built, Filtered};
+use bunyan_view::skim::skim_below;
 use bunyan_view::time::date_millis;
 use bunyan_view::{is_valid_record, parse_record, Filter, Renderer};
 use std::borrow::Cow;
@@ -48,9 +49,13 @@ impl Processor {
         if line.first() != Some(&b'{') {
             return self.pass_through(line, out);
         }
-        let decoded = decode(line);
         if let Some(min) = self.filter.level_only() {
-            match parse_record_above(&decoded, min) {
+            // Most hidden records are recognised on the raw bytes.
+            if skim_below(line, min) {
+                return;
+            }
+            let decoded = decode(line);
+            match parse_record_above_built(&decoded, min) {
                 Filtered::Below => {}
                 Filtered::NotRecord => self.pass_through(line, out),
                 Filtered::Parsed(rec) if is_valid_record(&rec) => {
@@ -62,7 +67,7 @@ impl Processor {
             }
             return;
         }
-        match parse_record(&decoded) {
+        match parse_record(&decode(line)) {
             Some(rec) => {
                 if self.filter.matches(&rec) {
                     self.renderer.render(out, &rec);

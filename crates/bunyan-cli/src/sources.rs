@@ -65,17 +65,24 @@ pub fn run_single(
     let mut workers: Vec<Processor> = Vec::new();
     let mut slots: Vec<Mutex<Vec<u8>>> = Vec::new();
     let mut reader = BlockReader::new(input);
+    let read_ahead = reader.never_waits();
+    let mut spare = Vec::new();
+    let mut ahead: Option<io::Result<Option<Vec<u8>>>> = None;
     loop {
         if out.closed || INTERRUPTED.load(Ordering::Relaxed) {
             return Ok(Ok(()));
         }
-        let block = {
-            let o = &mut *out;
-            match reader.next_block(&mut || o.flush()) {
-                Ok(Some(b)) => b,
-                Ok(None) => return Ok(Ok(())),
-                Err(e) => return Ok(Err(file_error(path, &e, "read"))),
+        let next = match ahead.take() {
+            Some(r) => r,
+            None => {
+                let o = &mut *out;
+                reader.next_owned(std::mem::take(&mut spare), &mut || o.flush())
             }
+        };
+        let block = match next {
+            Ok(Some(b)) => b,
+            Ok(None) => return Ok(Ok(())),
+            Err(e) => return Ok(Err(file_error(path, &e, "read"))),
         };
         if threads > 1 && block.len() >= PARALLEL_MIN {
             while workers.len() < threads - 1 {
@@ -83,7 +90,7 @@ pub fn run_single(
             }
             // More parts than threads, taken in turn: a thread that gets
             // less CPU (a busy machine) simply processes fewer parts.
-            let parts = split_at_lines(block, threads * PARTS_PER_THREAD);
+            let parts = split_at_lines(&block, threads * PARTS_PER_THREAD);
             while slots.len() < parts.len() {
                 slots.push(Mutex::new(Vec::new()));
             }
@@ -98,23 +105,27 @@ pub fn run_single(
                 for w in workers.iter_mut() {
                     scope.spawn(|| work(w));
                 }
+                // Files never wait: read the next block meanwhile.
+                if read_ahead {
+                    ahead = Some(reader.next_owned(std::mem::take(&mut spare), &mut || Ok(())));
+                }
                 work(p);
             });
             for slot in &mut slots[..parts.len()] {
                 let buf = slot.get_mut().unwrap_or_else(|e| e.into_inner());
-                out.buf.extend_from_slice(buf);
+                out.write_direct(buf)?;
                 buf.clear();
             }
-            out.maybe_flush()?;
         } else {
-            for_each_line(block, |l| p.handle_line(l, &mut out.buf));
-            out.maybe_flush()?;
+            for_each_line(&block, |l| p.handle_line(l, &mut out.buf));
         }
+        spare = block;
+        out.maybe_flush()?;
     }
 }
 
 /// Parts a block is cut into per thread (for balance on a busy machine).
-const PARTS_PER_THREAD: usize = 4;
+const PARTS_PER_THREAD: usize = 16;
 
 /// Blocks smaller than this are not worth splitting over threads.
 const PARALLEL_MIN: usize = 128 * 1024;

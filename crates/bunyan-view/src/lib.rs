@@ -12,6 +12,7 @@ pub mod level;
 pub mod parse;
 pub mod record;
 pub mod render;
+pub mod skim;
 pub mod time;
 pub mod value;
 

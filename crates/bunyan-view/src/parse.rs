@@ -7,6 +7,7 @@
 //! Input is a `&str`, so UTF-8 was validated once for the whole line.
 
 use crate::record::{required_bit, ALL_REQUIRED};
+use crate::skim::skim_below;
 use crate::value::{Number, Object, Value};
 use std::borrow::Cow;
 
@@ -66,8 +67,19 @@ pub enum Filtered<'a> {
 /// Parses a line for `-l MIN` alone: like [`parse_json`], but once the
 /// top-level `level` turns out to be a number below `min`, the rest of the
 /// line is only validated, not built (the record will be hidden, so only
-/// "is it a valid record?" matters). Same answers as parsing fully.
+/// "is it a valid record?" matters). Same answers as parsing fully. Most
+/// hidden records are recognised first without building anything
+/// ([`skim_below`]).
 pub fn parse_record_above(s: &str, min: f64) -> Filtered<'_> {
+    if skim_below(s.as_bytes(), min) {
+        return Filtered::Below;
+    }
+    parse_record_above_built(s, min)
+}
+
+/// [`parse_record_above`] without the [`skim_below`] shortcut, for callers
+/// that already ran it on the line's raw bytes.
+pub fn parse_record_above_built(s: &str, min: f64) -> Filtered<'_> {
     let mut p = P::new(s);
     if p.b.first() != Some(&b'{') {
         return Filtered::NotRecord;
