@@ -37,6 +37,16 @@ fn has_control(b: &[u8]) -> bool {
     b.iter().fold(0u8, |acc, &c| acc | u8::from(c < 0x20)) != 0
 }
 
+/// The value of the four hex digits of a `\uXXXX` escape at `at`.
+pub(crate) fn hex4(b: &[u8], at: usize) -> Option<u32> {
+    let h = b.get(at..at + 4)?;
+    let mut v = 0;
+    for &c in h {
+        v = v * 16 + (c as char).to_digit(16)?;
+    }
+    Some(v)
+}
+
 /// Index just past the ASCII digits (maybe none) starting at `j`.
 #[inline(always)]
 pub(crate) fn skip_digits(b: &[u8], mut j: usize) -> usize {
@@ -399,7 +409,7 @@ impl<'a> P<'a> {
                         b'r' => out.push('\r'),
                         b't' => out.push('\t'),
                         b'u' => {
-                            let hi = self.hex4(j + 1)?;
+                            let hi = hex4(self.b, j + 1)?;
                             j += 4;
                             let c = if (0xd800..0xdc00).contains(&hi) {
                                 // A surrogate pair; a lone surrogate can't be a Rust string.
@@ -408,7 +418,7 @@ impl<'a> P<'a> {
                                 {
                                     return None;
                                 }
-                                let lo = self.hex4(j + 3)?;
+                                let lo = hex4(self.b, j + 3)?;
                                 if !(0xdc00..0xe000).contains(&lo) {
                                     return None;
                                 }
@@ -433,15 +443,6 @@ impl<'a> P<'a> {
                 }
             }
         }
-    }
-
-    fn hex4(&self, at: usize) -> Option<u32> {
-        let h = self.b.get(at..at + 4)?;
-        let mut v = 0;
-        for &c in h {
-            v = v * 16 + (c as char).to_digit(16)?;
-        }
-        Some(v)
     }
 
     #[inline(always)]

@@ -10,7 +10,7 @@
 //! exact: bytes >= 0x80 are valid only inside strings, both before and
 //! after U+FFFD replacement, and replacement never touches ASCII bytes.
 
-use crate::parse::MAX_DEPTH;
+use crate::parse::{hex4, MAX_DEPTH};
 use crate::record::ALL_REQUIRED;
 
 /// Whether `line` is certainly a valid record with a numeric level `< min`
@@ -305,12 +305,12 @@ impl Skim<'_> {
         match *self.b.get(j)? {
             b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => Some(j + 1),
             b'u' => {
-                let hi = self.hex4(j + 1)?;
+                let hi = hex4(self.b, j + 1)?;
                 if (0xd800..0xdc00).contains(&hi) {
                     if self.b.get(j + 5) != Some(&b'\\') || self.b.get(j + 6) != Some(&b'u') {
                         return None;
                     }
-                    let lo = self.hex4(j + 7)?;
+                    let lo = hex4(self.b, j + 7)?;
                     (0xdc00..0xe000).contains(&lo).then_some(j + 11)
                 } else if (0xdc00..0xe000).contains(&hi) {
                     None
@@ -320,15 +320,6 @@ impl Skim<'_> {
             }
             _ => None,
         }
-    }
-
-    fn hex4(&self, at: usize) -> Option<u32> {
-        let h = self.b.get(at..at + 4)?;
-        let mut v = 0;
-        for &c in h {
-            v = v * 16 + (c as char).to_digit(16)?;
-        }
-        Some(v)
     }
 }
 
