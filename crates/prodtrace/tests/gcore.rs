@@ -51,13 +51,7 @@ impl Target {
             .stdout(Stdio::piped())
             .spawn()
             .unwrap();
-        let mut line = String::new();
-        std::io::BufRead::read_line(
-            &mut std::io::BufReader::new(child.stdout.take().unwrap()),
-            &mut line,
-        )
-        .unwrap();
-        let pid: u32 = line.trim().parse().expect("target prints its PID");
+        let pid: u32 = first_line(&mut child).trim().parse().expect("target prints its PID");
         assert_eq!(pid, child.id());
         let t = Target {
             child,
@@ -404,12 +398,7 @@ fn node_core_loads_in_gdb_and_is_much_smaller_than_gdbs() {
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut line = String::new();
-    std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(node.stdout.take().unwrap()),
-        &mut line,
-    )
-    .unwrap();
+    first_line(&mut node); // the script is running once it printed its PID
     let pid = node.id().to_string();
     let task_count = || {
         std::fs::read_dir(format!("/proc/{pid}/task"))
@@ -684,4 +673,11 @@ fn a_target_killed_during_the_dump_gives_a_clean_error() {
         0,
         "no partial file"
     );
+}
+
+/// Waits for and returns the first line a child writes to its (piped) stdout.
+fn first_line(child: &mut std::process::Child) -> String {
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(child.stdout.take().unwrap()), &mut line).unwrap();
+    line
 }
