@@ -86,6 +86,16 @@ impl Target {
             std::thread::sleep(Duration::from_millis(5));
         }
     }
+
+    /// Asserts the target is held in a group-stop after a dump: every
+    /// thread stopped, its counter frozen, and no tracer left attached.
+    fn assert_stays_stopped(&self) {
+        wait_all_stopped(self.pid);
+        let count = self.count();
+        std::thread::sleep(Duration::from_millis(50));
+        assert_eq!(self.count(), count, "the target ran on after the dump");
+        assert_eq!(tracer_pid(self.pid), 0);
+    }
 }
 
 impl Drop for Target {
@@ -300,11 +310,7 @@ fn a_target_stopped_at_a_syscall_exit_keeps_its_registers_and_stays_stopped() {
     assert!(r.stopped);
     assert_eq!(r.threads, 4);
     // Detached threads re-enter the group-stop (briefly 'R' in the kernel).
-    wait_all_stopped(t.pid);
-    let count = t.count();
-    std::thread::sleep(Duration::from_millis(50));
-    assert_eq!(t.count(), count, "the target ran on after the dump");
-    assert_eq!(tracer_pid(t.pid), 0);
+    t.assert_stays_stopped();
     let bt = last_backtrace(&gdb(threads_binary(), &core, &["bt"]));
     // #0 in libc's syscall(), #1 stop_here, #2 main: registers of that stop.
     assert!(bt[0].contains("syscall"), "{bt:?}");
@@ -334,11 +340,7 @@ fn a_stop_signal_in_flight_is_not_lost() {
         let core = tempfile::NamedTempFile::new().unwrap();
         let r = corefile::write_core(t.pid, core.path(), &corefile::Options::default()).unwrap();
         assert_eq!(r.threads, 4);
-        wait_all_stopped(t.pid);
-        let count = t.count();
-        std::thread::sleep(Duration::from_millis(50));
-        assert_eq!(t.count(), count, "the target ran on after the dump");
-        assert_eq!(tracer_pid(t.pid), 0);
+        t.assert_stays_stopped();
         unsafe { libc::kill(t.pid as i32, libc::SIGCONT) };
         t.assert_runs();
     }
