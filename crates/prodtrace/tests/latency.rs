@@ -196,6 +196,20 @@ fn libuv_so_program() {
     let sleep = report.iter().find(|k| k["kind"] == "sleep_work").unwrap();
     assert!(sleep["min_ns"].as_u64().unwrap() >= 200_000, "{sleep}");
 
+    // --breakdown finds libuv.so's worker loop without symbols: every
+    // operation has its phases, and sleep_work's run phase is its sleep.
+    let (st, out) = run(&mut latency(&["--json", "--breakdown", "--", exe, "30", "5"]), LIMIT);
+    assert!(st.success(), "{}", out.output());
+    assert!(!out.output().contains("worker loop not found"), "{}", out.output());
+    let report = &json_reports(&out)[0];
+    for k in report {
+        for p in ["queue_wait", "run", "completion_delay"] {
+            assert_eq!(k[p]["count"], k["count"], "{p} of {k}");
+        }
+    }
+    let sleep = report.iter().find(|k| k["kind"] == "sleep_work").unwrap();
+    assert!(sleep["run"]["min_ns"].as_u64().unwrap() >= 200_000, "{sleep}");
+
     let (st, out) = run(&mut latency(&["--json", "--by", "caller", "--", exe, "30", "5"]), LIMIT);
     assert!(st.success(), "{}", out.output());
     let report = &json_reports(&out)[0];
@@ -225,6 +239,24 @@ fn node_internal_threadpool_work() {
     );
     let zlib: u64 = got.iter().filter(|(k, _)| k.contains("Zlib")).map(|(_, n)| n).sum();
     assert!(zlib >= 10, "{got:?}");
+}
+
+/// Thousands of operations in flight at once (more than the BPF program's
+/// table of slots, so some take its overflow map) are all counted.
+#[test]
+fn many_operations_in_flight() {
+    const N: u64 = 6000;
+    let script = format!(
+        "const c = require('crypto'); let n = 0; \
+         for (let i = 0; i < {N}; i++) c.pbkdf2('p', 's', 1, 16, 'sha1', () => {{ n++; }}); \
+         process.on('exit', () => console.log(JSON.stringify({{ completed: n }})));"
+    );
+    let (st, out) = run(&mut latency(&["--json", "--", "node", "-e", &script]), LIMIT);
+    assert!(st.success(), "{}", out.output());
+    assert!(out.stdout().contains(&format!("{{\"completed\":{N}}}")), "{}", out.output());
+    let got = counts(&json_reports(&out)[0]);
+    assert_eq!(got.get("node::crypto::DeriveBitsJob<node::crypto::PBKDF2Traits>::DoThreadPoolWork"), Some(&N), "{got:?}");
+    assert!(!out.output().contains("not tracked"), "{}", out.output());
 }
 
 /// -d ends the session on time while the target keeps running; the
@@ -342,5 +374,15 @@ fn node_fs_and_dns_requests() {
     for k in &json_reports(&out)[0] {
         assert_eq!(k["module"], "node");
         assert_plausible(k);
+    }
+    // The worker-loop probes of --breakdown see libuv's own requests too.
+    let (st, out) = run(&mut latency(&["--json", "--breakdown", "--", "node", "fs-demo.js", "40"]), LIMIT);
+    assert!(st.success(), "{}", out.output());
+    let report = &json_reports(&out)[0];
+    assert_eq!(counts(report), want, "{}", out.output());
+    for k in report {
+        for p in ["queue_wait", "run", "completion_delay"] {
+            assert_eq!(k[p]["count"], k["count"], "{p} of {k}");
+        }
     }
 }

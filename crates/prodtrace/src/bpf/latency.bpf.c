@@ -8,17 +8,19 @@
  * single-stepping it, see latency/sites.rs):
  *
  *   event loop: uv_queue_work(loop, req, work_cb, after_work_cb)  -> submit
- *   worker:     uv__queue_work(&req->work_req)  runs work_cb      -> run_start
- *               ... returns to libuv's worker loop                 -> run_end
+ *   worker:     worker loop, just before it calls w->work(w)       -> run_start
+ *               ... just after w->work(w) returned                 -> run_end
  *   event loop: uv__queue_done(&req->work_req) calls after_work_cb -> done
  *
  * Only `submit` and `done` are attached by default (two probe hits per
- * operation); `run_start`/`run_end` are attached for --breakdown.  They are
- * uprobe_multi links bound to the target process: the breakpoints exist in
- * its memory only, and, unlike PID-bound perf-event uprobes, they add no
- * cost to the target's context switches.  Every
- * operation is keyed by the address of its `struct uv__work` (req->work_req),
- * which is what the worker and completion functions receive.
+ * operation); `run_start`/`run_end` are attached for --breakdown (or, if
+ * the worker loop is not found, `run_start` on uv__queue_work's entry and
+ * `run_return` on its return).  They are uprobe_multi links bound to the
+ * target process: the breakpoints exist in its memory only, and, unlike
+ * PID-bound perf-event uprobes, they add no cost to the target's context
+ * switches.  Every operation is keyed by the address of its `struct
+ * uv__work` (req->work_req), which is what the worker and completion
+ * functions receive.
  *
  * libuv's own requests (fs, getaddrinfo, ...) start in uv__work_submit
  * (`submit_internal`) and end in their done function (uv__fs_done...),
@@ -35,8 +37,12 @@
  * With --by caller the first return address outside node/libuv is recorded
  * too (the seed's `ucaller` definition).
  *
- * Completed operations go to user space through a ring buffer; user space
- * builds the histograms.
+ * Operations in flight are kept in `slots` (or `starts` on a collision);
+ * completed operations go to user space through a ring buffer; user space
+ * builds the histograms.  Costs per operation, measured with
+ * kernel.bpf_stats_enabled on the sqlite demo: submit ~0.33 µs (most of
+ * it the one bpf_probe_read_user), done ~0.26 µs (most of it the ring
+ * buffer), besides the two probe hits themselves.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -49,6 +55,8 @@
 
 /* offsetof(uv_work_t, work_req): uv.h's public, stable layout on x86_64. */
 #define WORK_REQ_OFF 0x58
+/* offsetof(uv_work_t, work_cb). */
+#define WORK_CB_OFF 0x48
 /* User stack frames examined to find the caller (--by caller). */
 #define MAX_FRAMES 32
 
@@ -109,7 +117,27 @@ struct {
 	__type(value, struct start);
 } starts SEC(".maps");
 
-/* Worker thread id -> the operation it is running (--breakdown). */
+/* Operations in flight, first choice: a direct-mapped table indexed by a
+ * hash of the key.  An array lookup is a few instructions (the verifier
+ * inlines it), where a hash-map update plus delete costs several hundred
+ * ns per operation; `starts` only takes the rare operation whose slot is
+ * busy. */
+#define NSLOTS 4096
+struct slot {
+	u64 key;	/* 0 when free */
+	struct start s;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, NSLOTS);
+	__type(key, u32);
+	__type(value, struct slot);
+} slots SEC(".maps");
+
+
+/* Worker thread id -> the operation it is running (--breakdown through
+ * uv__queue_work's entry and return). */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 4096);
@@ -142,6 +170,47 @@ static __always_inline void count(u32 idx)
 	u64 *c = bpf_map_lookup_elem(&counters, &idx);
 	if (c)
 		__sync_fetch_and_add(c, 1);
+}
+
+static __always_inline struct slot *slot_of(u64 key)
+{
+	u32 idx = (u32)(((key >> 3) * 0x9E3779B97F4A7C15ULL) >> 52) & (NSLOTS - 1);
+
+	return bpf_map_lookup_elem(&slots, &idx);
+}
+
+/* Stores the start of operation `key`. */
+static __always_inline void put_start(u64 key, struct start *s)
+{
+	struct slot *sl = slot_of(key);
+
+	if (sl && (sl->key == key || __sync_val_compare_and_swap(&sl->key, 0, key) == 0)) {
+		sl->s = *s;
+		return;
+	}
+	if (bpf_map_update_elem(&starts, &key, s, BPF_ANY))
+		count(1);
+}
+
+/* The start of operation `key`, or NULL. */
+static __always_inline struct start *get_start(u64 key)
+{
+	struct slot *sl = slot_of(key);
+
+	if (sl && sl->key == key)
+		return &sl->s;
+	return bpf_map_lookup_elem(&starts, &key);
+}
+
+/* Forgets operation `key` (its start was read through get_start). */
+static __always_inline void drop_start(u64 key, struct start *s)
+{
+	struct slot *sl = slot_of(key);
+
+	if (sl && s == &sl->s)
+		sl->key = 0;
+	else
+		bpf_map_delete_elem(&starts, &key);
 }
 
 static __always_inline bool is_target(void)
@@ -180,26 +249,71 @@ static __always_inline u64 find_caller(struct pt_regs *ctx)
 	return found;
 }
 
-/* uv_queue_work(loop, req, work_cb, after_work_cb): an operation starts. */
-SEC("uprobe.multi")
-int BPF_UPROBE(submit, void *loop, void *req, u64 work_cb)
+/* The words of the request an operation's kind is read from (work_cb,
+ * node's ThreadPoolWork vtable pointer, N-API's execute callback) lie in
+ * [req + win_lo, req + win_lo + win_len); user space sets the window from
+ * the offsets above.  One bpf_probe_read_user of the window costs about
+ * what one of a single word does (~150 ns here), so it is read at once. */
+#define WIN_MAX 256
+const volatile s64 win_lo = 0;
+const volatile u32 win_len = 0;
+
+struct window {
+	u8 b[WIN_MAX];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, u32);
+	__type(value, struct window);
+} scratch SEC(".maps");
+
+/* The word at req + off, from a window read by read_window; 0 outside it. */
+static __always_inline u64 word_at(struct window *w, s64 off)
+{
+	s64 i = off - win_lo;
+
+	if (i < 0 || i > WIN_MAX - 8)
+		return 0;
+	return *(u64 *)(w->b + i);
+}
+
+/* Reads the window of `req`; NULL if it cannot be read. */
+static __always_inline struct window *read_window(u64 req)
+{
+	u32 zero = 0, len = win_len;
+	struct window *w = bpf_map_lookup_elem(&scratch, &zero);
+
+	if (!w || len > WIN_MAX)
+		return NULL;
+	if (bpf_probe_read_user(w->b, len, (void *)(req + win_lo)))
+		return NULL;
+	return w;
+}
+
+/* Records the start of operation `req` (a uv_work_t); `work_cb` is its
+ * work callback, or 0 to read it from the request. */
+static __always_inline int record_submit(struct pt_regs *ctx, u64 req, u64 work_cb)
 {
 	struct start s = {};
-	u64 key = (u64)req + WORK_REQ_OFF;
+	u64 key = req + WORK_REQ_OFF;
+	struct window *w = NULL;
 
-	if (!is_target())
-		return 0;
 	s.t_submit = bpf_ktime_get_ns();
+	if (!work_cb || tpw_work_cb) {
+		w = read_window(req);
+		if (w && !work_cb)
+			work_cb = word_at(w, WORK_CB_OFF);
+	}
 	s.kind = work_cb;
 	s.kind_type = KIND_WORK_CB;
-	if (tpw_work_cb && work_cb == tpw_work_cb) {
+	if (w && tpw_work_cb && work_cb == tpw_work_cb) {
 		/* A node::ThreadPoolWork: classify it by its vtable. */
-		u64 vptr = 0;
-		bpf_probe_read_user(&vptr, sizeof(vptr), (void *)((u64)req - tpw_req_off));
+		u64 vptr = word_at(w, -(s64)tpw_req_off);
+
 		if (napi_exec_off && vptr >= napi_vtable_lo && vptr < napi_vtable_hi) {
-			u64 exec = 0;
-			bpf_probe_read_user(&exec, sizeof(exec), (void *)((u64)req + napi_exec_off));
-			s.kind = exec;
+			s.kind = word_at(w, napi_exec_off);
 			s.kind_type = KIND_NAPI;
 		} else if (vptr) {
 			s.kind = vptr;
@@ -208,8 +322,35 @@ int BPF_UPROBE(submit, void *loop, void *req, u64 work_cb)
 	}
 	if (by_caller)
 		s.caller = find_caller(ctx);
-	if (bpf_map_update_elem(&starts, &key, &s, BPF_ANY))
-		count(1);
+	put_start(key, &s);
+	return 0;
+}
+
+/* uv_queue_work(loop, req, work_cb, after_work_cb): an operation starts. */
+SEC("uprobe.multi")
+int BPF_UPROBE(submit, void *loop, void *req, u64 work_cb)
+{
+	if (!is_target())
+		return 0;
+	return record_submit(ctx, (u64)req, work_cb);
+}
+
+/* The callee-saved register number `n` (0 rbx, 1 rbp, 2 r12, 3 r13, 4 r14,
+ * 5 r15).  Every register is loaded at a constant offset (the verifier
+ * rejects a computed context offset), then one is picked. */
+static __always_inline u64 saved_reg(struct pt_regs *ctx, u64 n)
+{
+	u64 rbx = ctx->bx, rbp = ctx->bp, r12 = ctx->r12, r13 = ctx->r13, r14 = ctx->r14, r15 = ctx->r15;
+
+	asm volatile("" : "+r"(rbx), "+r"(rbp), "+r"(r12), "+r"(r13), "+r"(r14), "+r"(r15));
+	switch (n) {
+	case 0: return rbx;
+	case 1: return rbp;
+	case 2: return r12;
+	case 3: return r13;
+	case 4: return r14;
+	case 5: return r15;
+	}
 	return 0;
 }
 
@@ -235,31 +376,60 @@ int BPF_UPROBE(submit_internal, void *loop, u64 w, int kind, u64 work)
 	}
 	if (by_caller)
 		s.caller = find_caller(ctx);
-	if (bpf_map_update_elem(&starts, &w, &s, BPF_ANY))
-		count(1);
+	put_start(w, &s);
 	return 0;
 }
 
-/* uv__queue_work(&req->work_req) on a worker thread (--breakdown). */
+/* Where a probe on a worker finds the operation, from its cookie: 0 for
+ * the first argument (a probe on uv__queue_work's entry), else
+ * COOKIE_REG | register number << 32 | (u32)displacement (see saved_reg). */
+#define COOKIE_REG (1ULL << 63)
+
+static __always_inline u64 worker_key(struct pt_regs *ctx)
+{
+	u64 cookie = bpf_get_attach_cookie(ctx);
+
+	if (!(cookie & COOKIE_REG))
+		return PT_REGS_PARM1(ctx);
+	return saved_reg(ctx, (cookie >> 32) & 0xff) + (s64)(s32)cookie;
+}
+
+/* A worker thread starts running an operation (--breakdown): in libuv's
+ * worker loop just before it calls `w->work(w)`, or at the entry of
+ * uv__queue_work when that call could not be located. */
 SEC("uprobe.multi")
-int BPF_UPROBE(run_start, u64 w)
+int run_start(struct pt_regs *ctx)
 {
 	struct start *s;
+	u64 w = worker_key(ctx);
 	u32 tid = (u32)bpf_get_current_pid_tgid();
 
 	if (!is_target())
 		return 0;
-	s = bpf_map_lookup_elem(&starts, &w);
+	s = get_start(w);
 	if (!s)
 		return 0;
 	s->t_run = bpf_ktime_get_ns();
-	bpf_map_update_elem(&running, &tid, &w, BPF_ANY);
+	if (!(bpf_get_attach_cookie(ctx) & COOKIE_REG))
+		bpf_map_update_elem(&running, &tid, &w, BPF_ANY);
 	return 0;
 }
 
-/* Return of uv__queue_work into the worker loop (--breakdown). */
+/* The worker finished running an operation (--breakdown): just after
+ * `w->work(w)` returned, or on uv__queue_work's return (a uretprobe, which
+ * knows the operation from `running`). */
+SEC("uprobe.multi")
+int run_end(struct pt_regs *ctx)
+{
+	struct start *s = get_start(worker_key(ctx));
+
+	if (is_target() && s)
+		s->t_ran = bpf_ktime_get_ns();
+	return 0;
+}
+
 SEC("uretprobe.multi")
-int BPF_URETPROBE(run_end)
+int BPF_URETPROBE(run_return)
 {
 	struct start *s;
 	u32 tid = (u32)bpf_get_current_pid_tgid();
@@ -270,7 +440,7 @@ int BPF_URETPROBE(run_end)
 	w = bpf_map_lookup_elem(&running, &tid);
 	if (!w)
 		return 0;
-	s = bpf_map_lookup_elem(&starts, w);
+	s = get_start(*w);
 	if (s)
 		s->t_ran = bpf_ktime_get_ns();
 	bpf_map_delete_elem(&running, &tid);
@@ -288,7 +458,7 @@ int BPF_UPROBE(done, u64 w)
 
 	if (!is_target())
 		return 0;
-	s = bpf_map_lookup_elem(&starts, &w);
+	s = get_start(w);
 	if (!s)
 		return 0;
 	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
@@ -305,7 +475,7 @@ int BPF_UPROBE(done, u64 w)
 	} else {
 		count(0);
 	}
-	bpf_map_delete_elem(&starts, &w);
+	drop_start(w, s);
 	return 0;
 }
 

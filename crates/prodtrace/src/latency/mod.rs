@@ -29,7 +29,7 @@ use elf::ElfImage;
 use kinds::Namer;
 use report::Report;
 use target::Target;
-use tracer::{Config, Event, InternalConfig, Tracer};
+use tracer::{Config, Event, InternalConfig, RunSites, Tracer};
 
 /// How operations are grouped.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -158,7 +158,20 @@ impl Session {
         let off = |vaddr: u64| {
             libuv.file_offset(vaddr).with_context(|| format!("address {vaddr:#x} is not in a loadable segment"))
         };
-        let offsets = (off(sites.submit.vaddr)?, off(sites.done.vaddr)?, off(sites.run.vaddr)?);
+        let offsets = (off(sites.submit.vaddr)?, off(sites.done.vaddr)?);
+        let run = match sites.worker {
+            Some(w) => RunSites::Worker { start: off(w.start.vaddr)?, end: off(w.end.vaddr)?, reg: w.reg, disp: w.disp },
+            None => {
+                if args.breakdown {
+                    eprintln!(
+                        "prodtrace: note: libuv's worker loop not found in {}: --breakdown probes \
+                         uv__queue_work, which is single-stepped (about 10 µs per operation)",
+                        libuv_path.display()
+                    );
+                }
+                RunSites::QueueWork(off(sites.run.vaddr)?)
+            }
+        };
         // libuv's own requests need runtime addresses of its functions: known
         // when the file holding libuv is mapped already (node; not a
         // libuv.so that a held command has yet to load).
@@ -196,6 +209,7 @@ impl Session {
             pid: target.pid,
             libuv: libuv_host,
             offsets,
+            run,
             napi: napi.map(|n| (n, exe_bias)),
             by_caller: args.by == By::Caller,
             skip,

@@ -41,8 +41,11 @@ pub struct LibuvSites {
     pub submit: Site,
     /// In `uv__queue_done`, before anything overwrites its argument (`&req->work_req`).
     pub done: Site,
-    /// Entry of `uv__queue_work` (worker thread, --breakdown).
+    /// Entry of `uv__queue_work` (worker thread, --breakdown, when `worker`
+    /// is not found).
     pub run: Site,
+    /// Around the worker loop's `w->work(w)` (--breakdown).
+    pub worker: Option<WorkerSites>,
     /// libuv's own thread-pool requests, when the file has a symbol table.
     pub internal: Option<InternalSites>,
 }
@@ -89,6 +92,137 @@ fn internal_sites(image: &ElfImage) -> Option<InternalSites> {
         dones,
         fs_work,
     })
+}
+
+/// Where worker threads start and finish an operation (--breakdown).
+///
+/// libuv's worker loop runs an operation with `w->work(w)`, which compiles
+/// to `lea D(%R),%rdi; call *D(%R)` with `R` a callee-saved register, so
+/// `R + D` is the operation's `struct uv__work *` before and after the
+/// call.  The probes go on the nearest kernel-emulated instructions around
+/// it that are on the same straight-line code and leave `R` alone (in
+/// node: `call uv_mutex_unlock` before, `call uv_mutex_lock` after): about
+/// 1 µs per hit, where a probe at `uv__queue_work`'s entry (a `lea`) is
+/// single-stepped and its return needs a uretprobe.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WorkerSites {
+    pub start: Site,
+    pub end: Site,
+    /// The callee-saved register, numbered as latency.bpf.c's `saved_reg`.
+    pub reg: u8,
+    pub disp: i64,
+}
+
+/// Callee-saved registers, in latency.bpf.c's `saved_reg` numbering.
+const SAVED_REGS: [Register; 6] = [Register::RBX, Register::RBP, Register::R12, Register::R13, Register::R14, Register::R15];
+
+/// Functions examined when looking for the worker loop without symbols.
+const MAX_WORKER_CANDIDATES: usize = 64;
+
+/// Finds the worker loop: libuv's static `worker` by name, or else among the
+/// functions `uv_queue_work` leads to through code references (it starts
+/// the threads on first use: uv_queue_work -> init_once -> ... -> worker).
+pub fn worker_sites(image: &ElfImage, queue_work: u64, queue_work_size: u64) -> Option<WorkerSites> {
+    if let Some(w) = image.symbol("worker") {
+        return worker_sites_in(image, w.addr, w.size);
+    }
+    let mut seen = vec![queue_work];
+    let mut i = 0;
+    while i < seen.len() && seen.len() <= MAX_WORKER_CANDIDATES {
+        let (func, size) = (seen[i], if i == 0 { queue_work_size } else { 4096 });
+        if i > 0 {
+            if let Some(w) = worker_sites_in(image, func, size) {
+                return Some(w);
+            }
+        }
+        for r in code_refs(image, func, size) {
+            if !seen.contains(&r) {
+                seen.push(r);
+            }
+        }
+        i += 1;
+    }
+    None
+}
+
+fn worker_sites_in(image: &ElfImage, func: u64, size: u64) -> Option<WorkerSites> {
+    let code = image.bytes_at(func, size.clamp(16, 4096))?;
+    let mut decoder = Decoder::with_ip(64, code, func, DecoderOptions::NONE);
+    let mut insns = Vec::new();
+    while decoder.can_decode() {
+        let ins = decoder.decode();
+        if ins.is_invalid() {
+            break;
+        }
+        insns.push(ins);
+    }
+    // Branch targets: a probe site must not be skipped by a jump into the
+    // straight-line code between it and the call.
+    let targets: Vec<u64> = insns
+        .iter()
+        .filter(|i| i.is_jcc_short_or_near() || i.is_jmp_short_or_near())
+        .map(|i| i.near_branch_target())
+        .collect();
+    let mut factory = InstructionInfoFactory::new();
+    let straight = |i: &Instruction| matches!(i.flow_control(), FlowControl::Next | FlowControl::Call);
+    for (c, call) in insns.iter().enumerate() {
+        if call.flow_control() != FlowControl::IndirectCall
+            || call.op0_kind() != OpKind::Memory
+            || call.memory_index() != Register::None
+        {
+            continue;
+        }
+        let (base, disp) = (call.memory_base(), call.memory_displacement64() as i64);
+        let Some(reg) = SAVED_REGS.iter().position(|&r| r == base) else { continue };
+        // `lea D(%R),%rdi` before it, with neither register written in between.
+        let Some(lea) = insns[..c].iter().rposition(|i| {
+            i.mnemonic() == Mnemonic::Lea
+                && i.op0_register() == Register::RDI
+                && i.memory_base() == base
+                && i.memory_index() == Register::None
+                && i.memory_displacement64() as i64 == disp
+        }) else {
+            continue;
+        };
+        if insns[lea + 1..c].iter().any(|i| !straight(i) || writes_any(&mut factory, i, &[Register::RDI, base]))
+            || insns[lea + 1..=c].iter().any(|i| targets.contains(&i.ip()))
+        {
+            continue;
+        }
+        // Before: walk back from the lea while the code is straight and leaves R alone.
+        let mut start = None;
+        for k in (0..=lea).rev() {
+            let ins = &insns[k];
+            if !straight(ins) || writes_any(&mut factory, ins, &[base]) {
+                break;
+            }
+            if kernel_emulates(ins) {
+                start = Some(ins.ip());
+                break;
+            }
+            if targets.contains(&ins.ip()) {
+                break;
+            }
+        }
+        // After: walk forward from the call.
+        let mut end = None;
+        for ins in &insns[c + 1..] {
+            if targets.contains(&ins.ip()) {
+                break;
+            }
+            if kernel_emulates(ins) {
+                end = Some(ins.ip());
+                break;
+            }
+            if !straight(ins) || writes_any(&mut factory, ins, &[base]) {
+                break;
+            }
+        }
+        let (Some(start), Some(end)) = (start, end) else { continue };
+        let site = |vaddr| Site { vaddr, func, emulated: true };
+        return Some(WorkerSites { start: site(start), end: site(end), reg: reg as u8, disp });
+    }
+    None
 }
 
 /// Where N-API keeps the add-on's execute callback, for node binaries.
@@ -247,6 +381,7 @@ pub fn libuv_sites(image: &ElfImage) -> Result<LibuvSites> {
         submit: probe_site(image, queue_work.addr, &[RDI, RSI, RDX, RCX]),
         done: probe_site(image, done, &[RDI]),
         run: Site { vaddr: work, func: work, emulated: false },
+        worker: worker_sites(image, queue_work.addr, queue_work.size),
         internal: internal_sites(image),
     })
 }
@@ -365,6 +500,19 @@ mod tests {
         assert!(internal.dones.iter().all(|d| d.emulated), "{internal:?}");
         // uv__fs_work starts `push %rbp; lea -0x150(%rdi),%rax` (container_of).
         assert_eq!(internal.fs_work, Some((node.symbol("uv__fs_work").unwrap().addr, 0x150)));
+        // --breakdown: around `call *-0x18(%rbx)` (w->work(w)) in worker():
+        // `call uv_mutex_unlock` before, `call uv_mutex_lock` after.
+        let q = node.symbol("uv_queue_work").unwrap();
+        let w = worker_sites(&node, q.addr, q.size).unwrap();
+        let worker = node.symbol("worker").unwrap();
+        assert_eq!((w.reg, w.disp), (0, -0x18), "{w:?}");
+        for (site, callee) in [(w.start, "uv_mutex_unlock"), (w.end, "uv_mutex_lock")] {
+            assert_eq!(site.func, worker.addr);
+            let ins = decode(node.bytes_at(site.vaddr, 16).unwrap(), site.vaddr)[0];
+            assert!(ins.is_call_near(), "{ins:?}");
+            assert_eq!(ins.near_branch_target(), node.symbol(callee).unwrap().addr);
+        }
+        assert!(w.start.vaddr < w.end.vaddr && w.end.vaddr - w.start.vaddr < 32, "{w:?}");
         let napi = napi_layout(&node).unwrap();
         assert_eq!(napi.req_off, 0x10);
         // Cross-checked with the lambda's inlined call `*0xa8(%r13)`, r13 = req - 0x10.
@@ -385,6 +533,14 @@ mod tests {
         assert!(rdi_displacements(&lib, s.done.func).contains(&-8));
         assert!(rdi_displacements(&lib, s.run.func).contains(&-16));
         assert!(napi_layout(&lib).is_none());
+        // Its worker loop is found through uv_queue_work's references, with
+        // the same shape as node's: probes on the two PLT calls around `w->work(w)`.
+        let q = lib.symbol("uv_queue_work").unwrap();
+        let w = worker_sites(&lib, q.addr, q.size).unwrap();
+        assert_eq!((w.reg, w.disp), (0, -0x18), "{w:?}");
+        for site in [w.start, w.end] {
+            assert!(decode(lib.bytes_at(site.vaddr, 16).unwrap(), site.vaddr)[0].is_call_near(), "{w:?}");
+        }
         assert!(s.internal.is_none(), "static functions of a stripped library are not found");
     }
 }

@@ -28,8 +28,10 @@ pub struct Config {
     pub pid: u32,
     /// The file holding libuv, opened through the target's root.
     pub libuv: PathBuf,
-    /// File offsets of the sites (submit, done, run).
-    pub offsets: (u64, u64, u64),
+    /// File offsets of the submit and done sites.
+    pub offsets: (u64, u64),
+    /// Where workers start and finish operations (--breakdown).
+    pub run: RunSites,
     /// N-API layout with node's load bias.
     pub napi: Option<(NapiLayout, u64)>,
     /// --by caller: also record the first return address outside `skip`.
@@ -41,6 +43,22 @@ pub struct Config {
     /// ld.so (opened through the target's root) and the file offset of its
     /// `_dl_debug_state`, to hear about library loads.
     pub dl_debug_state: Option<(PathBuf, u64)>,
+}
+
+/// The worker-side probes of --breakdown (file offsets).
+pub enum RunSites {
+    /// Around `w->work(w)` in the worker loop; the operation is
+    /// `register + displacement` (see `sites::WorkerSites`).
+    Worker { start: u64, end: u64, reg: u8, disp: i64 },
+    /// Entry and return of `uv__queue_work` (single-stepped, and a uretprobe).
+    QueueWork(u64),
+}
+
+impl RunSites {
+    /// The BPF cookie that tells run_start/run_end where the operation is.
+    fn cookie(reg: u8, disp: i64) -> u64 {
+        1 << 63 | (reg as u64) << 32 | (disp as i32 as u32 as u64)
+    }
 }
 
 /// Probes for libuv's own thread-pool requests (see `sites::InternalSites`).
@@ -97,12 +115,19 @@ impl<'obj> Tracer<'obj> {
         {
             let ro = open.maps.rodata_data.as_deref_mut().context("BPF program has no read-only data")?;
             ro.target_tgid = cfg.pid;
+            ro.win_lo = 0x48;
+            ro.win_len = 8;
             if let Some((napi, bias)) = &cfg.napi {
                 ro.tpw_work_cb = napi.work_cb.wrapping_add(*bias);
                 ro.tpw_req_off = napi.req_off;
                 ro.napi_vtable_lo = napi.vtable.0.wrapping_add(*bias);
                 ro.napi_vtable_hi = napi.vtable.1.wrapping_add(*bias);
                 ro.napi_exec_off = napi.exec_off.unwrap_or(0);
+                let offs = [0x48i64, -(napi.req_off as i64), napi.exec_off.unwrap_or(0x48)];
+                let lo = *offs.iter().min().unwrap();
+                let hi = *offs.iter().max().unwrap() + 8;
+                ro.win_lo = lo;
+                ro.win_len = (hi - lo) as u32;
             }
             if let Some(i) = &cfg.internal {
                 ro.queue_work_fn = i.queue_work_fn;
@@ -118,14 +143,20 @@ impl<'obj> Tracer<'obj> {
         if cfg.internal.is_none() {
             open.progs.submit_internal.set_autoload(false);
         }
+        let worker_sites = matches!(cfg.run, RunSites::Worker { .. });
         if !cfg.breakdown {
             open.progs.run_start.set_autoload(false);
+        }
+        if !cfg.breakdown || !worker_sites {
             open.progs.run_end.set_autoload(false);
+        }
+        if !cfg.breakdown || worker_sites {
+            open.progs.run_return.set_autoload(false);
         }
         let skel = open.load().context("loading the latency BPF program into the kernel")?;
         let mut tracer = Tracer { skel, links: Vec::new() };
         let pid = cfg.pid as i32;
-        let (submit, done, run) = cfg.offsets;
+        let (submit, done) = cfg.offsets;
         // One uprobe_multi link per site, bound to the target process.
         let attach_all = |prog: &libbpf_rs::ProgramMut, ret: bool, offs: &[u64], what: &str| {
             let offsets = offs.iter().map(|&o| o as usize).collect();
@@ -152,8 +183,22 @@ impl<'obj> Tracer<'obj> {
         }
         tracer.links.push(attach_all(&tracer.skel.progs.done, false, &dones, "uv__queue_done and uv__fs_done...")?);
         if cfg.breakdown {
-            tracer.links.push(attach(&tracer.skel.progs.run_start, false, run, "uv__queue_work")?);
-            tracer.links.push(attach(&tracer.skel.progs.run_end, true, run, "uv__queue_work (return)")?);
+            match cfg.run {
+                RunSites::Worker { start, end, reg, disp } => {
+                    let cookie = RunSites::cookie(reg, disp);
+                    for (prog, off) in [(&tracer.skel.progs.run_start, start), (&tracer.skel.progs.run_end, end)] {
+                        let opts =
+                            UprobeMultiOpts { offsets: vec![off as usize], cookies: vec![cookie], ..Default::default() };
+                        tracer.links.push(prog.attach_uprobe_multi_with_opts(pid, &cfg.libuv, "", opts).with_context(
+                            || format!("attaching a uprobe to libuv's worker loop in {}", cfg.libuv.display()),
+                        )?);
+                    }
+                }
+                RunSites::QueueWork(run) => {
+                    tracer.links.push(attach(&tracer.skel.progs.run_start, false, run, "uv__queue_work")?);
+                    tracer.links.push(attach(&tracer.skel.progs.run_return, true, run, "uv__queue_work (return)")?);
+                }
+            }
         }
         if let Some(i) = &cfg.internal {
             tracer.links.push(attach(&tracer.skel.progs.submit_internal, false, i.submit, "uv__work_submit")?);
