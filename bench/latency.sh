@@ -6,6 +6,9 @@
 # machine conditions (vCPUs left to idle, and kept awake, see below):
 #   untraced   node sqlite-demo.js
 #   prodtrace  prodtrace latency -- node sqlite-demo.js
+#   breakdown  prodtrace latency --breakdown -- node sqlite-demo.js
+#   bare-probes  the same two probes as `prodtrace`, with BPF programs that
+#              return at once (--bench-bare-probes): what the traps cost
 #   bpftrace   bpftrace bench/latency-seed.bt -c "node sqlite-demo.js"
 #              (the seed's D script ported to bpftrace, same two probes)
 # and reports the demo's own throughput (iterations/s, printed by the demo,
@@ -13,7 +16,8 @@
 # untraced, and the cost per operation (17 thread-pool operations per
 # iteration).  Then measures the cost of one uprobe hit on instructions the
 # kernel emulates (push, nop) versus ones it single-steps (mov, endbr64),
-# with bpftrace on a small C loop.
+# with bpftrace on a small C loop, and the run time of each BPF program per
+# hit (kernel.bpf_stats_enabled, read with bpftool).
 #
 # Writes bench/latency.md (OUT=... to change) and prints it.  Needs root,
 # bpftrace, cc, and scripts/setup.sh done (sqlite3 add-on built, prodtrace
@@ -64,11 +68,13 @@ run_mode() {
     case $1 in
     untraced) node sqlite-demo.js | rate ;;
     prodtrace) "$prodtrace" latency -- node sqlite-demo.js 2>/dev/null | rate ;;
+    breakdown) "$prodtrace" latency --breakdown -- node sqlite-demo.js 2>/dev/null | rate ;;
+    bare-probes) "$prodtrace" latency --bench-bare-probes -- node sqlite-demo.js 2>/dev/null | rate ;;
     bpftrace) bpftrace "$root/bench/latency-seed.bt" -c "/usr/bin/node sqlite-demo.js" 2>/dev/null | rate ;;
     esac
 }
 
-modes=(untraced prodtrace bpftrace)
+modes=(untraced prodtrace breakdown bare-probes bpftrace)
 conditions=(idle awake)
 for cond in "${conditions[@]}"; do
     [ "$cond" = awake ] && start_spinners
@@ -156,6 +162,33 @@ for f in f_push f_nop5 f_mov f_endbr; do
     hits+="$f $c"$'\n'
 done
 
+# Run time of each BPF program per hit: kernel.bpf_stats_enabled on, the
+# demo traced with --breakdown for a few seconds, bpftool's run_time_ns /
+# run_cnt of the programs this run loaded.
+prog_stats() {
+    local was pt
+    was=$(sysctl -n kernel.bpf_stats_enabled)
+    sysctl -qw kernel.bpf_stats_enabled=1
+    SQLITE_DEMO_DURATION=6 "$prodtrace" latency --breakdown -- node sqlite-demo.js >/dev/null 2>&1 &
+    pt=$!
+    sleep 5
+    bpftool -j prog show | python3 -c '
+import json, sys
+latest = {}
+for p in json.load(sys.stdin):
+    if p.get("name") in ("submit", "done", "run_start", "run_end") and p.get("run_cnt"):
+        if p["id"] > latest.get(p["name"], {"id": -1})["id"]:
+            latest[p["name"]] = p
+for n in ("submit", "done", "run_start", "run_end"):
+    if n in latest:
+        print(n, latest[n]["run_cnt"], "%.0f" % (latest[n]["run_time_ns"] / latest[n]["run_cnt"]))
+'
+    wait "$pt" || true
+    sysctl -qw kernel.bpf_stats_enabled="$was"
+}
+stats=$(prog_stats)
+echo "BPF program costs: $stats" >&2
+
 {
     echo "# prodtrace latency: overhead benchmark"
     echo
@@ -208,6 +241,10 @@ done
     echo "- prodtrace: \`prodtrace latency -- node sqlite-demo.js\` (two uprobes per operation, both on"
     echo "  instructions the kernel emulates: \`push %rbp\` at uv_queue_work, a \`je\` in uv__queue_done;"
     echo "  uprobe_multi links bound to the PID)"
+    echo "- breakdown: \`prodtrace latency --breakdown -- node sqlite-demo.js\` (two more probes per"
+    echo "  operation, on the worker thread: the emulated calls around \`w->work(w)\` in libuv's worker loop)"
+    echo "- bare-probes: \`prodtrace latency --bench-bare-probes -- node sqlite-demo.js\` (the same two"
+    echo "  probes as prodtrace, with BPF programs that return at once: the cost of the traps alone)"
     echo "- bpftrace: \`bpftrace bench/latency-seed.bt -c 'node sqlite-demo.js'\` (the seed's D script"
     echo "  ported: two uprobes per operation, uv_queue_work and the after-work callback, both \`push\`)"
     echo
@@ -227,5 +264,16 @@ done
         f_endbr) echo "| \`endbr64\` | single-stepped | $c |" ;;
         esac
     done <<<"$hits"
+    echo
+    echo "## Run time of prodtrace's BPF programs"
+    echo
+    echo "\`prodtrace latency --breakdown\` on the demo with kernel.bpf_stats_enabled=1 (bpftool's"
+    echo "run_time_ns / run_cnt; the time inside the program, not the trap around it):"
+    echo
+    echo "| program | runs | ns per run |"
+    echo "|---|---:|---:|"
+    while read -r n c t; do
+        [ -n "$n" ] && echo "| $n | $c | $t |"
+    done <<<"$stats"
 } >"$out_path"
 cat "$out_path"

@@ -11,10 +11,11 @@ root=$PWD
 log() { printf '\033[1msetup:\033[0m %s\n' "$*" >&2; }
 
 # 1. Debian packages: clang + libbpf's build deps for the BPF skeletons,
-#    bpftrace and gdb as reference tools in tests, g++/make/python3 for
+#    bpftrace and gdb as reference tools in tests, bpftool for the
+#    benchmarks (BPF program run times), g++/make/python3 for
 #    node-gyp, node/npm for the examples, libuv1-dev for the libuv.so example
 #    program of prodtrace latency's tests.
-apt_pkgs=(clang llvm libelf-dev pkg-config zlib1g-dev make g++ python3 bpftrace gdb nodejs npm ca-certificates curl libuv1-dev)
+apt_pkgs=(clang llvm libelf-dev pkg-config zlib1g-dev make g++ python3 bpftrace bpftool gdb nodejs npm ca-certificates curl libuv1-dev)
 missing=()
 for p in "${apt_pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -69,6 +69,10 @@ pub struct Args {
     /// What names a kind of operation.
     #[arg(long, value_enum, default_value_t = By::Work)]
     pub by: By,
+    /// For bench/latency.sh: attach the same probes, but with BPF programs
+    /// that return at once, to measure what the traps alone cost.
+    #[arg(long, hide = true)]
+    pub bench_bare_probes: bool,
     /// Start this command and trace it from its first instruction (like dtrace -c).
     #[arg(last = true, value_name = "CMD ARGS")]
     pub command: Vec<String>,
@@ -210,6 +214,7 @@ impl Session {
             libuv: libuv_host,
             offsets,
             run,
+            bare: args.bench_bare_probes,
             napi: napi.map(|n| (n, exe_bias)),
             by_caller: args.by == By::Caller,
             skip,

@@ -38,6 +38,8 @@ pub struct Config {
     pub by_caller: bool,
     pub skip: Option<(u64, u64)>,
     pub breakdown: bool,
+    /// Programs that return at once (bench/latency.sh's "bare probes").
+    pub bare: bool,
     /// libuv's own requests (fs, dns...), when their functions are known.
     pub internal: Option<InternalConfig>,
     /// ld.so (opened through the target's root) and the file offset of its
@@ -114,7 +116,8 @@ impl<'obj> Tracer<'obj> {
         let mut open = LatencySkelBuilder::default().open(storage).context("opening the latency BPF program")?;
         {
             let ro = open.maps.rodata_data.as_deref_mut().context("BPF program has no read-only data")?;
-            ro.target_tgid = cfg.pid;
+            // Bare probes: no process matches.
+            ro.target_tgid = if cfg.bare { 0 } else { cfg.pid };
             ro.win_lo = 0x48;
             ro.win_len = 8;
             if let Some((napi, bias)) = &cfg.napi {
