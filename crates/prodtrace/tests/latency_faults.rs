@@ -145,11 +145,11 @@ fn no_probe_survives_kill_9() {
         assert!(code_modified(pid, "uv__queue_done"), "probe planted in uv__queue_done while tracing");
         assert!(code_modified(pid, "uv__work_submit") && code_modified(pid, "uv__fs_done"), "fs probes planted");
         let breakdown = args.contains(&"--breakdown");
-        assert_eq!(code_modified(pid, "uv__queue_work"), breakdown, "worker probe only with --breakdown");
+        assert_eq!(code_modified(pid, "worker"), breakdown, "worker-loop probes only with --breakdown");
         tracer.signal(libc::SIGKILL);
         tracer.wait(LIMIT);
         for f in
-            ["uv_queue_work", "uv__queue_done", "uv__queue_work", "uv__work_submit", "uv__fs_done", "uv__random_done"]
+            ["uv_queue_work", "uv__queue_done", "worker", "uv__work_submit", "uv__fs_done", "uv__random_done"]
         {
             assert!(!code_modified(pid, f), "breakpoint left in {f} after kill -9");
         }

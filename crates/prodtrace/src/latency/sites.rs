@@ -146,16 +146,7 @@ pub fn worker_sites(image: &ElfImage, queue_work: u64, queue_work_size: u64) -> 
 }
 
 fn worker_sites_in(image: &ElfImage, func: u64, size: u64) -> Option<WorkerSites> {
-    let code = image.bytes_at(func, size.clamp(16, 4096))?;
-    let mut decoder = Decoder::with_ip(64, code, func, DecoderOptions::NONE);
-    let mut insns = Vec::new();
-    while decoder.can_decode() {
-        let ins = decoder.decode();
-        if ins.is_invalid() {
-            break;
-        }
-        insns.push(ins);
-    }
+    let insns = decode_function(image, func, size);
     // Branch targets: a probe site must not be skipped by a jump into the
     // straight-line code between it and the call.
     let targets: Vec<u64> = insns
@@ -259,6 +250,23 @@ fn decode(code: &[u8], ip: u64) -> Vec<Instruction> {
     out
 }
 
+/// The instructions of the function at `func` of `size` bytes (16 to 4096:
+/// a function whose size is unknown is read as 4096 bytes), up to the first
+/// undecodable one.
+fn decode_function(image: &ElfImage, func: u64, size: u64) -> Vec<Instruction> {
+    let Some(code) = image.bytes_at(func, size.clamp(16, 4096)) else { return Vec::new() };
+    let mut decoder = Decoder::with_ip(64, code, func, DecoderOptions::NONE);
+    let mut out = Vec::new();
+    while decoder.can_decode() {
+        let ins = decoder.decode();
+        if ins.is_invalid() {
+            break;
+        }
+        out.push(ins);
+    }
+    out
+}
+
 /// Whether Linux's x86 uprobe code emulates `ins` rather than single-stepping
 /// it (arch/x86/kernel/uprobes.c: relative branches and calls, `push reg`,
 /// nops).
@@ -327,14 +335,8 @@ fn rdi_displacements(image: &ElfImage, func: u64) -> Vec<i64> {
 /// Code addresses a function refers to: RIP-relative `lea` targets, code
 /// pointers loaded from RIP-relative data, and immediates that fall in code.
 fn code_refs(image: &ElfImage, func: u64, size: u64) -> Vec<u64> {
-    let Some(code) = image.bytes_at(func, size.clamp(16, 4096)) else { return Vec::new() };
-    let mut decoder = Decoder::with_ip(64, code, func, DecoderOptions::NONE);
     let mut refs = Vec::new();
-    while decoder.can_decode() {
-        let ins = decoder.decode();
-        if ins.is_invalid() {
-            break;
-        }
+    for ins in decode_function(image, func, size) {
         for i in 0..ins.op_count() {
             match ins.op_kind(i) {
                 OpKind::Memory if ins.is_ip_rel_memory_operand() => {
