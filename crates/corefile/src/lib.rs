@@ -163,9 +163,16 @@ pub fn write_core(pid: u32, path: &Path, opts: &Options) -> Result<Report> {
 }
 
 /// An error of a step that reads the target: if the target is gone, that
-/// is what the user needs to know, whichever step noticed first.
+/// is what the user needs to know, whichever step noticed first.  A target
+/// killed meanwhile can still look alive in /proc/PID/stat while it exits
+/// (its memory is released before it becomes a zombie): /proc then answers
+/// ESRCH, which says the same.
 fn exited_or(pid: u32, err: anyhow::Error) -> anyhow::Error {
-    if procctl::process_exists(pid) {
+    let esrch = err.chain().any(|e| {
+        e.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.raw_os_error() == Some(libc::ESRCH))
+    });
+    if procctl::process_exists(pid) && !esrch {
         err
     } else {
         anyhow::anyhow!("process {pid} exited during the dump; no core written")
@@ -338,4 +345,24 @@ fn mem_available() -> u64 {
                 .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
         })
         .map_or(0, |kb| kb * 1024)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// ESRCH from /proc means the target is going away even while its stat
+    /// still shows it alive; any other error of a live target is kept.
+    #[test]
+    fn esrch_reads_as_exited() {
+        let me = std::process::id();
+        let gone = anyhow::Error::from(std::io::Error::from_raw_os_error(libc::ESRCH))
+            .context(format!("cannot open /proc/{me}/pagemap"));
+        assert_eq!(
+            exited_or(me, gone).to_string(),
+            format!("process {me} exited during the dump; no core written")
+        );
+        let other = anyhow::Error::from(std::io::Error::from_raw_os_error(libc::EACCES));
+        assert!(exited_or(me, other).to_string().contains("denied"));
+    }
 }

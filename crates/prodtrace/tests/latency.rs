@@ -255,7 +255,11 @@ fn many_operations_in_flight() {
     assert!(st.success(), "{}", out.output());
     assert!(out.stdout().contains(&format!("{{\"completed\":{N}}}")), "{}", out.output());
     let got = counts(&json_reports(&out)[0]);
-    assert_eq!(got.get("node::crypto::DeriveBitsJob<node::crypto::PBKDF2Traits>::DoThreadPoolWork"), Some(&N), "{got:?}");
+    assert_eq!(
+        got.get("node::crypto::DeriveBitsJob<node::crypto::PBKDF2Traits>::DoThreadPoolWork"),
+        Some(&N),
+        "{got:?}"
+    );
     assert!(!out.output().contains("not tracked"), "{}", out.output());
 }
 

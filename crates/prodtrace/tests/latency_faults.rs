@@ -148,9 +148,7 @@ fn no_probe_survives_kill_9() {
         assert_eq!(code_modified(pid, "worker"), breakdown, "worker-loop probes only with --breakdown");
         tracer.signal(libc::SIGKILL);
         tracer.wait(LIMIT);
-        for f in
-            ["uv_queue_work", "uv__queue_done", "worker", "uv__work_submit", "uv__fs_done", "uv__random_done"]
-        {
+        for f in ["uv_queue_work", "uv__queue_done", "worker", "uv__work_submit", "uv__fs_done", "uv__random_done"] {
             assert!(!code_modified(pid, f), "breakpoint left in {f} after kill -9");
         }
         assert!(!stopped(pid));

@@ -164,7 +164,9 @@ impl Session {
         };
         let offsets = (off(sites.submit.vaddr)?, off(sites.done.vaddr)?);
         let run = match sites.worker {
-            Some(w) => RunSites::Worker { start: off(w.start.vaddr)?, end: off(w.end.vaddr)?, reg: w.reg, disp: w.disp },
+            Some(w) => {
+                RunSites::Worker { start: off(w.start.vaddr)?, end: off(w.end.vaddr)?, reg: w.reg, disp: w.disp }
+            }
             None => {
                 if args.breakdown {
                     eprintln!(

@@ -15,6 +15,8 @@
 //!   `uv_queue_work` stores into the request: the done callback is the one
 //!   that loads `after_work_cb` (`[w - 8]`), the work callback loads
 //!   `work_cb` (`[w - 16]`) (offsets fixed by uv.h's public `uv_work_t`);
+//! * libuv's worker loop, for --breakdown: the calls around `w->work(w)`
+//!   (see [`WorkerSites`]);
 //! * N-API's layout in node (see [`NapiLayout`]).
 
 use anyhow::{bail, Result};
@@ -114,7 +116,8 @@ pub struct WorkerSites {
 }
 
 /// Callee-saved registers, in latency.bpf.c's `saved_reg` numbering.
-const SAVED_REGS: [Register; 6] = [Register::RBX, Register::RBP, Register::R12, Register::R13, Register::R14, Register::R15];
+const SAVED_REGS: [Register; 6] =
+    [Register::RBX, Register::RBP, Register::R12, Register::R13, Register::R14, Register::R15];
 
 /// Functions examined when looking for the worker loop without symbols.
 const MAX_WORKER_CANDIDATES: usize = 64;

@@ -190,8 +190,11 @@ impl<'obj> Tracer<'obj> {
                 RunSites::Worker { start, end, reg, disp } => {
                     let cookie = RunSites::cookie(reg, disp);
                     for (prog, off) in [(&tracer.skel.progs.run_start, start), (&tracer.skel.progs.run_end, end)] {
-                        let opts =
-                            UprobeMultiOpts { offsets: vec![off as usize], cookies: vec![cookie], ..Default::default() };
+                        let opts = UprobeMultiOpts {
+                            offsets: vec![off as usize],
+                            cookies: vec![cookie],
+                            ..Default::default()
+                        };
                         tracer.links.push(prog.attach_uprobe_multi_with_opts(pid, &cfg.libuv, "", opts).with_context(
                             || format!("attaching a uprobe to libuv's worker loop in {}", cfg.libuv.display()),
                         )?);
