@@ -55,8 +55,6 @@
 
 /* offsetof(uv_work_t, work_req): uv.h's public, stable layout on x86_64. */
 #define WORK_REQ_OFF 0x58
-/* offsetof(uv_work_t, work_cb). */
-#define WORK_CB_OFF 0x48
 /* User stack frames examined to find the caller (--by caller). */
 #define MAX_FRAMES 32
 
@@ -207,8 +205,11 @@ static __always_inline void drop_start(u64 key, struct start *s)
 {
 	struct slot *sl = slot_of(key);
 
-	if (sl && s == &sl->s)
+	if (sl && s == &sl->s) {
+		/* Everything read from the slot is read before it is freed. */
+		asm volatile("" ::: "memory");
 		sl->key = 0;
+	}
 	else
 		bpf_map_delete_elem(&starts, &key);
 }
@@ -249,8 +250,8 @@ static __always_inline u64 find_caller(struct pt_regs *ctx)
 	return found;
 }
 
-/* The words of the request an operation's kind is read from (work_cb,
- * node's ThreadPoolWork vtable pointer, N-API's execute callback) lie in
+/* The words of the request an operation's kind is read from (node's
+ * ThreadPoolWork vtable pointer, N-API's execute callback) lie in
  * [req + win_lo, req + win_lo + win_len); user space sets the window from
  * the offsets above.  One bpf_probe_read_user of the window costs about
  * what one of a single word does (~150 ns here), so it is read at once. */
@@ -292,23 +293,20 @@ static __always_inline struct window *read_window(u64 req)
 	return w;
 }
 
-/* Records the start of operation `req` (a uv_work_t); `work_cb` is its
- * work callback, or 0 to read it from the request. */
-static __always_inline int record_submit(struct pt_regs *ctx, u64 req, u64 work_cb)
+/* uv_queue_work(loop, req, work_cb, after_work_cb): an operation starts. */
+SEC("uprobe.multi")
+int BPF_UPROBE(submit, void *loop, void *req, u64 work_cb)
 {
 	struct start s = {};
-	u64 key = req + WORK_REQ_OFF;
-	struct window *w = NULL;
+	u64 key = (u64)req + WORK_REQ_OFF;
+	struct window *w;
 
+	if (!is_target())
+		return 0;
 	s.t_submit = bpf_ktime_get_ns();
-	if (!work_cb || tpw_work_cb) {
-		w = read_window(req);
-		if (w && !work_cb)
-			work_cb = word_at(w, WORK_CB_OFF);
-	}
 	s.kind = work_cb;
 	s.kind_type = KIND_WORK_CB;
-	if (w && tpw_work_cb && work_cb == tpw_work_cb) {
+	if (tpw_work_cb && work_cb == tpw_work_cb && (w = read_window((u64)req))) {
 		/* A node::ThreadPoolWork: classify it by its vtable. */
 		u64 vptr = word_at(w, -(s64)tpw_req_off);
 
@@ -324,15 +322,6 @@ static __always_inline int record_submit(struct pt_regs *ctx, u64 req, u64 work_
 		s.caller = find_caller(ctx);
 	put_start(key, &s);
 	return 0;
-}
-
-/* uv_queue_work(loop, req, work_cb, after_work_cb): an operation starts. */
-SEC("uprobe.multi")
-int BPF_UPROBE(submit, void *loop, void *req, u64 work_cb)
-{
-	if (!is_target())
-		return 0;
-	return record_submit(ctx, (u64)req, work_cb);
 }
 
 /* The callee-saved register number `n` (0 rbx, 1 rbp, 2 r12, 3 r13, 4 r14,

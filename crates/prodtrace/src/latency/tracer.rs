@@ -20,6 +20,9 @@ pub const KIND_NAPI: u32 = 1;
 pub const KIND_TPW: u32 = 2;
 pub const KIND_FS: u32 = 4;
 
+/// Size of the BPF program's buffer for the words of a request (WIN_MAX).
+const WINDOW_MAX: i64 = 256;
+
 /// Storage the skeleton borrows for its lifetime.
 pub type ObjectStorage = MaybeUninit<OpenObject>;
 
@@ -118,17 +121,18 @@ impl<'obj> Tracer<'obj> {
             let ro = open.maps.rodata_data.as_deref_mut().context("BPF program has no read-only data")?;
             // Bare probes: no process matches.
             ro.target_tgid = if cfg.bare { 0 } else { cfg.pid };
-            ro.win_lo = 0x48;
-            ro.win_len = 8;
             if let Some((napi, bias)) = &cfg.napi {
                 ro.tpw_work_cb = napi.work_cb.wrapping_add(*bias);
                 ro.tpw_req_off = napi.req_off;
                 ro.napi_vtable_lo = napi.vtable.0.wrapping_add(*bias);
                 ro.napi_vtable_hi = napi.vtable.1.wrapping_add(*bias);
-                ro.napi_exec_off = napi.exec_off.unwrap_or(0);
-                let offs = [0x48i64, -(napi.req_off as i64), napi.exec_off.unwrap_or(0x48)];
-                let lo = *offs.iter().min().unwrap();
-                let hi = *offs.iter().max().unwrap() + 8;
+                // The one window of the request the BPF program reads: the
+                // vtable pointer and the execute callback (unless too far
+                // apart for its buffer: then N-API work is named by class).
+                let vptr = -(napi.req_off as i64);
+                let exec = napi.exec_off.filter(|&e| e.max(vptr) + 8 - e.min(vptr) <= WINDOW_MAX);
+                let (lo, hi) = exec.map_or((vptr, vptr + 8), |e| (e.min(vptr), e.max(vptr) + 8));
+                ro.napi_exec_off = exec.unwrap_or(0);
                 ro.win_lo = lo;
                 ro.win_len = (hi - lo) as u32;
             }
