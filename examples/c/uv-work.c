@@ -5,12 +5,14 @@
  * `prodtrace latency`.
  *
  * Build:  cc -O2 -o uv-work examples/c/uv-work.c -luv
- * Usage:  uv-work [HASH_COUNT [SLEEP_COUNT]]      (defaults: 2000 500)
+ * Usage:  uv-work [HASH_COUNT [SLEEP_COUNT [STAT_COUNT]]]   (defaults: 2000 500 0)
  *
  * Queues HASH_COUNT `hash_work` items (CPU: hashes a 64 KiB buffer) and
  * SLEEP_COUNT `sleep_work` items (sleeps 200 µs), at most 4 in flight, each
- * submitted by `submit_next`, then prints one JSON line with the number of
- * completed items of each kind: {"uv_work":{"hash_work":N,"sleep_work":M}}.
+ * submitted by `submit_next`, and runs STAT_COUNT asynchronous uv_fs_stat
+ * calls one after the other (libuv's own thread-pool requests), then
+ * prints one JSON line with the number of completed items of each kind:
+ * {"uv_work":{"hash_work":N,"sleep_work":M,"fs_stat":K}}.
  * With UV_WORK_WAIT=stdin it first prints "ready PID" and waits for a line
  * on stdin, so a tracer can attach before the work starts.
  */
@@ -87,10 +89,36 @@ static void after_work(uv_work_t *req, int status)
 	submit_next(loop);
 }
 
+static long stat_left, stat_done;
+static uv_fs_t stat_req;
+
+/* Starts the next uv_fs_stat, if any. */
+static void stat_next(uv_loop_t *loop);
+
+static void after_stat(uv_fs_t *req)
+{
+	if (req->result == 0)
+		stat_done++;
+	uv_fs_req_cleanup(req);
+	stat_next(req->loop);
+}
+
+static void stat_next(uv_loop_t *loop)
+{
+	if (stat_left <= 0)
+		return;
+	stat_left--;
+	if (uv_fs_stat(loop, &stat_req, "/", after_stat) != 0) {
+		fprintf(stderr, "uv-work: cannot start uv_fs_stat\n");
+		exit(1);
+	}
+}
+
 int main(int argc, char **argv)
 {
 	hash_left = argc > 1 ? atol(argv[1]) : 2000;
 	sleep_left = argc > 2 ? atol(argv[2]) : 500;
+	stat_left = argc > 3 ? atol(argv[3]) : 0;
 	const char *wait = getenv("UV_WORK_WAIT");
 	if (wait && strcmp(wait, "stdin") == 0) {
 		char line[64];
@@ -102,7 +130,9 @@ int main(int argc, char **argv)
 	uv_loop_t *loop = uv_default_loop();
 	for (int i = 0; i < IN_FLIGHT; i++)
 		submit_next(loop);
+	stat_next(loop);
 	uv_run(loop, UV_RUN_DEFAULT);
-	printf("{\"uv_work\":{\"hash_work\":%ld,\"sleep_work\":%ld}}\n", hash_done, sleep_done);
+	printf("{\"uv_work\":{\"hash_work\":%ld,\"sleep_work\":%ld,\"fs_stat\":%ld}}\n", hash_done, sleep_done,
+	       stat_done);
 	return 0;
 }

@@ -73,11 +73,14 @@ const volatile u64 napi_vtable_hi = 0;
 const volatile s64 napi_exec_off = 0;
 /* libuv's own requests (fs, getaddrinfo...) go through uv__work_submit, not
  * uv_queue_work.  uv__queue_work: the work function of uv_queue_work's
- * requests (already recorded by `submit` when uv_queue_work calls
+ * requests (already recorded by `submit` if uv_queue_work calls
  * uv__work_submit); uv__fs_work and the offset of `work_req` in uv_fs_t,
- * to classify fs requests by their uv_fs_type. */
-const volatile u64 queue_work_fn = 0;
-const volatile u64 fs_work_fn = 0;
+ * to classify fs requests by their uv_fs_type.  Both functions are given
+ * relative to the probed instruction in uv__work_submit, whose run-time
+ * address bpf_get_func_ip() returns, so they are known even before the
+ * library is loaded (fs_work_rel == 0: unknown). */
+const volatile s64 queue_work_rel = 0;
+const volatile s64 fs_work_rel = 0;
 const volatile u64 fs_req_off = 0;
 /* --by caller: skip return addresses inside these ranges (node's and
  * libuv's code) when looking for the caller. */
@@ -352,12 +355,14 @@ int BPF_UPROBE(submit_internal, void *loop, u64 w, int kind, u64 work)
 {
 	struct start s = {};
 
-	if (!is_target() || work == queue_work_fn)
+	u64 ip = bpf_get_func_ip(ctx);
+
+	if (!is_target() || work == ip + queue_work_rel)
 		return 0;
 	s.t_submit = bpf_ktime_get_ns();
 	s.kind = work;
 	s.kind_type = KIND_WORK_CB;
-	if (fs_work_fn && work == fs_work_fn) {
+	if (fs_work_rel && work == ip + fs_work_rel) {
 		int fs_type = 0;
 		bpf_probe_read_user(&fs_type, sizeof(fs_type), (void *)(w - fs_req_off + 0x40));
 		s.kind = (u64)(s64)fs_type;

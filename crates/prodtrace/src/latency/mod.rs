@@ -178,19 +178,16 @@ impl Session {
                 RunSites::QueueWork(off(sites.run.vaddr)?)
             }
         };
-        // libuv's own requests need runtime addresses of its functions: known
-        // when the file holding libuv is mapped already (node; not a
-        // libuv.so that a held command has yet to load).
-        let libuv_bias = target.bias(&libuv_path, &libuv);
-        let internal = match (&sites.internal, libuv_bias) {
-            (Some(i), Some(bias)) => Some(InternalConfig {
+        let rel = |a: u64, from: u64| a.wrapping_sub(from) as i64;
+        let internal = match &sites.internal {
+            Some(i) => Some(InternalConfig {
                 submit: off(i.submit.vaddr)?,
                 dones: i.dones.iter().map(|d| off(d.vaddr)).collect::<Result<_>>()?,
-                queue_work_fn: sites.run.func.wrapping_add(bias),
-                fs_work_fn: i.fs_work.map_or(0, |(f, _)| f.wrapping_add(bias)),
+                queue_work_rel: rel(sites.run.func, i.submit.vaddr),
+                fs_work_rel: i.fs_work.map_or(0, |(f, _)| rel(f, i.submit.vaddr)),
                 fs_req_off: i.fs_work.map_or(0, |(_, o)| o),
             }),
-            _ => None,
+            None => None,
         };
         let exe_path = target.exe()?;
         let exe = ElfImage::open(&target.host_path(&exe_path))?;

@@ -54,7 +54,7 @@ pub struct LibuvSites {
 
 /// Where libuv's own thread-pool requests (fs, getaddrinfo, getnameinfo,
 /// random) start and end: they go through the static `uv__work_submit`,
-/// not `uv_queue_work`, so they are found by name only.
+/// not `uv_queue_work`.
 #[derive(Clone, Debug)]
 pub struct InternalSites {
     /// In `uv__work_submit(loop, w, kind, work, done)`.
@@ -65,33 +65,80 @@ pub struct InternalSites {
     pub fs_work: Option<(u64, u64)>,
 }
 
-/// Done functions of libuv's own requests.
-const INTERNAL_DONES: [&str; 4] = ["uv__fs_done", "uv__getaddrinfo_done", "uv__getnameinfo_done", "uv__random_done"];
+/// Done functions of libuv's own requests, and an exported function that
+/// submits each kind (for files without symbols).
+const INTERNAL: [(&str, &str); 4] = [
+    ("uv__fs_done", "uv_fs_stat"),
+    ("uv__getaddrinfo_done", "uv_getaddrinfo"),
+    ("uv__getnameinfo_done", "uv_getnameinfo"),
+    ("uv__random_done", "uv_random"),
+];
 
+/// uv__work_submit and the work and done functions passed to it, from the
+/// first call in `func` made with `lea work(%rip),%rcx` and
+/// `lea done(%rip),%r8` (its 4th and 5th arguments) still in place.
+fn submit_call(image: &ElfImage, func: u64, size: u64) -> Option<(u64, u64, u64)> {
+    let mut factory = InstructionInfoFactory::new();
+    let (mut rcx, mut r8) = (None, None);
+    for ins in decode_function(image, func, size) {
+        if ins.is_call_near() {
+            if let (Some(work), Some(done)) = (rcx, r8) {
+                return Some((ins.near_branch_target(), work, done));
+            }
+        }
+        let lea_rip = ins.mnemonic() == Mnemonic::Lea && ins.is_ip_rel_memory_operand();
+        for (reg, val) in [(Register::RCX, &mut rcx), (Register::R8, &mut r8)] {
+            if lea_rip && ins.op0_register() == reg {
+                *val = Some(ins.ip_rel_memory_address());
+            } else if ins.is_call_near() || writes_any(&mut factory, &ins, &[reg]) {
+                *val = None;
+            }
+        }
+        if matches!(ins.flow_control(), FlowControl::Return | FlowControl::UnconditionalBranch) {
+            break;
+        }
+    }
+    None
+}
+
+/// The sites by name when the file has symbols (node), otherwise through
+/// the exported functions that submit each kind of request (Debian's
+/// stripped libuv.so): `uv_fs_stat` calls `uv__work_submit(loop,
+/// &req->work_req, ..., uv__fs_work, uv__fs_done)`, and so on.
 fn internal_sites(image: &ElfImage) -> Option<InternalSites> {
-    let submit = image.symbol("uv__work_submit")?;
-    let dones: Vec<Site> = INTERNAL_DONES
-        .iter()
-        .filter_map(|n| image.symbol(n))
-        .map(|f| probe_site(image, f.addr, &[Register::RDI]))
-        .collect();
+    let by_name = |n: &str| image.symbol(n).map(|s| s.addr);
+    let (submit, fs_work, dones): (u64, Option<u64>, Vec<u64>) = match by_name("uv__work_submit") {
+        Some(submit) => {
+            (submit, by_name("uv__fs_work"), INTERNAL.iter().filter_map(|(done, _)| by_name(done)).collect())
+        }
+        None => {
+            let calls: Vec<(u64, u64, u64)> = INTERNAL
+                .iter()
+                .filter_map(|(_, caller)| image.symbol(caller))
+                .filter_map(|f| submit_call(image, f.addr, f.size))
+                .collect();
+            let &(submit, fs_work, _) = calls.first()?;
+            // They must all call the same function, or this is not libuv's shape.
+            if calls.iter().any(|c| c.0 != submit) {
+                return None;
+            }
+            (submit, Some(fs_work), calls.iter().map(|c| c.2).collect())
+        }
+    };
     if dones.is_empty() {
         return None;
     }
-    let fs_work = image.symbol("uv__fs_work").and_then(|f| {
-        let code = image.bytes_at(f.addr, 64)?;
-        decode(code, f.addr).iter().find_map(|i| {
+    let fs_work = fs_work.and_then(|f| {
+        let code = image.bytes_at(f, 64)?;
+        decode(code, f).iter().find_map(|i| {
             (i.mnemonic() == Mnemonic::Lea && i.memory_base() == Register::RDI && i.memory_index() == Register::None)
-                .then(|| (f.addr, (i.memory_displacement64() as i64).unsigned_abs()))
+                .then(|| (f, (i.memory_displacement64() as i64).unsigned_abs()))
         })
     });
+    let args = [Register::RDI, Register::RSI, Register::RDX, Register::RCX, Register::R8, Register::RSP];
     Some(InternalSites {
-        submit: probe_site(
-            image,
-            submit.addr,
-            &[Register::RDI, Register::RSI, Register::RDX, Register::RCX, Register::R8],
-        ),
-        dones,
+        submit: probe_site(image, submit, &args),
+        dones: dones.iter().map(|&d| probe_site(image, d, &[Register::RDI])).collect(),
         fs_work,
     })
 }
@@ -289,14 +336,13 @@ fn writes_any(factory: &mut InstructionInfoFactory, ins: &Instruction, regs: &[R
 }
 
 /// The first kernel-emulated instruction of the function at `func` reached
-/// straight from its entry with none of `keep` (nor RSP) written before it;
-/// the entry itself when there is none.
+/// straight from its entry with none of `keep` written before it; the entry
+/// itself when there is none.  (Submit probes keep RSP too: --by caller
+/// reads the return address at the top of the stack.)
 pub fn probe_site(image: &ElfImage, func: u64, keep: &[Register]) -> Site {
     let entry = Site { vaddr: func, func, emulated: false };
     let Some(code) = image.bytes_at(func, 256) else { return entry };
     let mut factory = InstructionInfoFactory::new();
-    let mut keep = keep.to_vec();
-    keep.push(Register::RSP);
     for ins in decode(code, func) {
         if kernel_emulates(&ins) {
             return Site { vaddr: ins.ip(), func, emulated: true };
@@ -383,7 +429,7 @@ pub fn libuv_sites(image: &ElfImage) -> Result<LibuvSites> {
     };
     use Register::*;
     Ok(LibuvSites {
-        submit: probe_site(image, queue_work.addr, &[RDI, RSI, RDX, RCX]),
+        submit: probe_site(image, queue_work.addr, &[RDI, RSI, RDX, RCX, RSP]),
         done: probe_site(image, done, &[RDI]),
         run: Site { vaddr: work, func: work, emulated: false },
         worker: worker_sites(image, queue_work.addr, queue_work.size),
@@ -546,6 +592,15 @@ mod tests {
         for site in [w.start, w.end] {
             assert!(decode(lib.bytes_at(site.vaddr, 16).unwrap(), site.vaddr)[0].is_call_near(), "{w:?}");
         }
-        assert!(s.internal.is_none(), "static functions of a stripped library are not found");
+        // libuv's own requests: found through uv_fs_stat, uv_getaddrinfo...
+        // (uv_fs_stat: `lea uv__fs_done(%rip),%r8; lea uv__fs_work(%rip),%rcx;
+        // call uv__work_submit`), with uv__fs_work's `lea -0x150(%rdi)`.
+        let internal = s.internal.unwrap();
+        assert_eq!(internal.dones.len(), 4, "{internal:?}");
+        assert!(internal.submit.emulated && internal.dones.iter().all(|d| d.emulated), "{internal:?}");
+        assert_eq!(internal.fs_work.map(|f| f.1), Some(0x150));
+        let stat = lib.symbol("uv_fs_stat").unwrap();
+        let (submit, work, done) = submit_call(&lib, stat.addr, stat.size).unwrap();
+        assert_eq!((submit, work, done), (internal.submit.func, internal.fs_work.unwrap().0, internal.dones[0].func));
     }
 }

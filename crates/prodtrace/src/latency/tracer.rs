@@ -71,10 +71,11 @@ pub struct InternalConfig {
     /// File offsets of `uv__work_submit`'s site and of the done functions' sites.
     pub submit: u64,
     pub dones: Vec<u64>,
-    /// Runtime addresses of `uv__queue_work` and `uv__fs_work` (0 if
-    /// unknown), and the offset of `work_req` in `uv_fs_t`.
-    pub queue_work_fn: u64,
-    pub fs_work_fn: u64,
+    /// Addresses of `uv__queue_work` and `uv__fs_work` (0 if unknown)
+    /// relative to the probed instruction of `uv__work_submit`, and the
+    /// offset of `work_req` in `uv_fs_t`.
+    pub queue_work_rel: i64,
+    pub fs_work_rel: i64,
     pub fs_req_off: u64,
 }
 
@@ -137,8 +138,8 @@ impl<'obj> Tracer<'obj> {
                 ro.win_len = (hi - lo) as u32;
             }
             if let Some(i) = &cfg.internal {
-                ro.queue_work_fn = i.queue_work_fn;
-                ro.fs_work_fn = i.fs_work_fn;
+                ro.queue_work_rel = i.queue_work_rel;
+                ro.fs_work_rel = i.fs_work_rel;
                 ro.fs_req_off = i.fs_req_off;
             }
             ro.by_caller = cfg.by_caller;
