@@ -15,8 +15,9 @@ use std::{
 use common::*;
 
 /// `*` attaches to every process with bunyan probes, the other tests'
-/// services included: it runs alone (write lock) so that the tests reading
-/// exact semaphore values (read lock) see only their own snooper.
+/// services included: it runs alone (write lock), so that every test that
+/// starts a service (read lock) sees only its own snooper, and the `*`
+/// snooper is not flooded by another test's service.
 static STAR: RwLock<()> = RwLock::new(());
 
 fn snooper(spec: &str) -> Proc {
@@ -172,13 +173,15 @@ fn star_and_name_specs_find_the_service() {
     let later = Proc::spawn(Command::new(&copy).args(["--rate", "200", "--name", "later"]));
     assert_eq!(record_from(&star, later.pid())["name"], "later");
     star.signal(libc::SIGINT);
-    assert!(star.wait(Duration::from_secs(10)).success());
+    let st = star.wait(Duration::from_secs(10));
+    assert!(st.success(), "{st:?}: {}", stderr_of(&mut star));
     wait_semaphores(later.pid(), 0, Duration::from_secs(5));
 
     let mut by_name = snooper(&tag);
     assert_eq!(record_from(&by_name, svc.pid())["name"], tag.as_str());
     by_name.signal(libc::SIGINT);
-    assert!(by_name.wait(Duration::from_secs(10)).success());
+    let st = by_name.wait(Duration::from_secs(10));
+    assert!(st.success(), "{st:?}: {}", stderr_of(&mut by_name));
     wait_semaphores(svc.pid(), 0, Duration::from_secs(5));
 }
 
@@ -186,6 +189,7 @@ fn star_and_name_specs_find_the_service() {
 /// /proc/PID/map_files).
 #[test]
 fn deleted_binary_is_snooped() {
+    let _alone = STAR.read().unwrap_or_else(|p| p.into_inner());
     let dir = tempfile::tempdir().unwrap();
     let copy = dir.path().join("log-service-copy");
     std::fs::copy(service_bin(), &copy).unwrap();
@@ -208,6 +212,7 @@ fn deleted_binary_is_snooped() {
 /// whatever the machine's load; the reader takes ~2,000 per second.
 #[test]
 fn slow_reader_drops_records_without_blocking_the_service() {
+    let _alone = STAR.read().unwrap_or_else(|p| p.into_inner());
     let mut svc = Proc::spawn(
         Command::new(service_bin())
             .args(["--rate", "0", "--duration", "2", "--payload", "16000"])
@@ -256,6 +261,7 @@ fn clear_errors_for_bad_targets() {
 /// ones from the same process still arrive.
 #[test]
 fn oversized_records_are_counted_as_dropped() {
+    let _alone = STAR.read().unwrap_or_else(|p| p.into_inner());
     let mut svc = start_service(&["--rate", "100", "--duration", "2", "--payload", "40000"]);
     let mut levels = Vec::new();
     let stats = bunyan_snoop::run(&svc.pid().to_string(), &mut |rec| {
