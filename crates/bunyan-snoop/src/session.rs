@@ -159,17 +159,15 @@ impl Session {
     }
 }
 
-/// Closes every link.  Each close waits for an RCU grace period in the
-/// kernel (40-100 ms, more under load), so they are closed in parallel.
+/// Closes every link, one after the other: libbpf's USDT detach returns
+/// the link's spec IDs to the object's shared USDT manager (a realloc
+/// without a lock), so links of one object must not be destroyed from
+/// several threads at once (that corrupted the heap: glibc aborted with
+/// "munmap_chunk(): invalid pointer" after `'*'` snooped two files).
 fn detach_all(attached: &mut Attached) {
-    let mut links: Vec<Link> = attached.drain().flat_map(|(_, links)| links).collect();
-    let per_thread = links.len().div_ceil(16).max(1);
-    std::thread::scope(|s| {
-        while !links.is_empty() {
-            let chunk: Vec<Link> = links.drain(..per_thread.min(links.len())).collect();
-            s.spawn(move || drop(chunk));
-        }
-    });
+    for (_, links) in attached.drain() {
+        drop(links);
+    }
 }
 
 /// Records the BPF program dropped so far.
