@@ -523,7 +523,9 @@ fn refuses_without_privileges() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
     let bin = dir.path().join("prodtrace");
-    std::fs::copy(PRODTRACE, &bin).unwrap();
+    // cp(1), not std::fs::copy: a write descriptor of this test process
+    // would leak into children other tests fork meanwhile (ETXTBSY at exec).
+    assert!(Command::new("cp").arg(PRODTRACE).arg(&bin).status().unwrap().success());
     let o = Command::new("setpriv")
         .args([
             "--reuid=65534",

@@ -169,7 +169,7 @@ fn star_and_name_specs_find_the_service() {
     assert_eq!(record_from(&star, svc.pid())["name"], tag.as_str());
     let dir = tempfile::tempdir().unwrap();
     let copy = dir.path().join("log-service-later");
-    std::fs::copy(service_bin(), &copy).unwrap();
+    copy_executable(&service_bin(), &copy);
     let later = Proc::spawn(Command::new(&copy).args(["--rate", "200", "--name", "later"]));
     assert_eq!(record_from(&star, later.pid())["name"], "later");
     star.signal(libc::SIGINT);
@@ -196,7 +196,7 @@ fn star_detaches_from_many_files_cleanly() {
     let services: Vec<Proc> = (0..4)
         .map(|i| {
             let copy = dir.path().join(format!("log-service-{i}"));
-            std::fs::copy(service_bin(), &copy).unwrap();
+            copy_executable(&service_bin(), &copy);
             let svc = Proc::spawn(Command::new(&copy).args(["--rate", "100"]));
             assert!(svc.stdout.next(Duration::from_secs(10)).unwrap().contains("started"));
             svc
@@ -223,7 +223,7 @@ fn deleted_binary_is_snooped() {
     let _alone = STAR.read().unwrap_or_else(|p| p.into_inner());
     let dir = tempfile::tempdir().unwrap();
     let copy = dir.path().join("log-service-copy");
-    std::fs::copy(service_bin(), &copy).unwrap();
+    copy_executable(&service_bin(), &copy);
     let mut svc = Proc::spawn(Command::new(&copy).args(["--rate", "300", "--duration", "2"]));
     assert!(svc.stdout.next(Duration::from_secs(10)).unwrap().contains("started"));
     std::fs::remove_file(&copy).unwrap();

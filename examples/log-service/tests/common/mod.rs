@@ -6,7 +6,7 @@
 
 use std::{
     io::{BufRead, BufReader},
-    path::PathBuf,
+    path::{Path, PathBuf},
     process::{Child, ChildStdout, Command, Stdio},
     sync::mpsc::{self, Receiver},
     thread,
@@ -18,6 +18,15 @@ use serde_json::Value;
 /// The example service binary built with this test.
 pub fn service_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_log-service"))
+}
+
+/// Copies an executable with cp(1) rather than `std::fs::copy`: a write
+/// descriptor held by this multi-threaded test process leaks into the
+/// children other tests fork meanwhile, and exec'ing the copy then fails
+/// with ETXTBSY ("Text file busy") until they exec.
+pub fn copy_executable(from: &Path, to: &Path) {
+    let st = Command::new("cp").arg(from).arg(to).status().expect("running cp");
+    assert!(st.success(), "cp {} {}", from.display(), to.display());
 }
 
 /// A binary of another workspace package in the same target directory
