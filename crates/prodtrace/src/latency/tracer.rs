@@ -165,15 +165,17 @@ impl<'obj> Tracer<'obj> {
         let mut tracer = Tracer { skel, links: Vec::new() };
         let pid = cfg.pid as i32;
         let (submit, done) = cfg.offsets;
-        // One uprobe_multi link per site, bound to the target process.
-        let attach_all = |prog: &libbpf_rs::ProgramMut, ret: bool, offs: &[u64], what: &str| {
+        // One uprobe_multi link per program, bound to the target process;
+        // `cookies`, one per offset or none, reach the program through
+        // bpf_get_attach_cookie().
+        let attach_all = |prog: &libbpf_rs::ProgramMut, ret: bool, offs: &[u64], cookies: &[u64], what: &str| {
             let offsets = offs.iter().map(|&o| o as usize).collect();
-            let opts = UprobeMultiOpts { offsets, retprobe: ret, ..Default::default() };
+            let opts = UprobeMultiOpts { offsets, cookies: cookies.to_vec(), retprobe: ret, ..Default::default() };
             prog.attach_uprobe_multi_with_opts(pid, &cfg.libuv, "", opts)
                 .with_context(|| format!("attaching uprobes to {what} in {} (offsets {offs:#x?})", cfg.libuv.display()))
         };
         let attach =
-            |prog: &libbpf_rs::ProgramMut, ret: bool, off: u64, what: &str| attach_all(prog, ret, &[off], what);
+            |prog: &libbpf_rs::ProgramMut, ret: bool, off: u64, what: &str| attach_all(prog, ret, &[off], &[], what);
         if let Some((ldso, off)) = &cfg.dl_debug_state {
             let opts = UprobeMultiOpts { offsets: vec![*off as usize], ..Default::default() };
             tracer.links.push(
@@ -189,20 +191,19 @@ impl<'obj> Tracer<'obj> {
         if let Some(i) = &cfg.internal {
             dones.extend(&i.dones);
         }
-        tracer.links.push(attach_all(&tracer.skel.progs.done, false, &dones, "uv__queue_done and uv__fs_done...")?);
+        tracer.links.push(attach_all(
+            &tracer.skel.progs.done,
+            false,
+            &dones,
+            &[],
+            "uv__queue_done and uv__fs_done...",
+        )?);
         if cfg.breakdown {
             match cfg.run {
                 RunSites::Worker { start, end, reg, disp } => {
-                    let cookie = RunSites::cookie(reg, disp);
+                    let cookie = [RunSites::cookie(reg, disp)];
                     for (prog, off) in [(&tracer.skel.progs.run_start, start), (&tracer.skel.progs.run_end, end)] {
-                        let opts = UprobeMultiOpts {
-                            offsets: vec![off as usize],
-                            cookies: vec![cookie],
-                            ..Default::default()
-                        };
-                        tracer.links.push(prog.attach_uprobe_multi_with_opts(pid, &cfg.libuv, "", opts).with_context(
-                            || format!("attaching a uprobe to libuv's worker loop in {}", cfg.libuv.display()),
-                        )?);
+                        tracer.links.push(attach_all(prog, false, &[off], &cookie, "libuv's worker loop")?);
                     }
                 }
                 RunSites::QueueWork(run) => {
