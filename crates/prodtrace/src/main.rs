@@ -1,13 +1,14 @@
 //! `prodtrace`: DTrace-style production debugging for Linux, on eBPF.
 //!
 //! The binary is a thin dispatcher: each subcommand lives in its own module
-//! (`latency`, `catch`, `gcore`) with its clap `Args` and a `run` function.
+//! (`latency`, `catch`, `gcore`, `jsstack`) with its clap `Args` and a `run` function.
 //! Errors are printed as one line (`prodtrace: what happened: why`) and the
 //! process exits 1; subcommands never leave probes attached or a target
 //! stopped behind them.
 
 mod catch;
 mod gcore;
+mod jsstack;
 mod latency;
 mod privileges;
 
@@ -28,6 +29,8 @@ enum Command {
     Catch(catch::Args),
     /// Write a core file of a live process and let it run on (like gdb's gcore).
     Gcore(gcore::Args),
+    /// JavaScript stacks of a live node process or a core file (names, scripts, current lines, inlined frames).
+    Jsstack(jsstack::Args),
 }
 
 fn main() {
@@ -36,6 +39,7 @@ fn main() {
         Command::Latency(args) => latency::run(args),
         Command::Catch(args) => catch::run(args),
         Command::Gcore(args) => gcore::run(args),
+        Command::Jsstack(args) => jsstack::run(args),
     };
     if let Err(err) = result {
         eprintln!("prodtrace: {err:#}");

@@ -1,0 +1,225 @@
+//! V8's postmortem metadata: the `v8dbg_*` constants a node binary (or
+//! libnode.so) carries in its dynamic symbol table — frame markers, object
+//! field offsets, instance type numbers — plus the few symbols of its full
+//! symbol table (`.symtab`) this reader also uses when they are there: the
+//! names and sizes of the embedded builtins (`Builtins_*`) and the globals
+//! that say where the embedded blob lives.
+//!
+//! Each `v8dbg_NAME` is a C `int` whose value is read from the file.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use memmap2::Mmap;
+use object::{Object, ObjectSection, ObjectSegment, ObjectSymbol, SectionKind, SymbolKind};
+
+use crate::image::Module;
+
+/// The metadata of one V8 binary.
+pub struct Metadata {
+    /// The file it was read from.
+    pub path: PathBuf,
+    /// `v8dbg_NAME` → value, keyed by NAME.
+    consts: HashMap<String, i64>,
+    /// Embedded builtins from `.symtab`: (address, size, name without the
+    /// `Builtins_` prefix), sorted by address; file addresses (add the load bias).
+    pub builtins: Vec<(u64, u64, String)>,
+    /// Other symbols of interest (file addresses).
+    pub symbols: HashMap<&'static str, u64>,
+    /// `interpreter::Bytecodes::kBytecodeSizes` (3 operand scales ×
+    /// bytecode count), from `.symtab`: the length of every bytecode.
+    pub bytecode_sizes: Option<Vec<u8>>,
+    /// `(p_offset, p_vaddr, p_filesz)` of each loadable segment, to find
+    /// the load bias from a mapping.
+    loads: Vec<(u64, u64, u64)>,
+}
+
+/// Symbols of `.symtab` the reader uses when present.
+const WANTED: &[&str] = &[
+    "_ZN2v88internal12_GLOBAL__N_127current_embedded_blob_code_E",
+    "_ZN2v88internal12_GLOBAL__N_132current_embedded_blob_code_size_E",
+    "_ZN2v88internal7Version6major_E",
+    "_ZN2v88internal7Version6minor_E",
+];
+
+impl Metadata {
+    /// Reads the metadata of an ELF file; `Ok(None)` when it has none
+    /// (not a V8 binary).
+    pub fn read(path: &Path) -> Result<Option<Metadata>> {
+        let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+        // SAFETY: read-only private mapping of a binary.
+        let map = unsafe { Mmap::map(&file) }.with_context(|| format!("cannot map {}", path.display()))?;
+        let Ok(elf) = object::File::parse(&*map) else { return Ok(None) };
+        let read_int = |addr: u64, size: u64| -> Option<i64> {
+            let section = elf.sections().find(|s| addr >= s.address() && addr + size <= s.address() + s.size())?;
+            if matches!(section.kind(), SectionKind::UninitializedData | SectionKind::UninitializedTls) {
+                return Some(0); // constants that are 0 live in .bss
+            }
+            let data = section.data().ok()?;
+            let off = (addr - section.address()) as usize;
+            Some(match size {
+                8 => i64::from_le_bytes(data.get(off..off + 8)?.try_into().ok()?),
+                _ => i32::from_le_bytes(data.get(off..off + 4)?.try_into().ok()?) as i64,
+            })
+        };
+        let mut consts = HashMap::new();
+        for sym in elf.dynamic_symbols().chain(elf.symbols()) {
+            let Ok(name) = sym.name() else { continue };
+            if let Some(key) = name.strip_prefix("v8dbg_") {
+                if consts.contains_key(key) {
+                    continue;
+                }
+                if let Some(v) = read_int(sym.address(), sym.size().clamp(4, 8)) {
+                    consts.insert(key.to_string(), v);
+                }
+            }
+        }
+        if !consts.contains_key("SmiTag") {
+            return Ok(None);
+        }
+        let mut builtins = Vec::new();
+        let mut symbols = HashMap::new();
+        let mut bytecode_sizes = None;
+        for sym in elf.symbols() {
+            let Ok(name) = sym.name() else { continue };
+            if name == "_ZN2v88internal11interpreter9Bytecodes14kBytecodeSizesE" && sym.size() % 12 == 0 {
+                bytecode_sizes = (0..sym.size() / 4)
+                    .map(|i| read_int(sym.address() + 4 * i, 4).and_then(|v| u8::try_from(v).ok()))
+                    .collect();
+            } else if let Some(b) = name.strip_prefix("Builtins_") {
+                if sym.kind() == SymbolKind::Text || sym.size() > 0 {
+                    builtins.push((sym.address(), sym.size(), b.to_string()));
+                }
+            } else if let Some(w) = WANTED.iter().find(|w| **w == name) {
+                symbols.insert(*w, sym.address());
+            }
+        }
+        builtins.sort();
+        builtins.dedup_by_key(|b| b.0);
+        let loads = elf
+            .segments()
+            .map(|s| {
+                let (off, size) = s.file_range();
+                (off, s.address(), size)
+            })
+            .collect();
+        Ok(Some(Metadata { path: path.to_path_buf(), consts, builtins, symbols, bytecode_sizes, loads }))
+    }
+
+    /// Finds the V8 binary among the modules of an image (the executable,
+    /// or a libnode.so) and reads its metadata.
+    pub fn find(modules: &[Module]) -> Result<(Metadata, u64)> {
+        let mut tried = Vec::new();
+        // Executables and libnode first: the usual homes of V8.
+        let mut candidates: Vec<&Module> = modules.iter().filter(|m| m.file_offset == 0).collect();
+        candidates.sort_by_key(|m| !(m.path.contains("node") || m.path.contains("v8")));
+        let mut seen = std::collections::HashSet::new();
+        for m in candidates {
+            if !seen.insert(&m.path) || m.path.starts_with("/dev/") || m.path.starts_with("/memfd:") {
+                continue;
+            }
+            match Metadata::read(&m.file) {
+                Ok(Some(md)) => {
+                    let bias = md.load_bias(modules, &m.path).unwrap_or(0);
+                    return Ok((md, bias));
+                }
+                Ok(None) => tried.push(m.path.clone()),
+                Err(_) => tried.push(format!("{} (unreadable)", m.path)),
+            }
+        }
+        if tried.is_empty() {
+            bail!("no V8 metadata: the image maps no files");
+        }
+        bail!("no V8 metadata in {} (not a node process, or a node built without postmortem support)", tried.join(", "))
+    }
+
+    /// The difference between run-time and file addresses of this binary,
+    /// from a mapping of `path` in `modules`.
+    pub fn load_bias(&self, modules: &[Module], path: &str) -> Option<u64> {
+        modules.iter().filter(|m| m.path == path).find_map(|m| {
+            let &(p_offset, p_vaddr, _) = self
+                .loads
+                .iter()
+                .find(|(off, _, size)| m.file_offset >= *off && m.file_offset < off + (*size).max(1))?;
+            Some(m.start.wrapping_sub(p_vaddr.wrapping_add(m.file_offset - p_offset)))
+        })
+    }
+
+    /// `v8dbg_NAME`.
+    pub fn get(&self, name: &str) -> Option<i64> {
+        self.consts.get(name).copied()
+    }
+
+    /// The first of several spellings of a constant that exists (field
+    /// names and types vary across V8 versions).
+    pub fn any(&self, names: &[&str]) -> Option<i64> {
+        names.iter().find_map(|n| self.get(n))
+    }
+
+    /// A class field offset `v8dbg_class_CLASS__FIELD__TYPE` whatever its
+    /// TYPE spelling (`Object`, `Tagged_Object_`, ...).
+    pub fn field(&self, class: &str, field: &str) -> Option<i64> {
+        let prefix = format!("class_{class}__{field}__");
+        self.consts.iter().filter(|(k, _)| k.starts_with(&prefix)).map(|(_, v)| *v).min()
+    }
+
+    /// An instance type number, `v8dbg_type_CLASS__TYPE_NAME`.
+    pub fn instance_type(&self, type_name: &str) -> Option<i64> {
+        let suffix = format!("__{type_name}");
+        self.consts.iter().find(|(k, _)| k.starts_with("type_") && k.ends_with(&suffix)).map(|(_, v)| *v)
+    }
+
+    /// A frame type number, `v8dbg_frametype_NAME`.
+    pub fn frame_type(&self, name: &str) -> Option<i64> {
+        self.get(&format!("frametype_{name}"))
+    }
+
+    /// All frame types: number → name.
+    pub fn frame_types(&self) -> HashMap<i64, String> {
+        self.consts
+            .iter()
+            .filter_map(|(k, v)| Some((*v, k.strip_prefix("frametype_")?.to_string())))
+            .collect()
+    }
+
+    /// Number of `v8dbg_*` constants.
+    pub fn len(&self) -> usize {
+        self.consts.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.consts.is_empty()
+    }
+
+    /// The builtin whose code holds file address `addr`.
+    pub fn builtin_at(&self, addr: u64) -> Option<&str> {
+        let i = self.builtins.partition_point(|b| b.0 <= addr);
+        let (start, size, name) = self.builtins.get(i.checked_sub(1)?)?;
+        (addr < start + (*size).max(1)).then_some(name.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn node_binary_has_metadata() {
+        let md = Metadata::read(Path::new("/usr/bin/node")).unwrap().expect("node has v8dbg_ symbols");
+        assert!(md.len() > 400, "{} constants", md.len());
+        assert_eq!(md.get("SmiTag"), Some(0));
+        assert_eq!(md.get("HeapObjectTag"), Some(1));
+        assert_eq!(md.field("HeapObject", "map"), Some(0));
+        assert!(md.frame_type("EntryFrame").is_some());
+        assert!(md.instance_type("JS_FUNCTION_TYPE").is_some());
+        let trampoline = md.builtins.iter().find(|b| b.2 == "InterpreterEntryTrampoline").unwrap();
+        assert_eq!(md.builtin_at(trampoline.0 + 3), Some("InterpreterEntryTrampoline"));
+    }
+
+    #[test]
+    fn other_binaries_have_none() {
+        assert!(Metadata::read(Path::new("/bin/sh")).unwrap().is_none());
+    }
+}

@@ -1,0 +1,118 @@
+//! Native frames: unwinding C/C++ code with the DWARF CFI (`.eh_frame`) of
+//! the files an image maps, through the framehop crate.  Code without CFI
+//! (V8's builtins and JIT code, which always keep frame pointers) is
+//! unwound by frame pointer, by framehop's fallback or by the V8 walker.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use framehop::x86_64::{CacheX86_64, UnwindRegsX86_64, UnwinderX86_64};
+use framehop::{ExplicitModuleSectionInfo, FrameAddress, Module, Unwinder};
+use object::{Object, ObjectSection, ObjectSegment};
+
+use crate::image::{Image, Module as ImageModule};
+use crate::memory::MemoryExt;
+
+type Bytes = Arc<[u8]>;
+
+/// Unwind sections and load layout of one ELF file.
+struct ElfUnwindInfo {
+    /// (p_offset, p_vaddr, p_filesz) of each PT_LOAD segment.
+    loads: Vec<(u64, u64, u64)>,
+    text: Option<Range<u64>>,
+    got: Option<Range<u64>>,
+    eh_frame: Option<(Range<u64>, Bytes)>,
+    eh_frame_hdr: Option<(Range<u64>, Bytes)>,
+}
+
+/// A framehop unwinder over the executable mappings of an image.
+pub struct NativeUnwinder {
+    unwinder: UnwinderX86_64<Bytes>,
+    cache: CacheX86_64,
+}
+
+impl NativeUnwinder {
+    /// Loads the CFI of every file `image` maps executable code from.
+    pub fn new(image: &Image) -> NativeUnwinder {
+        let mut unwinder = UnwinderX86_64::new();
+        let mut infos: HashMap<PathBuf, Option<Arc<ElfUnwindInfo>>> = HashMap::new();
+        for m in &image.modules {
+            let info = infos.entry(m.file.clone()).or_insert_with(|| load_elf(&m.file).map(Arc::new)).clone();
+            let Some(info) = info else { continue };
+            // Only the mapping of the text segment gets a module.
+            let Some(text) = &info.text else { continue };
+            let Some(bias) = load_bias(m, &info) else { continue };
+            if !(m.start..m.end).contains(&(text.start.wrapping_add(bias))) {
+                continue;
+            }
+            if let Some(module) = make_module(m, &info, bias) {
+                unwinder.add_module(module);
+            }
+        }
+        NativeUnwinder { unwinder, cache: CacheX86_64::new() }
+    }
+
+    /// Unwinds one frame: from `regs` (ip of this frame in `address`),
+    /// returns the caller's return address and updates `regs` to the
+    /// caller's.  `None` at the end of the stack or when it cannot go on.
+    pub fn step(&mut self, image: &Image, address: FrameAddress, regs: &mut UnwindRegsX86_64) -> Option<u64> {
+        let mem = &*image.memory;
+        let mut read = |a: u64| mem.u64(a).ok_or(());
+        match self.unwinder.unwind_frame(address, regs, &mut self.cache, &mut read) {
+            Ok(Some(ret)) if ret != 0 => Some(ret),
+            _ => None,
+        }
+    }
+}
+
+/// Reads the unwind sections of an ELF file.
+fn load_elf(path: &Path) -> Option<ElfUnwindInfo> {
+    let file = File::open(path).ok()?;
+    // SAFETY: read-only private mapping of a binary or library.
+    let map = unsafe { memmap2::Mmap::map(&file) }.ok()?;
+    let elf = object::File::parse(&*map).ok()?;
+    let section = |name: &str| elf.section_by_name(name).map(|s| (s.address()..s.address() + s.size(), s));
+    let data = |name: &str| -> Option<(Range<u64>, Bytes)> {
+        let (range, s) = section(name)?;
+        Some((range, Arc::from(s.data().ok()?)))
+    };
+    Some(ElfUnwindInfo {
+        loads: elf
+            .segments()
+            .map(|s| {
+                let (off, size) = s.file_range();
+                (off, s.address(), size)
+            })
+            .collect(),
+        text: section(".text").map(|(r, _)| r),
+        got: section(".got").map(|(r, _)| r),
+        eh_frame: data(".eh_frame"),
+        eh_frame_hdr: data(".eh_frame_hdr"),
+    })
+}
+
+/// The load bias of mapping `m`, from the PT_LOAD segment holding its
+/// file offset.
+fn load_bias(m: &ImageModule, info: &ElfUnwindInfo) -> Option<u64> {
+    let &(p_offset, p_vaddr, _) =
+        info.loads.iter().find(|(off, _, size)| m.file_offset >= *off && m.file_offset < off + (*size).max(1))?;
+    Some(m.start.wrapping_sub(p_vaddr.wrapping_add(m.file_offset - p_offset)))
+}
+
+fn make_module(m: &ImageModule, info: &ElfUnwindInfo, bias: u64) -> Option<Module<Bytes>> {
+    info.eh_frame.as_ref()?;
+    let section_info = ExplicitModuleSectionInfo {
+        base_svma: 0,
+        text_svma: info.text.clone(),
+        got_svma: info.got.clone(),
+        eh_frame_svma: info.eh_frame.as_ref().map(|(r, _)| r.clone()),
+        eh_frame: info.eh_frame.as_ref().map(|(_, d)| d.clone()),
+        eh_frame_hdr_svma: info.eh_frame_hdr.as_ref().map(|(r, _)| r.clone()),
+        eh_frame_hdr: info.eh_frame_hdr.as_ref().map(|(_, d)| d.clone()),
+        ..Default::default()
+    };
+    Some(Module::new(m.path.clone(), m.start..m.end, bias, section_info))
+}
