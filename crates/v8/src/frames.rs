@@ -271,9 +271,6 @@ impl Reader {
     fn bytecode_position(&self, heap: &Heap, bytecode: u64, offset: i64) -> Option<i64> {
         let table = heap.object_field(bytecode, self.layout.bytecode_array_source_positions)?;
         let bytes = heap.byte_array(table)?;
-        if std::env::var_os("JSSTACK_DEBUG").is_some() {
-            eprintln!("bytecode {bytecode:#x} offset {offset} table {:?}", positions::decode_table(&bytes));
-        }
         positions::position_at(&bytes, offset).map(|raw| SourcePosition::from_raw(raw).script_offset)
     }
 

@@ -29,7 +29,7 @@ pub struct Metadata {
     /// Other symbols of interest (file addresses).
     pub symbols: HashMap<&'static str, u64>,
     /// `interpreter::Bytecodes::kBytecodeSizes` (3 operand scales ×
-    /// bytecode count), from `.symtab`: the length of every bytecode.
+    /// bytecode count, bytes), from `.symtab`: the length of every bytecode.
     pub bytecode_sizes: Option<Vec<u8>>,
     /// `(p_offset, p_vaddr, p_filesz)` of each loadable segment, to find
     /// the load bias from a mapping.
@@ -64,6 +64,11 @@ impl Metadata {
                 _ => i32::from_le_bytes(data.get(off..off + 4)?.try_into().ok()?) as i64,
             })
         };
+        let read_bytes = |addr: u64, size: u64| -> Option<Vec<u8>> {
+            let section = elf.sections().find(|s| addr >= s.address() && addr + size <= s.address() + s.size())?;
+            let off = (addr - section.address()) as usize;
+            Some(section.data().ok()?.get(off..off + size as usize)?.to_vec())
+        };
         let mut consts = HashMap::new();
         for sym in elf.dynamic_symbols().chain(elf.symbols()) {
             let Ok(name) = sym.name() else { continue };
@@ -84,10 +89,9 @@ impl Metadata {
         let mut bytecode_sizes = None;
         for sym in elf.symbols() {
             let Ok(name) = sym.name() else { continue };
-            if name == "_ZN2v88internal11interpreter9Bytecodes14kBytecodeSizesE" && sym.size() % 12 == 0 {
-                bytecode_sizes = (0..sym.size() / 4)
-                    .map(|i| read_int(sym.address() + 4 * i, 4).and_then(|v| u8::try_from(v).ok()))
-                    .collect();
+            if name == "_ZN2v88internal11interpreter9Bytecodes14kBytecodeSizesE" && sym.size() % 3 == 0 {
+                // uint8_t kBytecodeSizes[3][kBytecodeCount].
+                bytecode_sizes = read_bytes(sym.address(), sym.size());
             } else if let Some(b) = name.strip_prefix("Builtins_") {
                 if sym.kind() == SymbolKind::Text || sym.size() > 0 {
                     builtins.push((sym.address(), sym.size(), b.to_string()));
@@ -216,6 +220,11 @@ mod tests {
         assert!(md.instance_type("JS_FUNCTION_TYPE").is_some());
         let trampoline = md.builtins.iter().find(|b| b.2 == "InterpreterEntryTrampoline").unwrap();
         assert_eq!(md.builtin_at(trampoline.0 + 3), Some("InterpreterEntryTrampoline"));
+        let sizes = md.bytecode_sizes.as_ref().expect("kBytecodeSizes");
+        let n = sizes.len() / 3;
+        // Wide, ExtraWide: one byte; every bytecode is longer at a wider scale or as long.
+        assert_eq!((sizes[0], sizes[1]), (1, 1));
+        assert!((0..n).all(|i| sizes[i] <= sizes[n + i] && sizes[n + i] <= sizes[2 * n + i]));
     }
 
     #[test]
