@@ -291,7 +291,7 @@ impl Reader {
     /// sizes table of the binary (`Bytecodes::kBytecodeSizes`).
     fn bytecode_starts(&self, heap: &Heap, bytecode: u64) -> Option<Vec<u32>> {
         let sizes = self.bytecode_sizes.as_ref()?;
-        let len = heap.array_length(bytecode)? as usize;
+        let len = heap.array_length(bytecode)?.min(1 << 24) as usize;
         let bytes = heap.mem.bytes(bytecode - self.layout.heap_object_tag + self.layout.bytecode_array_header, len)?;
         let count = sizes.len() / 3;
         let mut starts = Vec::new();

@@ -19,6 +19,9 @@ use crate::memory::{Memory, MemoryExt};
 pub const MAX_NAME: usize = 1024;
 /// Longest script source read (UTF-16 code units).
 pub const MAX_SOURCE: usize = 64 << 20;
+/// Largest array (in bytes) read from the heap: a damaged length never
+/// makes us allocate more.
+const MAX_ARRAY_BYTES: u64 = 64 << 20;
 /// Most pieces of a cons string followed.
 const MAX_STRING_NODES: usize = 1 << 16;
 /// ScopeInfo::kMaxInlinedLocalNamesSize: with more context locals their
@@ -127,7 +130,7 @@ impl<'a> Heap<'a> {
         if !self.l.byte_array_types.contains(&t) {
             return None;
         }
-        let n = self.array_length(arr)?;
+        let n = self.array_length(arr)?.min(MAX_ARRAY_BYTES);
         self.mem.bytes(arr - self.l.heap_object_tag + self.l.fixed_array_data, n as usize)
     }
 
@@ -337,7 +340,7 @@ impl<'a> Heap<'a> {
     fn line_ends(&self, script: u64) -> Option<Vec<u32>> {
         if let Some(arr) = self.object_field(script, self.l.script_line_ends) {
             if self.instance_type(arr).is_some_and(|t| self.l.fixed_array_types.contains(&t)) {
-                let n = self.array_length(arr)?;
+                let n = self.array_length(arr)?.min(MAX_ARRAY_BYTES / 8);
                 let words = self.mem.bytes(arr - self.l.heap_object_tag + self.l.fixed_array_data, 8 * n as usize)?;
                 let ends: Option<Vec<u32>> = words
                     .chunks_exact(8)

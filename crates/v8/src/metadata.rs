@@ -133,10 +133,13 @@ impl Metadata {
                 Err(_) => tried.push(format!("{} (unreadable)", m.path)),
             }
         }
-        if tried.is_empty() {
-            bail!("no V8 metadata: the image maps no files");
+        match tried.first() {
+            None => bail!("no V8 metadata: the process maps no files"),
+            Some(exe) => bail!(
+                "no V8 metadata in {exe}{} (not a node process, or a node built without V8's postmortem support)",
+                if tried.len() > 1 { format!(" or the {} other files it maps", tried.len() - 1) } else { String::new() }
+            ),
         }
-        bail!("no V8 metadata in {} (not a node process, or a node built without postmortem support)", tried.join(", "))
     }
 
     /// The difference between run-time and file addresses of this binary,

@@ -4,6 +4,7 @@
 use std::path::Path;
 
 use anyhow::{Context, Result};
+use v8::memory::MemoryExt;
 use v8::{NativeUnwinder, Reader};
 
 use super::report::{self, Options, Stacks, ThreadStack};
@@ -17,6 +18,15 @@ pub fn run(path: &Path, exe: Option<&Path>, opts: &Options) -> Result<()> {
         eprintln!("prodtrace: warning: {} is truncated (shorter than its headers say): memory past its end is missing", path.display());
     }
     let reader = Reader::new(&image).with_context(|| format!("core file {}", path.display()))?;
+    for t in &image.threads {
+        if image.memory.u64(t.regs.sp()).is_none() {
+            eprintln!(
+                "prodtrace: warning: the stack of thread {} is not in {} (a core written with a coredump_filter that leaves out anonymous memory, or cut short)",
+                t.tid,
+                path.display()
+            );
+        }
+    }
     let mut native = NativeUnwinder::new(&image);
     let threads = image
         .threads
