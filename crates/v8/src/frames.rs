@@ -230,7 +230,7 @@ impl Reader {
             .u64(fp.wrapping_add(l.fp_bytecode_array as u64))
             .filter(|&b| heap.has_type(b, l.bytecode_array_type));
         let raw_offset = heap.mem.u64(fp.wrapping_add(l.fp_bytecode_offset as u64)).and_then(|w| heap.smi(w));
-        let interpreter = builtin.map_or(true, |b| {
+        let interpreter = builtin.is_none_or(|b| {
             b.starts_with("Interpreter") || b.ends_with("Handler") || b.starts_with("BaselineOrInterpreter")
         });
         match (bytecode, raw_offset) {
