@@ -42,6 +42,7 @@ pub enum Proto {
     Number,
     Boolean,
     RegExp,
+    Function,
 }
 
 /// A built-in object reached through a property (`this.constructor`,
@@ -126,7 +127,7 @@ pub fn type_of(v: &V) -> &'static str {
         V::Bool(_) => "boolean",
         V::Num(_) => "number",
         V::Str(_) => "string",
-        V::Native(Native::Ctor(_) | Native::Method(..)) => "function",
+        V::Native(Native::Ctor(_) | Native::Method(..) | Native::Proto(Proto::Function)) => "function",
         V::Null | V::Json(_) | V::Arr(_) | V::Regex(..) | V::Native(Native::Proto(_)) => "object",
     }
 }
@@ -145,6 +146,7 @@ fn proto_name(p: Proto) -> &'static str {
         Proto::Number => "Number",
         Proto::Boolean => "Boolean",
         Proto::RegExp => "RegExp",
+        Proto::Function => "Function",
     }
 }
 
@@ -170,6 +172,7 @@ pub fn to_primitive<'r, 'a>(v: &V<'r, 'a>) -> R<V<'r, 'a>> {
             Native::Proto(Proto::Number) => V::Num(0.0),
             Native::Proto(Proto::Boolean) => V::Bool(false),
             Native::Proto(Proto::RegExp) => V::Str(Cow::Borrowed("/(?:)/")),
+            Native::Proto(Proto::Function) => V::Str(Cow::Borrowed("function () { [native code] }")),
             Native::Ctor(p) => {
                 V::Str(Cow::Owned(format!("function {}() {{ [native code] }}", proto_name(*p))))
             }
@@ -284,14 +287,128 @@ pub fn less_than(a: &V, b: &V) -> R<Option<bool>> {
 
 /// Own property names of each built-in prototype in node 20
 /// (`Object.getOwnPropertyNames(X.prototype)`; a test checks them).
-pub const PROTO_NAMES: [(Proto, &[&str]); 6] = [
+pub const PROTO_NAMES: [(Proto, &[&str]); 7] = [
     (Proto::Object, &["__defineGetter__", "__defineSetter__", "__lookupGetter__", "__lookupSetter__", "__proto__", "constructor", "hasOwnProperty", "isPrototypeOf", "propertyIsEnumerable", "toLocaleString", "toString", "valueOf"]),
     (Proto::Array, &["at", "concat", "constructor", "copyWithin", "entries", "every", "fill", "filter", "find", "findIndex", "findLast", "findLastIndex", "flat", "flatMap", "forEach", "includes", "indexOf", "join", "keys", "lastIndexOf", "length", "map", "pop", "push", "reduce", "reduceRight", "reverse", "shift", "slice", "some", "sort", "splice", "toLocaleString", "toReversed", "toSorted", "toSpliced", "toString", "unshift", "values", "with"]),
     (Proto::String, &["anchor", "at", "big", "blink", "bold", "charAt", "charCodeAt", "codePointAt", "concat", "constructor", "endsWith", "fixed", "fontcolor", "fontsize", "includes", "indexOf", "isWellFormed", "italics", "lastIndexOf", "length", "link", "localeCompare", "match", "matchAll", "normalize", "padEnd", "padStart", "repeat", "replace", "replaceAll", "search", "slice", "small", "split", "startsWith", "strike", "sub", "substr", "substring", "sup", "toLocaleLowerCase", "toLocaleUpperCase", "toLowerCase", "toString", "toUpperCase", "toWellFormed", "trim", "trimEnd", "trimLeft", "trimRight", "trimStart", "valueOf"]),
     (Proto::Number, &["constructor", "toExponential", "toFixed", "toLocaleString", "toPrecision", "toString", "valueOf"]),
     (Proto::Boolean, &["constructor", "toString", "valueOf"]),
     (Proto::RegExp, &["compile", "constructor", "dotAll", "exec", "flags", "global", "hasIndices", "ignoreCase", "multiline", "source", "sticky", "test", "toString", "unicode", "unicodeSets"]),
+    (Proto::Function, &["apply", "arguments", "bind", "call", "caller", "constructor", "length", "name", "toString"]),
 ];
+
+/// Own property names of the constructors in node 20
+/// (`Object.getOwnPropertyNames(X)`; a test checks them).
+pub const CTOR_NAMES: [(Proto, &[&str]); 7] = [
+    (Proto::Object, &["assign", "create", "defineProperties", "defineProperty", "entries", "freeze", "fromEntries", "getOwnPropertyDescriptor", "getOwnPropertyDescriptors", "getOwnPropertyNames", "getOwnPropertySymbols", "getPrototypeOf", "hasOwn", "is", "isExtensible", "isFrozen", "isSealed", "keys", "length", "name", "preventExtensions", "prototype", "seal", "setPrototypeOf", "values"]),
+    (Proto::Array, &["from", "isArray", "length", "name", "of", "prototype"]),
+    (Proto::String, &["fromCharCode", "fromCodePoint", "length", "name", "prototype", "raw"]),
+    (Proto::Number, &["EPSILON", "MAX_SAFE_INTEGER", "MAX_VALUE", "MIN_SAFE_INTEGER", "MIN_VALUE", "NEGATIVE_INFINITY", "NaN", "POSITIVE_INFINITY", "isFinite", "isInteger", "isNaN", "isSafeInteger", "length", "name", "parseFloat", "parseInt", "prototype"]),
+    (Proto::Boolean, &["length", "name", "prototype"]),
+    (Proto::RegExp, &["$&", "$'", "$+", "$1", "$2", "$3", "$4", "$5", "$6", "$7", "$8", "$9", "$_", "$`", "input", "lastMatch", "lastParen", "leftContext", "length", "name", "prototype", "rightContext"]),
+    (Proto::Function, &["length", "name", "prototype"]),
+];
+
+/// `length` of the built-in methods with parameters (node 20; the others
+/// have 0; a test checks them).
+pub const METHOD_LENGTHS: [(Proto, &str); 7] = [
+    (Proto::Object, "__defineGetter__:2 __defineSetter__:2 __lookupGetter__:1 __lookupSetter__:1 hasOwnProperty:1 isPrototypeOf:1 propertyIsEnumerable:1"),
+    (Proto::Array, "at:1 concat:1 copyWithin:2 every:1 fill:1 filter:1 find:1 findIndex:1 findLast:1 findLastIndex:1 flatMap:1 forEach:1 includes:1 indexOf:1 join:1 lastIndexOf:1 map:1 push:1 reduce:1 reduceRight:1 slice:2 some:1 sort:1 splice:2 toSorted:1 toSpliced:2 unshift:1 with:2"),
+    (Proto::String, "anchor:1 at:1 charAt:1 charCodeAt:1 codePointAt:1 concat:1 endsWith:1 fontcolor:1 fontsize:1 includes:1 indexOf:1 lastIndexOf:1 link:1 localeCompare:1 match:1 matchAll:1 padEnd:1 padStart:1 repeat:1 replace:2 replaceAll:2 search:1 slice:2 split:2 startsWith:1 substr:2 substring:2"),
+    (Proto::Number, "toExponential:1 toFixed:1 toPrecision:1 toString:1"),
+    (Proto::Boolean, ""),
+    (Proto::RegExp, "compile:2 exec:1 test:1"),
+    (Proto::Function, "apply:2 bind:1 call:1"),
+];
+
+fn method_length(p: Proto, name: &str) -> f64 {
+    METHOD_LENGTHS
+        .iter()
+        .find(|(q, _)| *q == p)
+        .and_then(|(_, l)| l.split(' ').find_map(|e| e.strip_prefix(name)?.strip_prefix(':')))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0.0)
+}
+
+fn ctor_names(p: Proto) -> &'static [&'static str] {
+    CTOR_NAMES.iter().find(|(q, _)| *q == p).map(|(_, n)| *n).unwrap_or(&[])
+}
+
+/// `Number.EPSILON`, ...
+fn number_constant(k: &str) -> Option<f64> {
+    Some(match k {
+        "EPSILON" => f64::EPSILON,
+        "MAX_SAFE_INTEGER" => 9007199254740991.0,
+        "MIN_SAFE_INTEGER" => -9007199254740991.0,
+        "MAX_VALUE" => f64::MAX,
+        "MIN_VALUE" => 5e-324,
+        "NaN" => f64::NAN,
+        "NEGATIVE_INFINITY" => f64::NEG_INFINITY,
+        "POSITIVE_INFINITY" => f64::INFINITY,
+        _ => return None,
+    })
+}
+
+/// Whether a native value is a function (the others are prototypes).
+fn is_function(n: Native) -> bool {
+    matches!(n, Native::Ctor(_) | Native::Method(..) | Native::Proto(Proto::Function))
+}
+
+/// Own property names of a native value, when known exactly.
+pub fn native_has_own(n: Native, key: &str) -> R<bool> {
+    Ok(match n {
+        Native::Proto(p) => names(p).contains(&key),
+        Native::Ctor(p) => ctor_names(p).contains(&key),
+        Native::Method(..) => matches!(key, "length" | "name"),
+    })
+}
+
+/// `n[key]` for a built-in function or prototype.
+pub fn native_get<'r, 'a>(n: Native, key: &str) -> R<V<'r, 'a>> {
+    if is_function(n) {
+        match (n, key) {
+            (_, "arguments" | "caller") => {
+                return type_error("'caller', 'callee', and 'arguments' properties may not be accessed")
+            }
+            (Native::Method(_, name), "name") => return Ok(V::Str(Cow::Borrowed(name))),
+            (Native::Ctor(p), "name") => return Ok(V::Str(Cow::Borrowed(proto_name(p)))),
+            (Native::Proto(_), "name") => return Ok(V::Str(Cow::Borrowed(""))),
+            (Native::Method(p, name), "length") => return Ok(V::Num(method_length(p, name))),
+            (Native::Ctor(p), "length") => return Ok(V::Num(if p == Proto::RegExp { 2.0 } else { 1.0 })),
+            (Native::Proto(_), "length") => return Ok(V::Num(0.0)),
+            (Native::Ctor(p), "prototype") => return Ok(V::Native(Native::Proto(p))),
+            (Native::Ctor(Proto::Number), k) if number_constant(k).is_some() => {
+                return Ok(V::Num(number_constant(k).unwrap_or(f64::NAN)))
+            }
+            (Native::Ctor(p), k) if ctor_names(p).contains(&k) => {
+                return unsupported("static properties of built-in constructors")
+            }
+            (_, "__proto__") => {
+                return Ok(V::Native(Native::Proto(if n == Native::Proto(Proto::Function) {
+                    Proto::Object
+                } else {
+                    Proto::Function
+                })))
+            }
+            _ => {}
+        }
+        return Ok(inherited(Proto::Function, key));
+    }
+    let Native::Proto(p) = n else { return Ok(V::Undefined) };
+    if p == Proto::RegExp {
+        match key {
+            "source" => return Ok(V::Str(Cow::Borrowed("(?:)"))),
+            "flags" => return Ok(V::Str(Cow::Borrowed(""))),
+            "dotAll" | "global" | "hasIndices" | "ignoreCase" | "multiline" | "sticky" | "unicode"
+            | "unicodeSets" => return Ok(V::Undefined),
+            _ => {}
+        }
+    }
+    if key == "__proto__" {
+        return Ok(if p == Proto::Object { V::Null } else { V::Native(Native::Proto(Proto::Object)) });
+    }
+    Ok(inherited(p, key))
+}
 
 fn names(p: Proto) -> &'static [&'static str] {
     PROTO_NAMES.iter().find(|(q, _)| *q == p).map(|(_, n)| *n).unwrap_or(&[])
@@ -316,6 +433,9 @@ fn inherited<'r, 'a>(p: Proto, key: &str) -> V<'r, 'a> {
         Some((owner, "constructor")) => V::Native(Native::Ctor(owner)),
         // Instances have their own length; the prototypes' is 0.
         Some((_, "length")) => V::Num(0.0),
+        // V8 defines these two as the same functions as trimStart/trimEnd.
+        Some((Proto::String, "trimLeft")) => V::Native(Native::Method(Proto::String, "trimStart")),
+        Some((Proto::String, "trimRight")) => V::Native(Native::Method(Proto::String, "trimEnd")),
         Some((owner, name)) => V::Native(Native::Method(owner, name)),
     }
 }
@@ -427,7 +547,7 @@ pub fn get<'r, 'a>(o: &V<'r, 'a>, key: &str) -> R<V<'r, 'a>> {
                 _ => inherited(Proto::RegExp, key),
             }
         }
-        V::Native(_) => return unsupported("properties of built-in functions and prototypes"),
+        V::Native(n) => return native_get(*n, key),
         V::Json(prim) => return get(&from_json(prim), key),
     })
 }
@@ -450,7 +570,7 @@ pub fn has_own(o: &V, key: &str) -> R<bool> {
         }
         V::Num(_) | V::Bool(_) => false,
         V::Regex(_) => key == "lastIndex",
-        V::Native(_) => return unsupported("properties of built-in functions and prototypes"),
+        V::Native(n) => return native_has_own(*n, key),
         V::Json(prim) => return has_own(&from_json(prim), key),
     })
 }
@@ -463,12 +583,11 @@ pub fn has_property(key: &str, o: &V) -> R<bool> {
     if has_own(o, key)? {
         return Ok(true);
     }
-    let p = proto_of(o).unwrap_or(Proto::Object);
-    Ok(proto_lookup(p, key).is_some()
-        || (p == Proto::RegExp
-            && matches!(
-                key,
-                "source" | "flags" | "global" | "ignoreCase" | "multiline" | "dotAll" | "unicode"
-                    | "sticky" | "hasIndices" | "unicodeSets"
-            )))
+    let p = match o {
+        V::Native(n) if is_function(*n) => Proto::Function,
+        V::Native(Native::Proto(Proto::Object)) => return Ok(false),
+        V::Native(_) => Proto::Object,
+        other => proto_of(other).unwrap_or(Proto::Object),
+    };
+    Ok(proto_lookup(p, key).is_some())
 }

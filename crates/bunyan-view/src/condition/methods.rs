@@ -50,11 +50,11 @@ pub fn call<'r, 'a>(o: V<'r, 'a>, name: &str, args: Args<'_, 'r, 'a>) -> R<V<'r,
             return not_a_function();
         }
     }
+    if let V::Native(n) = o {
+        return call_native(n, name, args);
+    }
     let Some(proto) = proto_of(&o) else {
-        return match o {
-            V::Native(_) => unsupported("methods of built-in functions and prototypes"),
-            _ => type_error(format!("Cannot read properties of {} (reading '{name}')", to_str(&o)?)),
-        };
+        return type_error(format!("Cannot read properties of {} (reading '{name}')", to_str(&o)?));
     };
     let Some((owner, _)) = proto_lookup(proto, name) else {
         return not_a_function();
@@ -90,6 +90,25 @@ pub fn call<'r, 'a>(o: V<'r, 'a>, name: &str, args: Args<'_, 'r, 'a>) -> R<V<'r,
     }
 }
 
+/// A method of a built-in function or prototype. The prototypes of
+/// String, Array, Number and Boolean are themselves "", [], 0 and false.
+fn call_native<'r, 'a>(n: Native, name: &str, args: Args<'_, 'r, 'a>) -> R<V<'r, 'a>> {
+    if name == "hasOwnProperty" {
+        let key = to_key(&arg(args, 0))?;
+        return Ok(V::Bool(native_has_own(n, &key)?));
+    }
+    match n {
+        Native::Proto(Proto::String) => call(V::Str(Cow::Borrowed("")), name, args),
+        Native::Proto(Proto::Array) => call(V::arr(Vec::new()), name, args),
+        Native::Proto(Proto::Number) => call(V::Num(0.0), name, args),
+        Native::Proto(Proto::Boolean) => call(V::Bool(false), name, args),
+        // RegExp.prototype is not a RegExp (test/exec throw); Object.prototype
+        // and functions have only toString among the callable methods.
+        other if name == "toString" => Ok(V::Str(to_str(&V::Native(other))?)),
+        _ => type_error(format!("{name} is not a function")),
+    }
+}
+
 /// `Number.prototype.toString(radix)`.
 fn number_to_string<'r, 'a>(n: f64, radix: &V) -> R<V<'r, 'a>> {
     let r = if matches!(radix, V::Undefined) { 10.0 } else { to_integer(radix)? };
@@ -99,22 +118,76 @@ fn number_to_string<'r, 'a>(n: f64, radix: &V) -> R<V<'r, 'a>> {
     if r == 10.0 || !n.is_finite() {
         return Ok(V::Str(Cow::Owned(num_to_string(n))));
     }
-    if n.fract() != 0.0 || n.abs() >= 2f64.powi(53) {
-        return unsupported("Number#toString with a radix on a fraction or a huge number");
+    Ok(V::Str(Cow::Owned(double_to_radix(n, r as u32))))
+}
+
+/// V8's DoubleToRadixCString: fraction digits up to the double's
+/// precision, rounded to even; unrepresented integer digits are 0.
+fn double_to_radix(value: f64, radix: u32) -> String {
+    let digit_char = |d: u32| std::char::from_digit(d, radix).unwrap_or('?');
+    let next_double = |x: f64| f64::from_bits(x.to_bits() + 1);
+    let negative = value < 0.0;
+    let value = value.abs();
+    let rf = f64::from(radix);
+    let mut integer = value.floor();
+    let mut fraction = value - integer;
+    let mut delta = (0.5 * (next_double(value) - value)).max(next_double(0.0));
+    let mut frac_digits: Vec<u32> = Vec::new();
+    if fraction >= delta {
+        loop {
+            fraction *= rf;
+            delta *= rf;
+            let digit = fraction as u32;
+            frac_digits.push(digit);
+            fraction -= f64::from(digit);
+            if (fraction > 0.5 || (fraction == 0.5 && digit & 1 == 1)) && fraction + delta > 1.0 {
+                // Round up, carrying into earlier digits (or the integer part).
+                loop {
+                    match frac_digits.pop() {
+                        None => {
+                            integer += 1.0;
+                            break;
+                        }
+                        Some(d) if d + 1 < radix => {
+                            frac_digits.push(d + 1);
+                            break;
+                        }
+                        Some(_) => {}
+                    }
+                }
+                break;
+            }
+            if fraction < delta {
+                break;
+            }
+        }
     }
-    let mut u = n.abs() as u64;
-    let mut digits = Vec::new();
+    // Integer digits; those below the double's precision are written as 0.
+    let exponent = |x: f64| ((x.to_bits() >> 52) & 0x7ff) as i64 - 1075;
+    let mut int_digits = Vec::new();
+    while exponent(integer / rf) > 0 {
+        integer /= rf;
+        int_digits.push('0');
+    }
     loop {
-        digits.push(std::char::from_digit((u % r as u64) as u32, r as u32).unwrap_or('?'));
-        u /= r as u64;
-        if u == 0 {
+        let rem = integer % rf;
+        int_digits.push(digit_char(rem as u32));
+        integer = (integer - rem) / rf;
+        if integer <= 0.0 {
             break;
         }
     }
-    if n < 0.0 {
-        digits.push('-');
+    let mut out = String::new();
+    if negative {
+        out.push('-');
     }
-    Ok(V::Str(Cow::Owned(digits.iter().rev().collect())))
+    out.extend(int_digits.iter().rev());
+    // A carry that removed every fraction digit removes the '.' too.
+    if !frac_digits.is_empty() {
+        out.push('.');
+        out.extend(frac_digits.iter().map(|d| digit_char(*d)));
+    }
+    out
 }
 
 /// `Number.prototype.toFixed`: exact decimal rounding, ties away from zero.
@@ -349,8 +422,9 @@ fn string_method<'r, 'a>(s: &Cow<'r, str>, name: &str, args: Args<'_, 'r, 'a>) -
             owned(s.repeat(n as usize))
         }
         "split" => {
-            if is_regex(&a0) {
-                return unsupported("split() with a regular expression");
+            if let V::Regex(re) = &a0 {
+                let lim = if matches!(a1, V::Undefined) { u32::MAX as usize } else { to_uint32(to_num(&a1)?) as usize };
+                return regex_split(re, s, lim);
             }
             let lim = if matches!(a1, V::Undefined) {
                 u32::MAX as usize
@@ -365,10 +439,13 @@ fn string_method<'r, 'a>(s: &Cow<'r, str>, name: &str, args: Args<'_, 'r, 'a>) -
                 return Ok(V::arr(vec![V::Str(s.clone())]));
             }
             let parts: Vec<V> = if sep.is_empty() {
-                if s.chars().any(|c| c.len_utf16() == 2) {
-                    return unsupported("split('') of a string with characters beyond U+FFFF");
+                let mut parts = Vec::new();
+                for u in s.encode_utf16().take(lim) {
+                    let c = String::from_utf16(&[u])
+                        .or_else(|_| unsupported("a string with half of a surrogate pair"))?;
+                    parts.push(V::Str(Cow::Owned(c)));
                 }
-                s.chars().take(lim).map(|c| V::Str(Cow::Owned(c.to_string()))).collect()
+                parts
             } else {
                 s.split(sep.as_ref()).take(lim).map(|p| V::Str(Cow::Owned(p.to_owned()))).collect()
             };
@@ -411,6 +488,61 @@ fn string_method<'r, 'a>(s: &Cow<'r, str>, name: &str, args: Args<'_, 'r, 'a>) -
         }
         _ => type_error(format!("{name} is not a function")),
     }
+}
+
+/// `RegExp.prototype[Symbol.split]`: sticky matches at each position, with
+/// captures spliced in.
+fn regex_split<'r, 'a>(re: &JsRegex, s: &str, lim: usize) -> R<V<'r, 'a>> {
+    let text = utf16(s);
+    let unicode = re.flags.contains('u');
+    let piece = |a: usize, b: usize| -> R<V<'r, 'a>> {
+        Ok(V::Str(Cow::Owned(
+            String::from_utf16(&text[a..b])
+                .or_else(|_| unsupported("a string with half of a surrogate pair"))?,
+        )))
+    };
+    let mut out = Vec::new();
+    if lim == 0 {
+        return Ok(V::arr(out));
+    }
+    let size = text.len();
+    if size == 0 {
+        if re.find(&text, 0).is_some_and(|m| m.start == 0) {
+            return Ok(V::arr(out));
+        }
+        return Ok(V::arr(vec![V::Str(Cow::Owned(s.to_owned()))]));
+    }
+    let (mut p, mut q) = (0, 0);
+    while q < size {
+        // A sticky match at q exists exactly when the leftmost match from q starts there.
+        let Some(m) = re.find(&text, q) else { break };
+        if m.start != q {
+            q = m.start;
+            continue;
+        }
+        let e = m.end.min(size);
+        if e == p {
+            q = advance(&text, q, unicode);
+            continue;
+        }
+        out.push(piece(p, q)?);
+        if out.len() == lim {
+            return Ok(V::arr(out));
+        }
+        p = e;
+        for g in &m.groups {
+            out.push(match g {
+                Some((a, b)) => piece(*a, *b)?,
+                None => V::Undefined,
+            });
+            if out.len() == lim {
+                return Ok(V::arr(out));
+            }
+        }
+        q = p;
+    }
+    out.push(piece(p, size)?);
+    Ok(V::arr(out))
 }
 
 /// AdvanceStringIndex.

@@ -201,6 +201,7 @@ fn repr(v: &V) -> String {
         V::Regex(re) => format!("re:{}", re.to_js_string()),
         V::Native(Native::Method(_, name)) => format!("fn:{name}"),
         V::Native(Native::Ctor(p)) => format!("fn:{p:?}"),
+        V::Native(Native::Proto(jsval::Proto::Function)) => "fn:".into(),
         V::Native(Native::Proto(p)) => format!("proto:{p:?}"),
     }
 }

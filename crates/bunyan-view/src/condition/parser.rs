@@ -154,6 +154,8 @@ pub struct Parser {
     depth: usize,
     /// Bare identifiers name record fields (node-bunyan's `BUNYAN_EXEC=vm`).
     bare_fields: bool,
+    /// Whether the last `logic_and` read an unparenthesized `&&`.
+    last_had_and: bool,
 }
 
 impl Parser {
@@ -163,6 +165,7 @@ impl Parser {
             pos: 0,
             depth: 0,
             bare_fields,
+            last_had_and: false,
         }
     }
 
@@ -312,6 +315,7 @@ impl Parser {
 
     fn logic_or(&mut self) -> Result<Expr> {
         let first = self.logic_and()?;
+        let mut mixed = self.last_had_and;
         let op = if self.is_punct("||") {
             LogicOp::Or
         } else if self.is_punct("??") {
@@ -319,17 +323,13 @@ impl Parser {
         } else {
             return Ok(first);
         };
-        let mixed = |first: &Expr| matches!(first, Expr::Logic(LogicOp::And, _));
-        if op == LogicOp::Nullish && mixed(&first) {
-            bail!("'??' cannot be mixed with '&&' or '||' without parentheses");
-        }
         let mut items = vec![first];
         while self.eat_punct(if op == LogicOp::Or { "||" } else { "??" }) {
-            let e = self.logic_and()?;
-            if op == LogicOp::Nullish && mixed(&e) {
-                bail!("'??' cannot be mixed with '&&' or '||' without parentheses");
-            }
-            items.push(e);
+            items.push(self.logic_and()?);
+            mixed |= self.last_had_and;
+        }
+        if op == LogicOp::Nullish && mixed {
+            bail!("'??' cannot be mixed with '&&' or '||' without parentheses");
         }
         if self.is_punct("||") || self.is_punct("??") {
             bail!("'??' cannot be mixed with '&&' or '||' without parentheses");
@@ -340,12 +340,14 @@ impl Parser {
     fn logic_and(&mut self) -> Result<Expr> {
         let first = self.equality()?;
         if !self.is_punct("&&") {
+            self.last_had_and = false;
             return Ok(first);
         }
         let mut items = vec![first];
         while self.eat_punct("&&") {
             items.push(self.equality()?);
         }
+        self.last_had_and = true;
         Ok(Expr::Logic(LogicOp::And, items))
     }
 
