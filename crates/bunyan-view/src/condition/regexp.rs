@@ -1,7 +1,7 @@
 //! JavaScript regular expressions for conditions, on the `regress` crate
 //! (ECMAScript syntax and backtracking semantics, matched on UTF-16 like
 //! V8, so `\w`, `\b`, `.`, case folding and astral characters behave as in
-//! node). Flags `d g i m s u`; `y` and `v` and node-21+ syntax (inline
+//! node). Flags `g i m s u`; `d`, `y`, `v` and node-21+ syntax (inline
 //! modifiers `(?i:...)`) are refused.
 
 use anyhow::{bail, Result};
@@ -44,7 +44,7 @@ impl JsRegex {
         if let Some(bad) = flags.chars().find(|c| !"dgimsuvy".contains(*c)) {
             bail!("invalid regular expression flag '{bad}'");
         }
-        if let Some(f) = flags.chars().find(|c| "vy".contains(*c)) {
+        if let Some(f) = flags.chars().find(|c| "dvy".contains(*c)) {
             bail!("regular expression flag '{f}' is not supported");
         }
         check_syntax(source)?;
