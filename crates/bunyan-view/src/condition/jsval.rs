@@ -463,7 +463,7 @@ pub fn to_key<'r>(v: &V<'r, '_>) -> R<Cow<'r, str>> {
 
 /// The code units `[a, b)` of a string as a string; half of a surrogate
 /// pair cannot be represented.
-pub fn units<'r>(s: &str, a: usize, b: usize) -> R<String> {
+pub fn units(s: &str, a: usize, b: usize) -> R<String> {
     if a >= b {
         return Ok(String::new());
     }

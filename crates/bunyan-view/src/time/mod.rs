@@ -174,13 +174,18 @@ pub(crate) struct Wall {
 
 /// `Date.UTC(...)` before TimeClip (MakeDate(MakeDay, MakeTime)).
 fn utc_millis_of(w: &Wall) -> f64 {
-    if !(w.year.abs() < 1e9) {
+    if !within(w.year, 1e9) {
         return f64::NAN;
     }
     let ym = w.year + (w.month0 / 12.0).floor();
     let mn = w.month0.rem_euclid(12.0);
     let days = days_from_civil(ym as i64, mn as u32 + 1, 1) as f64 + w.day - 1.0;
     days * 86_400_000.0 + ((w.hour * 60.0 + w.minute) * 60.0 + w.second) * 1000.0 + w.millis
+}
+
+/// |x| <= limit (false for NaN).
+fn within(x: f64, limit: f64) -> bool {
+    x.abs() <= limit
 }
 
 /// ECMAScript TimeClip: the instant, or None beyond ±8.64e15 ms.
@@ -239,7 +244,7 @@ pub fn moment_millis(v: &Value) -> Option<i64> {
                 }
                 let w = utc_millis_of(&wall);
                 // V8 converts local times up to 10 days beyond the range.
-                if !(w.abs() <= 8.64e15 + 864e6) {
+                if !within(w, 8.64e15 + 864e6) {
                     return None;
                 }
                 time_clip(local_to_utc(w))
@@ -363,7 +368,7 @@ fn from_parts(mut a: [Option<f64>; 7]) -> Option<i64> {
         wall.day += 1.0;
     }
     let w = utc_millis_of(&wall);
-    if !(w.abs() <= 8.64e15 + 864e6) {
+    if !within(w, 8.64e15 + 864e6) {
         return None;
     }
     time_clip(local_to_utc(w))

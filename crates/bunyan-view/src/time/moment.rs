@@ -116,7 +116,7 @@ struct IsoMatch<'s> {
 }
 
 /// `(?:(T| )(TIME)(ZONE)?)?$` from `i`; `extended` uses `:` in times.
-fn iso_tail<'s>(s: &'s str, i: usize, extended: bool) -> Option<(Option<char>, Option<&'s str>, Option<&'s str>)> {
+fn iso_tail(s: &str, i: usize, extended: bool) -> Option<(Option<char>, Option<&str>, Option<&str>)> {
     let b = s.as_bytes();
     if i == b.len() {
         return Some((None, None, None));
@@ -366,8 +366,9 @@ fn parse_iso(s: &str) -> Option<Parsed> {
 /// moment's `configFromStringAndFormat` (not strict) for ISO formats.
 fn from_format(input: &str, format: &str) -> Option<Parsed> {
     let mut a: [Option<f64>; 7] = [None; 7];
-    let (mut gg, mut ww, mut e, mut doy, mut tzm): (Option<f64>, Option<f64>, Option<f64>, Option<f64>, Option<i32>) =
-        (None, None, None, None, None);
+    // Week-year, week, weekday, day of year, zone offset (minutes).
+    let (mut gg, mut ww, mut e, mut doy) = (None, None, None, None);
+    let mut tzm: Option<i32> = None;
     let mut empty = true;
     let mut rest = input;
     for tok in tokenize(format) {
@@ -448,8 +449,7 @@ fn from_format(input: &str, format: &str) -> Option<Parsed> {
         }
         // createUTCDate(y, 0, d): day d of the year, rolling over.
         let days = days_from_civil(y as i64, 1, 1) as f64 + d - 1.0;
-        let (yy, mm, dd) = super::civil_from_days(days as i64);
-        let _ = yy;
+        let (_, mm, dd) = super::civil_from_days(days as i64);
         a[1] = Some(f64::from(mm) - 1.0);
         a[2] = Some(f64::from(dd));
     }
@@ -459,17 +459,14 @@ fn from_format(input: &str, format: &str) -> Option<Parsed> {
     let day = a[2].unwrap_or(1.0);
     let (mut h, mi, se, ms) = (a[3].unwrap_or(0.0), a[4].unwrap_or(0.0), a[5].unwrap_or(0.0), a[6].unwrap_or(0.0));
     // checkOverflow.
-    let mut overflow = if !(0.0..=11.0).contains(&month) {
-        true
-    } else if day < 1.0 || day > days_in_month(year, month) {
-        true
-    } else {
-        !(0.0..=24.0).contains(&h)
-            || (h == 24.0 && (mi != 0.0 || se != 0.0 || ms != 0.0))
-            || !(0.0..=59.0).contains(&mi)
-            || !(0.0..=59.0).contains(&se)
-            || !(0.0..=999.0).contains(&ms)
-    };
+    let mut overflow = !(0.0..=11.0).contains(&month)
+        || day < 1.0
+        || day > days_in_month(year, month)
+        || !(0.0..=24.0).contains(&h)
+        || (h == 24.0 && (mi != 0.0 || se != 0.0 || ms != 0.0))
+        || !(0.0..=59.0).contains(&mi)
+        || !(0.0..=59.0).contains(&se)
+        || !(0.0..=999.0).contains(&ms);
     overflow |= overflow_doy || overflow_weeks || overflow_weekday;
     if overflow {
         return None;
@@ -551,7 +548,7 @@ fn parse_rfc2822(s: &str) -> Option<Parsed> {
         8 if hb[2] == b':' && hb[5] == b':' => (&hm[0..2], &hm[3..5], Some(&hm[6..8])),
         _ => return None,
     };
-    if !digits(hour, 2, 2) || !digits(minute, 2, 2) || !second.map_or(true, |s| digits(s, 2, 2)) {
+    if !digits(hour, 2, 2) || !digits(minute, 2, 2) || !second.is_none_or(|s| digits(s, 2, 2)) {
         return None;
     }
     let offset = match zone {
