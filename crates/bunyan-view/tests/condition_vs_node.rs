@@ -14,7 +14,7 @@ const RECORDS: &[&str] = &[
     r#"{"v":0,"level":50,"name":"app","hostname":"h","pid":7,"time":1700000000000,"msg":"Héllo 😀 wörld","n":"0x1f","f":-2.5,"z":"0","t":false,"e":[],"ws":"\u00a0\t1e3\n","tags":[],"req":{"method":"POST","toString":"x","constructor":1,"__proto__":{"a":1},"length":2},"arr":"abc","obj":{}}"#,
     r#"{"v":0,"level":"30","name":"app","hostname":"h","pid":"123","time":"2024-01-01T00:00:00.000Z","msg":"HELLO","n":10,"f":"1.50","z":null,"t":"false","e":{},"ws":"","tags":"a,b","req":null,"arr":[[]],"obj":{"0":"x","b":[{}]}}"#,
     r#"{"v":0,"level":20,"name":"app","hostname":"h","pid":0,"time":"2024-01-01T00:00:00.000Z","msg":"","hasOwnProperty":1,"valueOf":2,"tags":[["x"],"x"],"arr":[null],"req":{"url":"/"}}"#,
-    r#"{"v":0,"level":60,"name":"app","hostname":"h","pid":99,"time":"2024-01-01T00:00:00.000Z","msg":"a-b-c 123 xyz 45","n":"-7.5e1","f":1e-7,"tags":["😀","é",""],"arr":[1,"1",1.0,"a"]}"#,
+    r#"{"v":0,"level":60,"name":"app","hostname":"h","pid":99,"time":"2024-01-01T00:00:00.000Z","msg":"a-b-c 123 xyz 45","n":"-7.5e1","f":1e-7,"tags":["😀","é",""],"arr":[1,"1",1.0,"a"],"__proto__":5}"#,
 ];
 
 /// Conditions worth checking one by one (each found a mismatch once, or

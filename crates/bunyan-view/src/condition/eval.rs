@@ -11,9 +11,11 @@ use crate::value::Value;
 use std::borrow::Cow;
 
 pub struct Evaluator<'r, 'a> {
-    pub this: &'r Value<'a>,
+    this: &'r Value<'a>,
     /// `BUNYAN_EXEC=vm`: `this` is the record itself (no copy).
-    pub vm: bool,
+    vm: bool,
+    /// The record's top-level `__proto__` field (default mode only).
+    proto_field: Option<&'r Value<'a>>,
 }
 
 enum Flow<'r, 'a> {
@@ -22,6 +24,11 @@ enum Flow<'r, 'a> {
 }
 
 impl<'r, 'a> Evaluator<'r, 'a> {
+    pub fn new(this: &'r Value<'a>, vm: bool) -> Self {
+        let proto_field = if vm { None } else { this.get("__proto__") };
+        Evaluator { this, vm, proto_field }
+    }
+
     pub fn run_body(&self, stmts: &'r [Stmt]) -> R<V<'r, 'a>> {
         Ok(match self.stmts(stmts)? {
             Flow::Return(v) => v,
@@ -65,16 +72,15 @@ impl<'r, 'a> Evaluator<'r, 'a> {
     /// `__proto__` key replaced: then inherited properties come from that
     /// value, which this evaluator does not follow.
     fn replaced_proto(&self, v: &V) -> bool {
-        !self.vm
+        matches!(self.proto_field, Some(Value::Object(_) | Value::Array(_) | Value::Null))
             && matches!(v, V::Json(r) if std::ptr::eq(*r, self.this))
-            && matches!(self.this.get("__proto__"), Some(Value::Object(_) | Value::Array(_) | Value::Null))
     }
 
     fn get(&self, o: &V<'r, 'a>, key: &str) -> R<V<'r, 'a>> {
-        if !self.vm && matches!(o, V::Json(r) if std::ptr::eq(*r, self.this)) && self.this.get("__proto__").is_some() {
+        if self.proto_field.is_some() && matches!(o, V::Json(r) if std::ptr::eq(*r, self.this)) {
             // objCopy: `copy.__proto__ = value` sets the prototype (objects,
             // arrays, null) or is ignored; there is no own `__proto__`.
-            let proto = self.this.get("__proto__");
+            let proto = self.proto_field;
             if key == "__proto__" {
                 return Ok(match proto {
                     Some(v @ (Value::Object(_) | Value::Array(_))) => V::Json(v),
@@ -134,6 +140,15 @@ impl<'r, 'a> Evaluator<'r, 'a> {
                                 return unsupported("a record with a \"__proto__\" field");
                             }
                             let args: Vec<V> = args.iter().map(|a| self.eval(a)).collect::<R<_>>()?;
+                            if name == "hasOwnProperty"
+                                && self.proto_field.is_some()
+                                && matches!(cur, V::Json(r) if std::ptr::eq(r, self.this))
+                                && to_key(args.first().unwrap_or(&V::Undefined))? == "__proto__"
+                            {
+                                // The copy has no own `__proto__`.
+                                cur = V::Bool(false);
+                                continue;
+                            }
                             cur = methods::call(cur, name, &args)?;
                         }
                     }

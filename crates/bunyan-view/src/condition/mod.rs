@@ -130,7 +130,7 @@ impl Condition {
     }
 
     fn value<'r, 'a>(&'r self, record: &'r Value<'a>) -> Result<V<'r, 'a>, Throw> {
-        let ev = Evaluator { this: record, vm: self.vm };
+        let ev = Evaluator::new(record, self.vm);
         match &*self.program {
             Program::Expr(e) => ev.eval(e),
             Program::Body(b) => ev.run_body(b),
