@@ -20,9 +20,10 @@
 # target/kernel-matrix/report.txt) says per kernel what ran and what
 # passed.  Exit status: 0 only when every check passed on every kernel.
 #
-# Environment: KERNEL_MATRIX_PARALLEL=1 boots the kernels at the same time
-# (default: one after the other, faster on 2 cores under emulation);
-# KERNEL_MATRIX_TIMEOUT=SECS per VM (default 3600).
+# Environment: KERNEL_MATRIX_PARALLEL=0 boots the kernels one after the
+# other (default 1: all at once, which measured a third faster on 2 cores
+# under emulation, docs/kernels.md); KERNEL_MATRIX_TIMEOUT=SECS per VM
+# (default 3600).
 #
 # Acceleration: KVM when a hardware KVM module (kvm_intel, kvm_amd) is
 # loaded; otherwise (no KVM, or a PVM /dev/kvm, which cannot run stock
@@ -44,14 +45,29 @@ die() { log "$*"; exit 2; }
 [ $# -gt 0 ] || set -- 6.1.0-50-amd64 6.12
 ./scripts/setup.sh --kernel-matrix || die "scripts/setup.sh --kernel-matrix failed"
 
+# apt_update: once per run, when apt's lists lack what we look for.
+apt_updated=0
+apt_update() {
+    [ $apt_updated = 0 ] || return 1
+    apt_updated=1
+    log "apt-get update"
+    apt-get update -qq >/dev/null || die "apt-get update failed"
+}
+
+# newest_612: the newest linux-image-6.12.*+deb12-amd64 apt offers.
+newest_612() {
+    apt-cache search --names-only '^linux-image-6\.12\.[0-9]+\+deb12-amd64$' |
+        awk '{print $1}' | sed 's/^linux-image-//' | sort -V | tail -n1
+}
+
 # resolve VERSION: the full Debian kernel version ("6.12": the newest 6.12).
 resolve() {
     case $1 in
     6.12)
         local v
-        v=$(apt-cache search --names-only '^linux-image-6\.12\.[0-9]+\+deb12-amd64$' |
-            awk '{print $1}' | sed 's/^linux-image-//' | sort -V | tail -n1)
-        [ -n "$v" ] || die "apt offers no linux-image-6.12.*+deb12-amd64 (apt-get update?)"
+        v=$(newest_612)
+        [ -n "$v" ] || { apt_update && v=$(newest_612); }
+        [ -n "$v" ] || die "apt offers no linux-image-6.12.*+deb12-amd64"
         echo "$v"
         ;;
     *-amd64) echo "$1" ;;
@@ -70,8 +86,11 @@ fetch() {
     # apt downloads as user _apt: let it write there.
     chmod 755 "$cache" "$cache/kernels" "$tmp" && { ! id _apt >/dev/null 2>&1 || chown _apt "$tmp"; }
     if ! (cd "$tmp" && apt-get download -q "linux-image-$v" >/dev/null); then
-        rm -rf "$tmp"
-        die "apt-get download linux-image-$v failed"
+        # Stale lists (the package moved on the mirror): update, try again.
+        if ! { apt_update && (cd "$tmp" && apt-get download -q "linux-image-$v" >/dev/null); }; then
+            rm -rf "$tmp"
+            die "apt-get download linux-image-$v failed"
+        fi
     fi
     dpkg-deb -x "$tmp"/linux-image-*.deb "$tmp/root" && [ -f "$tmp/root/boot/vmlinuz-$v" ] ||
         { rm -rf "$tmp"; die "linux-image-$v: no boot/vmlinuz-$v in the package"; }
@@ -116,7 +135,7 @@ done
 for v in "${kernels[@]}"; do fetch "$v"; done
 log "booting ${kernels[*]} ($accel)"
 wall=$SECONDS
-if [ "${KERNEL_MATRIX_PARALLEL:-0}" = 1 ]; then
+if [ "${KERNEL_MATRIX_PARALLEL:-1}" = 1 ]; then
     for v in "${kernels[@]}"; do boot "$v" & done
     wait
 else

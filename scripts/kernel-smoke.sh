@@ -43,7 +43,7 @@ WAIT=300                 # seconds to wait for any one event inside a check
 # --- helpers for the checks --------------------------------------------------
 
 fail() { echo "FAIL: $*"; exit 1; }
-say() { echo "--- $*"; }
+say() { echo "--- [${SECONDS}s] $*"; }   # progress, timed, into the check's log
 
 # wait_for SECS CMD...: until CMD succeeds (polling), or fail.
 wait_for() {
@@ -123,6 +123,7 @@ check_btf() {
 check_latency-exec() {
     cd "$NODE_DIR" || exit 1
     local rc=0
+    say "prodtrace latency --json -- node sqlite-demo.js"
     SQLITE_DEMO_ITERATIONS=$ITERATIONS "$PRODTRACE" latency --json -- node sqlite-demo.js >"$d/out" 2>"$d/err" || rc=$?
     show "$d/out" "$d/err"
     [ $rc = 0 ] || fail "prodtrace latency exited $rc: $(tail -n1 "$d/err")"
@@ -132,11 +133,13 @@ check_latency-exec() {
 check_latency-pid() {
     cd "$NODE_DIR" || exit 1
     mkfifo "$d/go"
+    say "starting the demo, waiting for the go"
     SQLITE_DEMO_WAIT=stdin SQLITE_DEMO_ITERATIONS=$ITERATIONS node sqlite-demo.js <"$d/go" >"$d/demo" 2>&1 &
     local demo=$!
     bg+=($demo)
     exec 3>"$d/go"
     wait_for $WAIT grep -q '^ready ' "$d/demo"
+    say "prodtrace latency -p $demo"
     "$PRODTRACE" latency -p "$demo" --json >"$d/out" 2>"$d/err" &
     local tracer=$!
     bg+=($tracer)
@@ -145,6 +148,7 @@ check_latency-pid() {
         show "$d/err"
         fail "prodtrace latency -p: $(grep -m1 'prodtrace:' "$d/err")"
     }
+    say "go"
     echo go >&3
     exec 3>&-
     local demo_rc tracer_rc
@@ -161,6 +165,7 @@ check_latency-pid() {
 check_latency-breakdown() {
     cd "$NODE_DIR" || exit 1
     local rc=0
+    say "prodtrace latency --json --breakdown -- node sqlite-demo.js"
     SQLITE_DEMO_ITERATIONS=$ITERATIONS "$PRODTRACE" latency --json --breakdown -- node sqlite-demo.js \
         >"$d/out" 2>"$d/err" || rc=$?
     show "$d/out" "$d/err"
@@ -178,6 +183,7 @@ check_latency-breakdown() {
 check_catch-core() {
     mkdir "$d/cores"
     local rc=0
+    say "prodtrace catch --core -- badclose"
     "$PRODTRACE" catch --syscall close --errno EBADF --core "$d/cores" -w -- \
         "$bin/badclose" "$d/marker" 0 42 0 >"$d/out" 2>"$d/err" || rc=$?   # fd 42: fds may be inherited
     show "$d/out" "$d/err"
@@ -189,6 +195,7 @@ check_catch-core() {
     [ "$(stat -c %a "${cores[0]}")" = 600 ] || fail "core mode $(stat -c %a "${cores[0]}"), not 600"
     grep -q 'resumed process' "$d/out" && grep -q 'command exited with status 0' "$d/err" && [ -e "$d/marker" ] \
         || fail "the program was not resumed to a normal exit"
+    say "gdb on the core"
     gdb -batch -nx -ex bt "$bin/badclose" "${cores[0]}" >"$d/gdb" 2>&1
     show "$d/gdb"
     grep -q '^#0 .*close' "$d/gdb" || fail "gdb: frame #0 is not close()"
@@ -197,12 +204,14 @@ check_catch-core() {
 }
 
 check_gcore() {
+    say "starting the 4-thread target"
     "$bin/gcore-threads" "$d/counter" >"$d/pid" &
     local target=$!
     bg+=($target)
     wait_for $WAIT grep -q . "$d/pid"
     counter() { cat "$d/counter" 2>/dev/null || echo 0; }
     local rc=0 before
+    say "prodtrace gcore $target"
     "$PRODTRACE" gcore "$target" -o "$d/core" >"$d/out" 2>"$d/err" || rc=$?
     show "$d/out" "$d/err"
     [ $rc = 0 ] || fail "prodtrace gcore exited $rc: $(tail -n1 "$d/err")"
@@ -212,6 +221,7 @@ check_gcore() {
     runs_on() { [ "$(counter)" -gt "$before" ]; }
     wait_for $WAIT runs_on    # the target runs on
     [ "$(awk '/^TracerPid:/ {print $2}' /proc/$target/status)" = 0 ] || fail "a tracer is still attached"
+    say "gdb on the core"
     gdb -batch -nx -ex 'info threads' -ex 'thread apply all bt' "$bin/gcore-threads" "$d/core" >"$d/gdb" 2>&1
     show "$d/gdb"
     [ "$(grep -cE '^\*? *[0-9]+ +.*\(LWP ' "$d/gdb")" = 4 ] || fail "gdb does not see 4 threads"
@@ -227,6 +237,7 @@ check_gcore() {
 # snoop PID OUT: runs bunyan -p PID -l debug -o bunyan until OUT holds 20
 # debug records, then Ctrl-C; fails unless it exits 0.
 snoop() {
+    say "bunyan -p $1 -l debug -o bunyan"
     "$BUNYAN" -p "$1" -l debug -o bunyan >"$2" 2>"$2.err" &
     local cli=$! records=$2
     bg+=($cli)
@@ -242,6 +253,7 @@ snoop() {
 }
 
 check_bunyan-rust() {
+    say "starting log-service"
     "$SERVICE" --rate 200 >"$d/service" 2>&1 &
     local svc=$!
     bg+=($svc)
@@ -258,6 +270,7 @@ check_bunyan-rust() {
 }
 
 check_bunyan-node() {
+    say "starting node with unmodified bunyan and the provider"
     PRODTRACE_DTRACE_PROVIDER_ADDON=$ADDON PRODTRACE_TEST_BUNYAN=$NODE_DIR/node_modules/bunyan \
         node -r "$root/node/dtrace-provider/register.js" "$root/node/dtrace-provider/test/fixtures/bunyan-app.js" \
         >"$d/app" 2>"$d/app.err" &
