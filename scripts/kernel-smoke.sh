@@ -292,12 +292,17 @@ check_bunyan-node() {
 
 # --- driver --------------------------------------------------------------------
 
-# prepare DIR: the C targets, compiled with -g for gdb.
+# prepare DIR: the C targets, compiled with -g for gdb (again when the
+# source is newer; in the guest they are already there, compiled by the host).
 prepare() {
     mkdir -p "$1/bin"
-    [ -x "$1/bin/badclose" ] || cc -O2 -g -fomit-frame-pointer -o "$1/bin/badclose" "$root/examples/c/badclose.c" || exit 1
-    [ -x "$1/bin/gcore-threads" ] \
-        || cc -g -O0 -pthread -o "$1/bin/gcore-threads" "$root/crates/prodtrace/tests/gcore_fixtures/threads.c" || exit 1
+    compile() { # compile NAME SOURCE CFLAGS...
+        local exe=$1/bin/$2 src=$3
+        shift 3
+        [ "$exe" -nt "$src" ] || cc "$@" -g -o "$exe" "$src" || exit 1
+    }
+    compile "$1" badclose "$root/examples/c/badclose.c" -O2 -fomit-frame-pointer
+    compile "$1" gcore-threads "$root/crates/prodtrace/tests/gcore_fixtures/threads.c" -O0 -pthread
 }
 
 case ${1:-} in
