@@ -4,9 +4,19 @@
 # packages (building sqlite3's native add-on once, then reusing it from a
 # cache), and builds the workspace in release mode.  Safe to run again: each
 # step is skipped when already done.
+#
+#   scripts/setup.sh                   what building, the demo and the tests need
+#   scripts/setup.sh --kernel-matrix   also what scripts/kernel-matrix.sh needs:
+#                                      qemu, udev, busybox, jq and virtme-ng (PyPI)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
+kernel_matrix=0
+case ${1:-} in
+--kernel-matrix) kernel_matrix=1 ;;
+'') ;;
+*) echo "usage: $0 [--kernel-matrix]" >&2; exit 2 ;;
+esac
 
 log() { printf '\033[1msetup:\033[0m %s\n' "$*" >&2; }
 
@@ -15,7 +25,15 @@ log() { printf '\033[1msetup:\033[0m %s\n' "$*" >&2; }
 #    benchmarks (BPF program run times), g++/make/python3 for
 #    node-gyp, node/npm for the examples, libuv1-dev for the libuv.so example
 #    program of prodtrace latency's tests.
+#    libelf-dev and zlib1g-dev also provide libelf.a and libz.a, which the
+#    binaries link statically (see .cargo/config.toml).
 apt_pkgs=(clang llvm libelf-dev pkg-config zlib1g-dev make g++ python3 bpftrace bpftool gdb nodejs npm ca-certificates curl libuv1-dev)
+# The kernel matrix: qemu boots the kernels; virtme-ng's guest init needs
+# busybox-static, kmod (depmod) and udev (systemd-udevd names its virtio
+# ports); file tells it a kernel's version; python3-venv holds virtme-ng;
+# jq reads the tools' JSON in the smoke test.
+matrix_pkgs=(qemu-system-x86 kmod busybox-static udev file python3-venv jq)
+((kernel_matrix)) && apt_pkgs+=("${matrix_pkgs[@]}")
 missing=()
 for p in "${apt_pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -28,7 +46,15 @@ missing=($(printf '%s\n' "${missing[@]}" | grep -v '^$' || true))
 if ((${#missing[@]})); then
     log "installing apt packages: ${missing[*]}"
     apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    # Packages such as udev would start their service here: keep them from it.
+    guard=
+    if [ ! -e /usr/sbin/policy-rc.d ]; then
+        printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d && guard=1
+    fi
+    rc=0
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null || rc=$?
+    [ -z "$guard" ] || rm -f /usr/sbin/policy-rc.d
+    [ $rc = 0 ] || { echo "setup: apt-get install ${missing[*]} failed" >&2; exit 1; }
 fi
 
 # 2. Rust toolchain.
@@ -64,7 +90,16 @@ fi
 node -e "require('sqlite3')" || { echo "setup: sqlite3 add-on does not load" >&2; exit 1; }
 [ -f "$cached" ] || { cp "$addon" "$cached.tmp" && mv "$cached.tmp" "$cached"; }
 
-# 4. Build everything.
+# 4. virtme-ng, pinned, in a venv under the cache (kernel matrix only).
+vng_version=1.42
+if ((kernel_matrix)) && ! "$cache/virtme-ng/bin/vng" --version 2>/dev/null | grep -qx "virtme-ng $vng_version"; then
+    log "installing virtme-ng $vng_version (PyPI) in $cache/virtme-ng"
+    rm -rf "$cache/virtme-ng"
+    python3 -m venv "$cache/virtme-ng"
+    "$cache/virtme-ng/bin/pip" install -q "virtme-ng==$vng_version"
+fi
+
+# 5. Build everything.
 cd "$root"
 log "building the workspace (release)"
 cargo build --release --workspace --quiet
