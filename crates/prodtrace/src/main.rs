@@ -7,6 +7,7 @@
 //! stopped behind them.
 
 mod catch;
+mod console;
 mod gcore;
 mod latency;
 mod privileges;
@@ -38,7 +39,7 @@ fn main() {
         Command::Gcore(args) => gcore::run(args),
     };
     if let Err(err) = result {
-        eprintln!("prodtrace: {err:#}");
+        console::errln!("prodtrace: {err:#}");
         std::process::exit(1);
     }
 }
