@@ -3,7 +3,8 @@
 //!
 //! [`write_core`] works in four steps:
 //!
-//! 1. before touching the target: check privileges and tracers, create the
+//! 1. before touching the target: check the PID, privileges and tracers,
+//!    check the destination (a new name or a regular file) and create the
 //!    temporary output file, read what does not change (auxv, command line,
 //!    `MADV_DONTDUMP` flags), plan the dump once to size a memory buffer and
 //!    fault that buffer in;
