@@ -248,6 +248,7 @@ fn pids_that_are_not_processes_we_can_catch_in() {
 
 #[test]
 fn the_core_limit_note_is_given_once() {
+    let _serial = stopping_sessions();
     let dir = tempfile::tempdir().unwrap();
     let bin = build_c("badclose", dir.path(), "badclose");
     let marker = dir.path().join("marker");
