@@ -355,7 +355,8 @@ fn end_command(
     left_stopped: bool,
     interrupted: &AtomicBool,
 ) -> Result<()> {
-    let stopped = target::status(s.pid).is_ok_and(|st| st.state == 'T');
+    // Still stopped ('t': a debugger is looking at it already).
+    let stopped = target::status(s.pid).is_ok_and(|st| matches!(st.state, 'T' | 't'));
     if left_stopped && stopped {
         return Ok(());
     }
