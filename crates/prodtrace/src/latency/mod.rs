@@ -293,14 +293,17 @@ impl Session {
             }
             drain(&mut report, &mut namer);
             if STOP.load(Ordering::SeqCst) {
-                break "interrupted";
+                break "interrupted".to_string();
             }
             let now = Instant::now();
             if deadline.is_some_and(|d| now >= d) {
-                break "duration elapsed";
+                break "duration elapsed".to_string();
             }
             if !target.alive() {
-                break "process exited";
+                break match target.ended() {
+                    Some(how) => format!("command {how}"),
+                    None => "process exited".into(),
+                };
             }
             if let (Some(next), Some(every)) = (next_print, args.interval) {
                 if now >= next {
@@ -334,21 +337,17 @@ impl Session {
 }
 
 /// A process prodtrace started is stopped with it: SIGTERM, then SIGKILL
-/// after 2 s.
+/// after 2 s (as `catch` does).
 fn stop_spawned(target: &mut Target) {
     if target.spawned.is_none() || !target.alive() {
         return;
     }
-    let pid = nix::unistd::Pid::from_raw(target.pid as i32);
-    let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
-    let until = Instant::now() + Duration::from_secs(2);
-    while target.alive() && Instant::now() < until {
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    if target.alive() {
-        if let Some(s) = target.spawned.as_mut() {
-            s.kill();
-        }
+    if let Some(Ok(status)) = target.spawned.as_mut().map(|s| s.terminate(Duration::from_secs(2))) {
+        eprintln!(
+            "prodtrace: command {} {} (a command prodtrace started ends with its session)",
+            target.pid,
+            procctl::describe_exit(status)
+        );
     }
 }
 
