@@ -48,6 +48,9 @@ pub struct Config {
     /// ld.so (opened through the target's root) and the file offset of its
     /// `_dl_debug_state`, to hear about library loads.
     pub dl_debug_state: Option<(PathBuf, u64)>,
+    /// Smaller maps (1 MiB ring buffer, 8192 overflow slots), for --serve,
+    /// which loads the program once per traced process.
+    pub compact: bool,
 }
 
 /// The worker-side probes of --breakdown (file offsets).
@@ -147,6 +150,10 @@ impl<'obj> Tracer<'obj> {
                 ro.skip1_lo = lo;
                 ro.skip1_hi = hi;
             }
+        }
+        if cfg.compact {
+            open.maps.events.set_max_entries(1 << 20).context("sizing the ring buffer")?;
+            open.maps.starts.set_max_entries(8192).context("sizing the in-flight table")?;
         }
         if cfg.internal.is_none() {
             open.progs.submit_internal.set_autoload(false);
