@@ -4,13 +4,16 @@
 //! hyper on a single-threaded tokio runtime, in its own thread, with bounds
 //! that keep a slow or hostile client from holding scrapes up or growing
 //! memory: request heads of at most 8 KiB and 32 headers, read within 5 s;
-//! at most 64 connections at once (more are closed at once); each
-//! connection lives at most 60 s; request bodies are never read.  Before
+//! at most 16 connections at once from one client address and 256 in all
+//! (more are closed at once), so that one client cannot take the places of
+//! the others; each connection lives at most 60 s; request bodies are
+//! never read.  Before
 //! encoding, a scrape asks the tracing loop to fold in what its BPF
 //! programs collected (waiting at most 2 s, then serving what it has).
 
+use std::collections::HashMap;
 use std::convert::Infallible;
-use std::net::{SocketAddr, TcpListener};
+use std::net::{IpAddr, SocketAddr, TcpListener};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::Sender;
 use std::sync::Arc;
@@ -27,7 +30,8 @@ use tokio::sync::oneshot;
 
 use super::metrics::Format;
 
-const MAX_CONNECTIONS: usize = 64;
+const MAX_CONNECTIONS: usize = 256;
+const MAX_PER_CLIENT: usize = 16;
 const HEAD_LIMIT: usize = 8192;
 const HEAD_TIMEOUT: Duration = Duration::from_secs(5);
 const CONNECTION_LIFETIME: Duration = Duration::from_secs(60);
@@ -69,7 +73,12 @@ pub fn spawn(listener: TcpListener, registry: Registry, refresh: Sender<Refresh>
         .enable_time()
         .build()
         .context("starting the HTTP server's runtime")?;
-    let state = Arc::new(State { registry, refresh: std::sync::Mutex::new(refresh), connections: AtomicUsize::new(0) });
+    let state = Arc::new(State {
+        registry,
+        refresh: std::sync::Mutex::new(refresh),
+        connections: AtomicUsize::new(0),
+        per_client: std::sync::Mutex::new(HashMap::new()),
+    });
     std::thread::Builder::new()
         .name("prodtrace-http".into())
         .spawn(move || rt.block_on(accept_loop(listener, state)))
@@ -81,6 +90,36 @@ struct State {
     registry: Registry,
     refresh: std::sync::Mutex<Sender<Refresh>>,
     connections: AtomicUsize,
+    /// Open connections by client address.
+    per_client: std::sync::Mutex<HashMap<IpAddr, usize>>,
+}
+
+impl State {
+    /// Counts a new connection from `ip`; false when over a limit.
+    fn admit(&self, ip: IpAddr) -> bool {
+        let mut per = self.per_client.lock().unwrap_or_else(|e| e.into_inner());
+        let n = per.entry(ip).or_insert(0);
+        if *n >= MAX_PER_CLIENT || self.connections.load(Ordering::SeqCst) >= MAX_CONNECTIONS {
+            if *n == 0 {
+                per.remove(&ip);
+            }
+            return false;
+        }
+        *n += 1;
+        self.connections.fetch_add(1, Ordering::SeqCst);
+        true
+    }
+
+    fn leave(&self, ip: IpAddr) {
+        let mut per = self.per_client.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = per.get_mut(&ip) {
+            *n -= 1;
+            if *n == 0 {
+                per.remove(&ip);
+            }
+        }
+        self.connections.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 async fn accept_loop(listener: TcpListener, state: Arc<State>) {
@@ -92,7 +131,7 @@ async fn accept_loop(listener: TcpListener, state: Arc<State>) {
         }
     };
     loop {
-        let (stream, _) = match listener.accept().await {
+        let (stream, peer) = match listener.accept().await {
             Ok(s) => s,
             Err(_) => {
                 // Out of file descriptors and the like: wait, do not spin.
@@ -100,8 +139,8 @@ async fn accept_loop(listener: TcpListener, state: Arc<State>) {
                 continue;
             }
         };
-        if state.connections.fetch_add(1, Ordering::SeqCst) >= MAX_CONNECTIONS {
-            state.connections.fetch_sub(1, Ordering::SeqCst);
+        let ip = peer.ip();
+        if !state.admit(ip) {
             drop(stream);
             continue;
         }
@@ -116,7 +155,7 @@ async fn accept_loop(listener: TcpListener, state: Arc<State>) {
                 .max_headers(32)
                 .serve_connection(TokioIo::new(stream), service);
             let _ = tokio::time::timeout(CONNECTION_LIFETIME, conn).await;
-            state.connections.fetch_sub(1, Ordering::SeqCst);
+            state.leave(ip);
         });
     }
 }

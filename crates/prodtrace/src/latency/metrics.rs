@@ -62,16 +62,18 @@ impl Pow2 {
         self.sum_ns += ns as u128;
     }
 
-    /// `(le in seconds, count in this bucket)` for the exported boundaries;
-    /// the first holds everything at or below it, and what lies above the
-    /// last is left to the `+Inf` bucket (the total count).
+    /// `(le in seconds, count in this bucket)` for the exported boundaries,
+    /// then `+Inf`: the first holds everything at or below it, `+Inf`
+    /// everything above the last.
     fn exported(&self) -> Vec<(f64, u64)> {
-        (FIRST_LE..=LAST_LE)
+        let mut v: Vec<(f64, u64)> = (FIRST_LE..=LAST_LE)
             .map(|i| {
                 let n = if i == FIRST_LE { self.buckets[..=i].iter().sum() } else { self.buckets[i] };
                 ((1u64 << i) as f64 / 1e9, n)
             })
-            .collect()
+            .collect();
+        v.push((f64::INFINITY, self.buckets[LAST_LE + 1..].iter().sum()));
+        v
     }
 }
 
@@ -166,9 +168,10 @@ impl Store {
 
     /// Adds a completed operation of `kind` (its `module`function` name) in
     /// process `pid`.
-    pub fn record(&mut self, pid: u32, kind: &str, e: &Event) {
+    /// False when the kind was refused by the cap.
+    pub fn record(&mut self, pid: u32, kind: &str, e: &Event) -> bool {
         let max_kinds = self.settings.max_kinds;
-        let Some(p) = self.procs.get_mut(&pid) else { return };
+        let Some(p) = self.procs.get_mut(&pid) else { return true };
         if !p.kinds.contains_key(kind) {
             if p.kinds.len() >= max_kinds {
                 p.lost[2] += 1;
@@ -177,17 +180,22 @@ impl Store {
                 } else if !p.capped.contains(kind) {
                     p.capped_overflow += 1;
                 }
-                return;
+                return false;
             }
             p.kinds.insert(kind.to_string(), KindStats::default());
         }
-        let Some(stats) = p.kinds.get_mut(kind) else { return };
+        let Some(stats) = p.kinds.get_mut(kind) else { return true };
         stats.phases[0].record(e.t_done.saturating_sub(e.t_submit));
         if e.t_run != 0 && e.t_ran != 0 {
             stats.phases[1].record(e.t_run.saturating_sub(e.t_submit));
             stats.phases[2].record(e.t_ran.saturating_sub(e.t_run));
             stats.phases[3].record(e.t_done.saturating_sub(e.t_ran));
         }
+        true
+    }
+
+    pub fn max_kinds(&self) -> usize {
+        self.settings.max_kinds
     }
 
     /// Adds operations the BPF program could not record: `ring` lost
@@ -440,17 +448,33 @@ mod tests {
             grace: Duration::from_secs(10),
             sampled_fraction: 1.0,
         });
+        let t0 = Instant::now();
         s.add_process(7, "node");
         for name in ["a", "b", "c", "c", "d"] {
             s.record(7, &format!("m`{name}"), &ev(5000));
         }
-        let text = Format::Text.encode(&registry(Arc::new(Mutex::new(s))));
-        assert!(text.contains("prodtrace_async_operation_duration_seconds_count{kind=\"m`a\",pid=\"7\",comm=\"node\"} 1"), "{text}");
+        // 2^40 ns: above the last finite bucket.
+        s.record(7, "m`a", &ev(1 << 40));
+        let store = Arc::new(Mutex::new(s));
+        let reg = registry(store.clone());
+        let text = Format::Text.encode(&reg);
+        let series = "kind=\"m`a\",pid=\"7\",comm=\"node\"";
+        assert!(text.contains(&format!("prodtrace_async_operation_duration_seconds_count{{{series}}} 2")), "{text}");
         assert!(!text.contains("m`c"), "{text}");
         assert!(text.contains("prodtrace_series_dropped_total{pid=\"7\",comm=\"node\"} 2"), "{text}");
         assert!(text.contains("prodtrace_operations_lost_total{pid=\"7\",comm=\"node\",reason=\"kind_cap\"} 3"), "{text}");
         // 5000 ns is in (4096, 8192]: le=8.192e-06 holds it, le=4.096e-06 does not.
-        assert!(text.contains("_bucket{kind=\"m`a\",pid=\"7\",comm=\"node\",le=\"4.096e-06\"} 0"), "{text}");
-        assert!(text.contains("_bucket{kind=\"m`a\",pid=\"7\",comm=\"node\",le=\"8.192e-06\"} 1"), "{text}");
+        assert!(text.contains(&format!("_bucket{{{series},le=\"4.096e-06\"}} 0")), "{text}");
+        assert!(text.contains(&format!("_bucket{{{series},le=\"8.192e-06\"}} 1")), "{text}");
+        assert!(text.contains(&format!("_bucket{{{series},le=\"68.719476736\"}} 1")), "{text}");
+        assert!(text.contains(&format!("_bucket{{{series},le=\"+Inf\"}} 2")), "{text}");
+        let om = Format::OpenMetrics.encode(&reg);
+        assert!(om.contains(&format!("_bucket{{le=\"+Inf\",{series}}} 2")), "{om}");
+        assert!(om.ends_with("# EOF\n"), "{om}");
+        // Gone processes stay for the grace period, then go.
+        store.lock().unwrap().process_gone(7, t0);
+        assert!(store.lock().unwrap().expire(t0 + Duration::from_secs(9)).is_empty());
+        assert_eq!(store.lock().unwrap().expire(t0 + Duration::from_secs(10)), vec![7]);
+        assert!(!Format::Text.encode(&reg).contains("m`a"));
     }
 }

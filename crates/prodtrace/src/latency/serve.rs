@@ -158,6 +158,8 @@ struct Proc {
     /// Kind names by what the BPF program recorded, (type, address).
     names: HashMap<(u32, u64), String>,
     probes: Option<Probes>,
+    /// Whether the kind cap was reported.
+    capped: bool,
 }
 
 struct Fleet<'a, 'w> {
@@ -253,11 +255,13 @@ impl Fleet<'_, '_> {
         let comm = procctl::comm(pid).unwrap_or_else(|_| "?".into());
         let namer = Namer::new(&target, Some((&session.exe, session.exe_bias)), &session.libuv_display);
         self.store().add_process(pid, &comm);
-        eprintln!("prodtrace: tracing process {pid} ({comm}), {}", session.libuv_display);
-        self.procs.insert(pid, Proc { target, session, namer, names: HashMap::new(), probes: None });
+        let libuv = session.libuv_display.clone();
+        self.procs.insert(pid, Proc { target, session, namer, names: HashMap::new(), probes: None, capped: false });
         if self.attached {
             self.attach(pid);
         }
+        // Said once its probes are in (or when the next sample period begins).
+        eprintln!("prodtrace: tracing process {pid} ({comm}), {libuv}");
     }
 
     fn attach(&mut self, pid: u32) {
@@ -342,7 +346,14 @@ fn fold(pid: u32, p: &mut Proc, probes: &mut Probes, store: &mut Store, by_calle
                 p.names.entry(key).or_insert(kind.display())
             }
         };
-        store.record(pid, name, &e);
+        if !store.record(pid, name, &e) && !p.capped {
+            p.capped = true;
+            eprintln!(
+                "prodtrace: warning: process {pid} has more than {} kinds of operation: the others are not \
+                 exported (--max-kinds; counted in prodtrace_series_dropped_total)",
+                store.max_kinds()
+            );
+        }
     }
     if let Ok((ring, table)) = probes.tracer.losses() {
         store.add_losses(pid, ring - probes.losses.0.min(ring), table - probes.losses.1.min(table));
