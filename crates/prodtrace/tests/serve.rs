@@ -292,7 +292,15 @@ fn http_is_read_only_and_bounded() {
     let sock = socket2_connect_from([127, 0, 0, 2], addr);
     let text = scrape_over(sock);
     assert!(text.contains("prodtrace_build_info"), "{text}");
+    // Once they are closed, 127.0.0.1 is served again (as soon as the
+    // server has seen them close).
     drop(idle);
+    let until = Instant::now() + LIMIT;
+    let req = "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    while !http_raw(addr, req).is_ok_and(|r| r.status == 200) {
+        assert!(Instant::now() < until, "127.0.0.1 not served again after its idle connections closed");
+        std::thread::sleep(Duration::from_millis(100));
+    }
     scrape_checked(port);
     drop(serve);
     drop(demo);

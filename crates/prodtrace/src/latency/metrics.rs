@@ -62,6 +62,19 @@ impl Pow2 {
         self.sum_ns += ns as u128;
     }
 
+    /// A histogram read from the BPF program's `hists` map.
+    pub fn from_slots(slots: &[u64; SLOTS], sum_ns: u64) -> Self {
+        Self { buckets: *slots, count: slots.iter().sum(), sum_ns: sum_ns as u128 }
+    }
+
+    fn add(&mut self, other: &Pow2) {
+        for (a, b) in self.buckets.iter_mut().zip(other.buckets.iter()) {
+            *a += b;
+        }
+        self.count += other.count;
+        self.sum_ns += other.sum_ns;
+    }
+
     /// `(le in seconds, count in this bucket)` for the exported boundaries,
     /// then `+Inf`: the first holds everything at or below it, `+Inf`
     /// everything above the last.
@@ -84,6 +97,22 @@ struct KindStats {
     phases: [Pow2; 4],
 }
 
+impl KindStats {
+    fn add(&mut self, other: &KindStats) {
+        for (a, b) in self.phases.iter_mut().zip(other.phases.iter()) {
+            a.add(b);
+        }
+    }
+}
+
+/// One entry of a BPF program's in-kernel histograms, named.
+pub struct LiveHist {
+    pub kind: String,
+    /// Index in [`PHASES`].
+    pub phase: usize,
+    pub hist: Pow2,
+}
+
 /// Why operations were not counted (the `reason` label of
 /// `prodtrace_operations_lost_total`).
 pub const LOSS_REASONS: [&str; 3] = ["ring_buffer_full", "in_flight_table_full", "kind_cap"];
@@ -98,8 +127,26 @@ struct ProcStats {
     capped: HashSet<String>,
     capped_overflow: u64,
     lost: [u64; 3],
+    /// Kinds refused by the BPF program's own cap (its map was full).
+    kernel_dropped: u64,
+    /// What the attached BPF program holds in the kernel now (replaced at
+    /// each read, added to the above when it is detached).
+    live: BTreeMap<String, KindStats>,
+    live_lost: u64,
+    live_dropped: u64,
     /// When the process ended (its series go after the grace period).
     gone: Option<Instant>,
+}
+
+impl ProcStats {
+    /// The histograms to export: collected plus live.
+    fn merged(&self) -> BTreeMap<&String, KindStats> {
+        let mut out: BTreeMap<&String, KindStats> = self.kinds.iter().map(|(k, v)| (k, v.clone())).collect();
+        for (k, v) in &self.live {
+            out.entry(k).or_default().add(v);
+        }
+        out
+    }
 }
 
 /// How a process's series are shaped, and how sampling is reported.
@@ -141,6 +188,10 @@ impl Store {
             capped: HashSet::new(),
             capped_overflow: 0,
             lost: [0; 3],
+            kernel_dropped: 0,
+            live: BTreeMap::new(),
+            live_lost: 0,
+            live_dropped: 0,
             gone: None,
         });
         p.comm = comm.to_string();
@@ -198,6 +249,50 @@ impl Store {
         self.settings.max_kinds
     }
 
+    /// Replaces what process `pid`'s BPF program holds in the kernel:
+    /// `hists`, and the operations (`lost`) and kinds (`dropped`) it
+    /// refused because its map was full.  False when the store's cap
+    /// refused a kind.
+    pub fn set_live(&mut self, pid: u32, hists: Vec<LiveHist>, lost: u64, dropped: u64) -> bool {
+        let max_kinds = self.settings.max_kinds;
+        let Some(p) = self.procs.get_mut(&pid) else { return true };
+        p.live.clear();
+        p.live_lost = lost;
+        p.live_dropped = dropped;
+        let mut all_admitted = true;
+        // Kinds in `live` and not yet in `kinds`.
+        let mut new_live = 0;
+        for h in hists {
+            let known = p.kinds.contains_key(&h.kind) || p.live.contains_key(&h.kind);
+            if !known && p.kinds.len() + new_live >= max_kinds {
+                all_admitted = false;
+                if h.phase == 0 {
+                    p.live_lost += h.hist.count;
+                    if p.capped.len() < CAPPED_NAMES {
+                        p.capped.insert(h.kind);
+                    }
+                }
+                continue;
+            }
+            if !known {
+                new_live += 1;
+            }
+            let phase = h.phase.min(3);
+            p.live.entry(h.kind).or_default().phases[phase].add(&h.hist);
+        }
+        all_admitted
+    }
+
+    /// Process `pid`'s BPF program was detached: what it held is kept.
+    pub fn commit_live(&mut self, pid: u32) {
+        let Some(p) = self.procs.get_mut(&pid) else { return };
+        for (k, v) in std::mem::take(&mut p.live) {
+            p.kinds.entry(k).or_default().add(&v);
+        }
+        p.lost[2] += std::mem::take(&mut p.live_lost);
+        p.kernel_dropped += std::mem::take(&mut p.live_dropped);
+    }
+
     /// Adds operations the BPF program could not record: `ring` lost
     /// because the ring buffer was full, `table` because too many were in
     /// flight.
@@ -223,7 +318,7 @@ impl Store {
                 MetricType::Histogram,
             )?;
             for (pid, p) in &self.procs {
-                for (kind, stats) in &p.kinds {
+                for (kind, stats) in p.merged() {
                     let phases = if s.breakdown { &PHASES[..] } else { &PHASES[..1] };
                     for (i, phase) in phases.iter().enumerate() {
                         let h = &stats.phases[i];
@@ -252,7 +347,9 @@ impl Store {
                 MetricType::Counter,
             )?;
             for (pid, p) in &self.procs {
-                for (reason, n) in LOSS_REASONS.iter().zip(p.lost) {
+                let mut lost = p.lost;
+                lost[2] += p.live_lost;
+                for (reason, n) in LOSS_REASONS.iter().zip(lost) {
                     let mut labels = proc_labels(pid, p);
                     labels.push(("reason", reason.to_string()));
                     m.encode_family(&labels)?.encode_counter::<NoLabelSet, _, u64>(&n, None)?;
@@ -268,7 +365,7 @@ impl Store {
                 MetricType::Counter,
             )?;
             for (pid, p) in &self.procs {
-                let n = p.capped.len() as u64 + p.capped_overflow;
+                let n = p.capped.len() as u64 + p.capped_overflow + p.kernel_dropped + p.live_dropped;
                 m.encode_family(&proc_labels(pid, p))?.encode_counter::<NoLabelSet, _, u64>(&n, None)?;
             }
         }

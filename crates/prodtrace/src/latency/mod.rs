@@ -82,6 +82,10 @@ pub struct Args {
     /// that return at once, to measure what the traps alone cost.
     #[arg(long, hide = true)]
     pub bench_bare_probes: bool,
+    /// For bench/serve.sh: --serve with the ring buffer and histograms in
+    /// user space, instead of histograms kept in the kernel.
+    #[arg(long, hide = true)]
+    pub bench_serve_ringbuf: bool,
     /// Serve Prometheus metrics on ADDR (IP:PORT, e.g. 127.0.0.1:9464) at /metrics until stopped,
     /// for every process given by -p and --comm.
     #[arg(long, value_name = "ADDR")]
@@ -255,6 +259,7 @@ impl Session {
             internal,
             dl_debug_state,
             compact: false,
+            aggregate: None,
         };
         Ok(Self { cfg, exe, exe_bias, libuv_display: libuv_path.display().to_string() })
     }

@@ -20,11 +20,11 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Result};
-use libbpf_rs::{RingBuffer, RingBufferBuilder};
+use libbpf_rs::{MapCore, MapFlags, RingBuffer, RingBufferBuilder};
 
 use super::http::{self, Refresh};
 use super::kinds::Namer;
-use super::metrics::{self, Settings, Store};
+use super::metrics::{self, LiveHist, Pow2, Settings, Store, PHASES};
 use super::procwatch::{self, ProcEvent, ProcWatch};
 use super::sample::Sampling;
 use super::target::Target;
@@ -240,6 +240,10 @@ impl Fleet<'_, '_> {
         let prepared = Target::attach(pid).and_then(|target| {
             let mut session = Session::prepare(&target, self.args)?;
             session.cfg.compact = true;
+            if !self.args.bench_serve_ringbuf {
+                let phases = if self.args.breakdown { PHASES.len() } else { 1 };
+                session.cfg.aggregate = Some((self.args.max_kinds * phases).min(1 << 20) as u32);
+            }
             Ok((target, session))
         });
         let (target, session) = match prepared {
@@ -287,6 +291,8 @@ impl Fleet<'_, '_> {
         probes.ring.consume_raw();
         let mut store = self.store.lock().unwrap_or_else(|e| e.into_inner());
         fold(pid, p, &mut probes, &mut store, self.args.by == By::Caller);
+        // The in-kernel histograms go with the program: keep them.
+        store.commit_live(pid);
     }
 
     /// Folds what every attached process's probes collected into the store.
@@ -332,33 +338,83 @@ fn fold(pid: u32, p: &mut Proc, probes: &mut Probes, store: &mut Store, by_calle
     if probes.libs_changed.replace(false) {
         p.namer.refresh_maps();
     }
-    for e in probes.queue.borrow_mut().drain(..) {
-        // As in the terminal mode: --by caller names an operation by its
-        // native caller when it has one outside node and libuv.
-        let key = if by_caller && e.caller != 0 { (u32::MAX, e.caller) } else { (e.kind_type, e.kind) };
-        let name = match p.names.get(&key) {
-            Some(n) => n,
-            None => {
-                let caller = (key.0 == u32::MAX)
-                    .then(|| p.namer.name(0, e.caller, true))
-                    .filter(|k| !k.is_unnamed_jit());
-                let kind = caller.unwrap_or_else(|| p.namer.name(e.kind_type, e.kind, false));
-                p.names.entry(key).or_insert(kind.display())
-            }
+    if p.session.cfg.aggregate.is_some() {
+        let hists = read_hists(p, probes, by_caller);
+        let lost = |i: u32| -> u64 {
+            probes
+                .tracer
+                .skel
+                .maps
+                .hist_lost
+                .lookup(&i.to_ne_bytes(), MapFlags::ANY)
+                .ok()
+                .flatten()
+                .and_then(|v| v.get(..8).map(|b| u64::from_ne_bytes(b.try_into().unwrap())))
+                .unwrap_or(0)
         };
+        let (lost_ops, dropped) = (lost(0), lost(1));
+        if (!store.set_live(pid, hists, lost_ops, dropped) || dropped > 0) && !p.capped {
+            p.capped = true;
+            warn_capped(pid, store.max_kinds());
+        }
+    }
+    for e in probes.queue.borrow_mut().drain(..) {
+        let name = kind_name(p, e.kind_type, e.kind, e.caller, by_caller);
         if !store.record(pid, name, &e) && !p.capped {
             p.capped = true;
-            eprintln!(
-                "prodtrace: warning: process {pid} has more than {} kinds of operation: the others are not \
-                 exported (--max-kinds; counted in prodtrace_series_dropped_total)",
-                store.max_kinds()
-            );
+            warn_capped(pid, store.max_kinds());
         }
     }
     if let Ok((ring, table)) = probes.tracer.losses() {
         store.add_losses(pid, ring - probes.losses.0.min(ring), table - probes.losses.1.min(table));
         probes.losses = (ring, table);
     }
+}
+
+fn warn_capped(pid: u32, max_kinds: usize) {
+    eprintln!(
+        "prodtrace: warning: process {pid} has more than {max_kinds} kinds of operation: the others are not \
+         exported (--max-kinds; counted in prodtrace_series_dropped_total)"
+    );
+}
+
+/// The kind name of what the BPF program recorded as (type, address) or,
+/// with --by caller, a caller's return address.
+fn kind_name<'a>(p: &'a mut Proc, kind_type: u32, kind: u64, caller: u64, by_caller: bool) -> &'a str {
+    // As in the terminal mode: --by caller names an operation by its
+    // native caller when it has one outside node and libuv.
+    let key = if by_caller && caller != 0 { (u32::MAX, caller) } else { (kind_type, kind) };
+    if !p.names.contains_key(&key) {
+        let named_caller =
+            (key.0 == u32::MAX).then(|| p.namer.name(0, caller, true)).filter(|k| !k.is_unnamed_jit());
+        let k = named_caller.unwrap_or_else(|| p.namer.name(kind_type, kind, false));
+        p.names.insert(key, k.display());
+    }
+    &p.names[&key]
+}
+
+/// The in-kernel histograms of `probes` (struct hist_key -> struct hist in
+/// latency.bpf.c), named.
+fn read_hists(p: &mut Proc, probes: &Probes, by_caller: bool) -> Vec<LiveHist> {
+    let map = &probes.tracer.skel.maps.hists;
+    let word = |b: &[u8], i: usize| u64::from_ne_bytes(b[i * 8..i * 8 + 8].try_into().unwrap());
+    let mut out = Vec::new();
+    for key in map.keys() {
+        let Ok(Some(value)) = map.lookup(&key, MapFlags::ANY) else { continue };
+        if key.len() < 24 || value.len() < 8 * 66 {
+            continue;
+        }
+        let (kind, caller) = (word(&key, 0), word(&key, 1));
+        let kind_type = u32::from_ne_bytes(key[16..20].try_into().unwrap());
+        let phase = u32::from_ne_bytes(key[20..24].try_into().unwrap()) as usize;
+        let mut slots = [0u64; 65];
+        for (i, s) in slots.iter_mut().enumerate() {
+            *s = word(&value, 1 + i);
+        }
+        let name = kind_name(p, kind_type, kind, caller, by_caller).to_string();
+        out.push(LiveHist { kind: name, phase, hist: Pow2::from_slots(&slots, word(&value, 0)) });
+    }
+    out
 }
 
 /// PIDs of the running processes named one of `comms` (one pass over

@@ -51,6 +51,9 @@ pub struct Config {
     /// Smaller maps (1 MiB ring buffer, 8192 overflow slots), for --serve,
     /// which loads the program once per traced process.
     pub compact: bool,
+    /// --serve: keep histograms in the kernel (`hists`, at most this many
+    /// entries) instead of sending operations through the ring buffer.
+    pub aggregate: Option<u32>,
 }
 
 /// The worker-side probes of --breakdown (file offsets).
@@ -154,6 +157,12 @@ impl<'obj> Tracer<'obj> {
         if cfg.compact {
             open.maps.events.set_max_entries(1 << 20).context("sizing the ring buffer")?;
             open.maps.starts.set_max_entries(8192).context("sizing the in-flight table")?;
+        }
+        if let Some(entries) = cfg.aggregate {
+            open.maps.rodata_data.as_deref_mut().context("BPF program has no read-only data")?.aggregate = true;
+            open.maps.hists.set_max_entries(entries.max(1)).context("sizing the histogram map")?;
+            // Only library-load notices use a ring buffer then.
+            open.maps.events.set_max_entries(4096).context("sizing the ring buffer")?;
         }
         if cfg.internal.is_none() {
             open.progs.submit_internal.set_autoload(false);
