@@ -199,12 +199,13 @@ impl Fleet<'_, '_> {
                 if on {
                     self.store().sample_cycles += 1;
                 }
-                for pid in self.procs.keys().copied().collect::<Vec<_>>() {
-                    if on {
+                let pids: Vec<u32> = self.procs.keys().copied().collect();
+                if on {
+                    for pid in pids {
                         self.attach(pid);
-                    } else {
-                        self.detach(pid);
                     }
+                } else {
+                    self.detach(&pids);
                 }
             }
             let pending: Vec<Refresh> = refresh.try_iter().collect();
@@ -222,9 +223,8 @@ impl Fleet<'_, '_> {
                 break "duration elapsed";
             }
         };
-        for pid in self.procs.keys().copied().collect::<Vec<_>>() {
-            self.detach(pid);
-        }
+        let pids: Vec<u32> = self.procs.keys().copied().collect();
+        self.detach(&pids);
         eprintln!("prodtrace: {end} after {:.1} s", started.elapsed().as_secs_f64());
         Ok(())
     }
@@ -283,16 +283,32 @@ impl Fleet<'_, '_> {
         }
     }
 
-    /// Removes the probes of `pid`, keeping what they collected.
-    fn detach(&mut self, pid: u32) {
-        let Some(p) = self.procs.get_mut(&pid) else { return };
-        let Some(mut probes) = p.probes.take() else { return };
-        probes.tracer.detach();
-        probes.ring.consume_raw();
+    /// Removes the probes of `pids`, keeping what they collected.
+    fn detach(&mut self, pids: &[u32]) {
+        let mut detaching = Vec::new();
+        let mut links = Vec::new();
+        for &pid in pids {
+            if let Some(mut probes) = self.procs.get_mut(&pid).and_then(|p| p.probes.take()) {
+                links.extend(probes.tracer.take_links());
+                detaching.push((pid, probes));
+            }
+        }
+        // Closing a link waits for an RCU grace period: close them all at
+        // once (the waits overlap), and only then read what was collected.
+        std::thread::scope(|s| {
+            for link in links {
+                s.spawn(move || drop(link));
+            }
+        });
+        let by_caller = self.args.by == By::Caller;
         let mut store = self.store.lock().unwrap_or_else(|e| e.into_inner());
-        fold(pid, p, &mut probes, &mut store, self.args.by == By::Caller);
-        // The in-kernel histograms go with the program: keep them.
-        store.commit_live(pid);
+        for (pid, mut probes) in detaching {
+            let Some(p) = self.procs.get_mut(&pid) else { continue };
+            probes.ring.consume_raw();
+            fold(pid, p, &mut probes, &mut store, by_caller);
+            // The in-kernel histograms go with the program: keep them.
+            store.commit_live(pid);
+        }
     }
 
     /// Folds what every attached process's probes collected into the store.
@@ -325,7 +341,7 @@ impl Fleet<'_, '_> {
         if !self.procs.contains_key(&pid) {
             return;
         }
-        self.detach(pid);
+        self.detach(&[pid]);
         self.procs.remove(&pid);
         self.watch.unwatch(pid);
         self.store().process_gone(pid, now);

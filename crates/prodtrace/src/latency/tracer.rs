@@ -243,6 +243,14 @@ impl<'obj> Tracer<'obj> {
         }
     }
 
+    /// Takes the uprobe links out, for the caller to close.  Closing one
+    /// waits for an RCU grace period (about 50 ms here), so --serve,
+    /// which detaches often and from many processes, closes them all at
+    /// once on threads.
+    pub fn take_links(&mut self) -> Vec<Link> {
+        std::mem::take(&mut self.links)
+    }
+
     /// (events lost because the ring buffer was full, operations not
     /// recorded because too many were in flight).
     pub fn losses(&self) -> Result<(u64, u64)> {
