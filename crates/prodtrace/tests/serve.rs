@@ -80,6 +80,56 @@ fn comm_picks_up_new_processes_and_drops_them_after_exit() {
     assert!(demo2.wait(LIMIT).success());
 }
 
+/// Processes that come and go while the endpoint is scraped without a
+/// pause: every scrape answers 200 and passes promtool, prodtrace keeps
+/// running, and once the processes are gone (and --grace has passed) no
+/// process is exported.
+#[test]
+fn scrapes_keep_working_while_processes_come_and_go() {
+    let dir = tempfile::tempdir().unwrap();
+    let name = format!("ptchurn{}", std::process::id());
+    let exe = node_named(dir.path(), &name);
+    let port = free_port();
+    let mut serve = serve(port, &["--comm", &name, "--sample", "off", "--grace", "1s"]);
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let scraper = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let mut n = 0;
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                scrape_checked(port);
+                n += 1;
+            }
+            n
+        })
+    };
+    // Short-lived demos (picked up or not, depending on how fast they are).
+    for _ in 0..5 {
+        let mut cmd = Command::new(&exe);
+        cmd.arg("sqlite-demo.js").current_dir(node_dir()).env("SQLITE_DEMO_ITERATIONS", "30");
+        let (st, out) = run(&mut cmd, LIMIT);
+        assert!(st.success(), "{}", out.output());
+    }
+    // A demo killed in the middle of its work, while scrapes go on.
+    let mut cmd = Command::new(&exe);
+    cmd.arg("sqlite-demo.js").current_dir(node_dir());
+    let mut victim = Running::start(&mut cmd);
+    serve.wait_line(&format!("tracing process {}", victim.pid()), true, LIMIT);
+    scrape_until(port, LIMIT, "the victim's first operations", |t| !counts_of(t, victim.pid()).is_empty());
+    victim.signal(libc::SIGKILL);
+    victim.wait(LIMIT);
+    serve.wait_line(&format!("process {} ended", victim.pid()), true, LIMIT);
+    scrape_until(port, LIMIT, "no process exported", |t| {
+        value_of(t, "prodtrace_traced_processes", &[]) == Some(0.0)
+    });
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let scrapes = scraper.join().expect("every scrape succeeded and passed promtool");
+    assert!(scrapes > 0);
+    assert!(serve.child.try_wait().unwrap().is_none(), "prodtrace still serving:\n{}", serve.output());
+    serve.signal(libc::SIGINT);
+    assert!(serve.wait(LIMIT).success(), "{}", serve.output());
+}
+
 /// -p may be repeated: each process has its own series, counted exactly.
 #[test]
 fn several_pids_are_counted_apart() {

@@ -208,13 +208,15 @@ impl Fleet<'_, '_> {
                     self.detach(&pids);
                 }
             }
+            // In-kernel histograms are read only for a scrape; ring
+            // buffers (library-load notices, --bench-serve-ringbuf's
+            // operations) are drained every tick.
             let pending: Vec<Refresh> = refresh.try_iter().collect();
-            self.collect();
+            self.collect(!pending.is_empty());
             for r in pending {
                 let _ = r.send(());
             }
-            let gone = self.store().expire(now);
-            drop(gone);
+            self.store().expire(now);
             self.store().discovery_lost = self.watch.lost();
             if STOP.load(Ordering::SeqCst) {
                 break "interrupted";
@@ -305,20 +307,21 @@ impl Fleet<'_, '_> {
         for (pid, mut probes) in detaching {
             let Some(p) = self.procs.get_mut(&pid) else { continue };
             probes.ring.consume_raw();
-            fold(pid, p, &mut probes, &mut store, by_caller);
+            fold(pid, p, &mut probes, &mut store, by_caller, true);
             // The in-kernel histograms go with the program: keep them.
             store.commit_live(pid);
         }
     }
 
-    /// Folds what every attached process's probes collected into the store.
-    fn collect(&mut self) {
+    /// Drains the ring buffers of every attached process into the store;
+    /// with `scrape`, also reads their in-kernel histograms.
+    fn collect(&mut self, scrape: bool) {
         let by_caller = self.args.by == By::Caller;
         let mut store = self.store.lock().unwrap_or_else(|e| e.into_inner());
         for (&pid, p) in self.procs.iter_mut() {
             if let Some(mut probes) = p.probes.take() {
                 probes.ring.consume_raw();
-                fold(pid, p, &mut probes, &mut store, by_caller);
+                fold(pid, p, &mut probes, &mut store, by_caller, scrape);
                 p.probes = Some(probes);
             }
         }
@@ -349,13 +352,15 @@ impl Fleet<'_, '_> {
     }
 }
 
-/// Moves the operations `probes` collected for process `pid` into `store`.
-fn fold(pid: u32, p: &mut Proc, probes: &mut Probes, store: &mut Store, by_caller: bool) {
+/// Moves the operations `probes` collected for process `pid` into
+/// `store`: those in its ring buffer, and with `read_hists` (a scrape, or
+/// the end of a sample), its in-kernel histograms and loss counters.
+fn fold(pid: u32, p: &mut Proc, probes: &mut Probes, store: &mut Store, by_caller: bool, read_hists: bool) {
     if probes.libs_changed.replace(false) {
         p.namer.refresh_maps();
     }
-    if p.session.cfg.aggregate.is_some() {
-        let hists = read_hists(p, probes, by_caller);
+    if read_hists && p.session.cfg.aggregate.is_some() {
+        let hists = kernel_hists(p, probes, by_caller);
         let lost = |i: u32| -> u64 {
             probes
                 .tracer
@@ -381,9 +386,11 @@ fn fold(pid: u32, p: &mut Proc, probes: &mut Probes, store: &mut Store, by_calle
             warn_capped(pid, store.max_kinds());
         }
     }
-    if let Ok((ring, table)) = probes.tracer.losses() {
-        store.add_losses(pid, ring - probes.losses.0.min(ring), table - probes.losses.1.min(table));
-        probes.losses = (ring, table);
+    if read_hists {
+        if let Ok((ring, table)) = probes.tracer.losses() {
+            store.add_losses(pid, ring - probes.losses.0.min(ring), table - probes.losses.1.min(table));
+            probes.losses = (ring, table);
+        }
     }
 }
 
@@ -411,7 +418,7 @@ fn kind_name<'a>(p: &'a mut Proc, kind_type: u32, kind: u64, caller: u64, by_cal
 
 /// The in-kernel histograms of `probes` (struct hist_key -> struct hist in
 /// latency.bpf.c), named.
-fn read_hists(p: &mut Proc, probes: &Probes, by_caller: bool) -> Vec<LiveHist> {
+fn kernel_hists(p: &mut Proc, probes: &Probes, by_caller: bool) -> Vec<LiveHist> {
     let map = &probes.tracer.skel.maps.hists;
     let word = |b: &[u8], i: usize| u64::from_ne_bytes(b[i * 8..i * 8 + 8].try_into().unwrap());
     let mut out = Vec::new();
