@@ -119,9 +119,7 @@ fn scrapes_keep_working_while_processes_come_and_go() {
     victim.signal(libc::SIGKILL);
     victim.wait(LIMIT);
     serve.wait_line(&format!("process {} ended", victim.pid()), true, LIMIT);
-    scrape_until(port, LIMIT, "no process exported", |t| {
-        value_of(t, "prodtrace_traced_processes", &[]) == Some(0.0)
-    });
+    scrape_until(port, LIMIT, "no process exported", |t| value_of(t, "prodtrace_traced_processes", &[]) == Some(0.0));
     stop.store(true, std::sync::atomic::Ordering::SeqCst);
     let scrapes = scraper.join().expect("every scrape succeeded and passed promtool");
     assert!(scrapes > 0);
@@ -149,7 +147,10 @@ fn several_pids_are_counted_apart() {
     });
     // OpenMetrics when asked for it.
     let om = get(port, "/metrics", Some("application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5"));
-    assert_eq!(om.header("content-type").as_deref(), Some("application/openmetrics-text; version=1.0.0; charset=utf-8"));
+    assert_eq!(
+        om.header("content-type").as_deref(),
+        Some("application/openmetrics-text; version=1.0.0; charset=utf-8")
+    );
     assert!(om.body.ends_with("# EOF\n"), "{}", om.body);
     assert!(om.body.contains("# TYPE prodtrace_async_operation_duration_seconds histogram"));
     assert!(om.body.contains("# TYPE prodtrace_build info"));
@@ -269,7 +270,10 @@ fn ten_thousand_kinds_are_capped() {
     assert!(kinds.values().all(|&n| n == 1), "{kinds:?}");
     assert!(kinds.keys().all(|k| k.starts_with("kinds`w")), "{kinds:?}");
     assert_eq!(value_of(&text, "prodtrace_series_dropped_total", &labels), Some((KINDS - 100) as f64));
-    assert_eq!(value_of(&text, "prodtrace_operations_lost_total", &[("pid", &pid_s), ("reason", "kind_cap")]), Some(9900.0));
+    assert_eq!(
+        value_of(&text, "prodtrace_operations_lost_total", &[("pid", &pid_s), ("reason", "kind_cap")]),
+        Some(9900.0)
+    );
     serve.wait_line(&format!("process {pid} has more than 100 kinds"), true, LIMIT);
     prog.stdin.take();
     assert!(prog.wait(LIMIT).success());
@@ -366,7 +370,10 @@ fn socket2_connect_from(from: [u8; 4], to: SocketAddr) -> TcpStream {
         let mut local: libc::sockaddr_in = std::mem::zeroed();
         local.sin_family = libc::AF_INET as u16;
         local.sin_addr.s_addr = u32::from_ne_bytes(from);
-        assert_eq!(libc::bind(fd, &local as *const _ as *const libc::sockaddr, std::mem::size_of_val(&local) as u32), 0);
+        assert_eq!(
+            libc::bind(fd, &local as *const _ as *const libc::sockaddr, std::mem::size_of_val(&local) as u32),
+            0
+        );
         let mut remote: libc::sockaddr_in = std::mem::zeroed();
         remote.sin_family = libc::AF_INET as u16;
         remote.sin_port = to.port().to_be();

@@ -92,8 +92,7 @@ fn prometheus_quantiles_and_counts_match_prodtrace_and_the_demo() {
     // Batch 1: the kinds appear; wait for a scrape of its final counts.
     demo.send_line("go");
     demo.wait_line("\"iterations\":100,", false, LIMIT);
-    let first: BTreeMap<String, u64> =
-        expected_counts(FIRST).into_iter().map(|(k, n)| (sqlite_kind(&k), n)).collect();
+    let first: BTreeMap<String, u64> = expected_counts(FIRST).into_iter().map(|(k, n)| (sqlite_kind(&k), n)).collect();
     scrape_until(port, LIMIT, "batch 1 counts", |t| counts_of(t, pid) == first);
     let baseline = sample_with(&prom, pid, &first);
 

@@ -328,12 +328,7 @@ impl Store {
                             labels.push(("phase", phase.to_string()));
                         }
                         let sum = h.sum_ns as f64 / 1e9;
-                        m.encode_family(&labels)?.encode_histogram::<NoLabelSet>(
-                            sum,
-                            h.count,
-                            &h.exported(),
-                            None,
-                        )?;
+                        m.encode_family(&labels)?.encode_histogram::<NoLabelSet>(sum, h.count, &h.exported(), None)?;
                     }
                 }
             }
@@ -559,7 +554,10 @@ mod tests {
         assert!(text.contains(&format!("prodtrace_async_operation_duration_seconds_count{{{series}}} 2")), "{text}");
         assert!(!text.contains("m`c"), "{text}");
         assert!(text.contains("prodtrace_series_dropped_total{pid=\"7\",comm=\"node\"} 2"), "{text}");
-        assert!(text.contains("prodtrace_operations_lost_total{pid=\"7\",comm=\"node\",reason=\"kind_cap\"} 3"), "{text}");
+        assert!(
+            text.contains("prodtrace_operations_lost_total{pid=\"7\",comm=\"node\",reason=\"kind_cap\"} 3"),
+            "{text}"
+        );
         // 5000 ns is in (4096, 8192]: le=8.192e-06 holds it, le=4.096e-06 does not.
         assert!(text.contains(&format!("_bucket{{{series},le=\"4.096e-06\"}} 0")), "{text}");
         assert!(text.contains(&format!("_bucket{{{series},le=\"8.192e-06\"}} 1")), "{text}");

@@ -19,7 +19,10 @@ pub const DEFAULT: &str = "2s/30s";
 pub enum Sampling {
     Always,
     /// Attached for `on` at the start of every `period`.
-    Duty { on: Duration, period: Duration },
+    Duty {
+        on: Duration,
+        period: Duration,
+    },
 }
 
 impl Sampling {

@@ -403,13 +403,12 @@ fn warn_capped(pid: u32, max_kinds: usize) {
 
 /// The kind name of what the BPF program recorded as (type, address) or,
 /// with --by caller, a caller's return address.
-fn kind_name<'a>(p: &'a mut Proc, kind_type: u32, kind: u64, caller: u64, by_caller: bool) -> &'a str {
+fn kind_name(p: &mut Proc, kind_type: u32, kind: u64, caller: u64, by_caller: bool) -> &str {
     // As in the terminal mode: --by caller names an operation by its
     // native caller when it has one outside node and libuv.
     let key = if by_caller && caller != 0 { (u32::MAX, caller) } else { (kind_type, kind) };
     if !p.names.contains_key(&key) {
-        let named_caller =
-            (key.0 == u32::MAX).then(|| p.namer.name(0, caller, true)).filter(|k| !k.is_unnamed_jit());
+        let named_caller = (key.0 == u32::MAX).then(|| p.namer.name(0, caller, true)).filter(|k| !k.is_unnamed_jit());
         let k = named_caller.unwrap_or_else(|| p.namer.name(kind_type, kind, false));
         p.names.insert(key, k.display());
     }

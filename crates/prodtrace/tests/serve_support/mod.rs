@@ -225,7 +225,7 @@ impl Prometheus {
         let run = Running::start(&mut cmd);
         let p = Prometheus { run, port, _dir: dir };
         let until = Instant::now() + Duration::from_secs(60);
-        while !get_opt(port, "/-/ready").is_some_and(|r| r.status == 200) {
+        while get_opt(port, "/-/ready").is_none_or(|r| r.status != 200) {
             assert!(Instant::now() < until, "Prometheus did not become ready:\n{}", p.run.output());
             std::thread::sleep(Duration::from_millis(200));
         }
