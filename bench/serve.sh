@@ -15,6 +15,9 @@
 #    The demo waits on stdin until prodtrace has attached, then runs; it
 #    reports its own throughput and CPU per iteration.  prodtrace's own CPU
 #    time per operation is read from /proc for the always-on setups.
+#    1b. The same always-on setups in SHORT_ROUNDS (15) short runs of 2 s,
+#    interleaved: more runs, so a steadier ratio on a busy machine, from
+#    which the default's ratio is also derived: 1 - ON/PERIOD x (1 - ratio).
 # 2. Cost of one attach/detach cycle to prodtrace: the demo loaded but idle
 #    (no operations), prodtrace --sample 500ms/1s for CYCLE_SECS (20)
 #    seconds, its CPU time minus that of --sample off over the same time,
@@ -117,6 +120,19 @@ for ((r = 1; r <= rounds; r++)); do
         echo "${v% *}" >>"$work/$m"
         echo "${v#* }" >>"$work/$m.cpu"
         printf 'round %d/%d  %-13s %s iterations/s, %s µs CPU per iteration\n' "$r" "$rounds" "$m" "${v% *}" "${v#* }" >&2
+    done
+done
+
+# 1b. Short runs of the always-on setups.
+short_rounds=${SHORT_ROUNDS:-15}
+short_modes=(untraced serve-always serve-ringbuf)
+for ((r = 1; r <= short_rounds; r++)); do
+    for m in "${short_modes[@]}"; do
+        v=$(duration=2 run_mode "$m")
+        [ -n "$v" ] || { echo "serve.sh: short $m run produced no throughput" >&2; exit 1; }
+        echo "${v% *}" >>"$work/short.$m"
+        echo "${v#* }" >>"$work/short.$m.cpu"
+        printf 'short round %d/%d  %-13s %s iterations/s, %s µs CPU per iteration\n' "$r" "$short_rounds" "$m" "${v% *}" "${v#* }" >&2
     done
 done
 
@@ -276,6 +292,29 @@ echo "BPF ns per operation (submit done): in-kernel histograms $kernel_cost, rin
     echo "- serve-always: \`... --sample off\` (probes attached all the time)"
     echo "- serve-ringbuf: \`... --sample off --bench-serve-ringbuf\` (every operation sent through the"
     echo "  ring buffer and histogrammed in user space, as the terminal mode does)"
+    echo
+    echo "### Short runs, always-on setups"
+    echo
+    echo "$short_rounds rounds of 2 s, interleaved, medians (more runs than above, so steadier on a busy"
+    echo "machine). The default \`--sample 2s/30s\` attaches the probes 1/15 of the time; its ratio,"
+    echo "derived from the always-on one: 1 - (1/15) x (1 - ratio)."
+    echo
+    echo "| setup | throughput (it/s) | / untraced | CPU per iteration | / untraced | derived default (2s/30s) |"
+    echo "|---|---:|---:|---:|---:|---:|"
+    sbase=$(median "$work/short.untraced")
+    sbcpu=$(median "$work/short.untraced.cpu")
+    for m in "${short_modes[@]}"; do
+        awk -v m="$m" -v med="$(median "$work/short.$m")" -v cpu="$(median "$work/short.$m.cpu")" \
+            -v base="$sbase" -v bcpu="$sbcpu" 'BEGIN {
+            r = med / base
+            d = (m == "untraced") ? "-" : sprintf("%.4f", 1 - (1 - r) / 15)
+            printf "| %s | %.0f | %.3f | %.1f µs | %.3f | %s |\n", m, med, r, cpu, cpu / bcpu, d
+        }'
+    done
+    echo
+    for m in "${short_modes[@]}"; do
+        echo "- $m: $(tr '\n' ' ' <"$work/short.$m"); $(tr '\n' ' ' <"$work/short.$m.cpu")"
+    done
     echo
     echo "## One attach/detach cycle"
     echo
