@@ -296,6 +296,8 @@ fn bad_addresses_and_busy_ports_are_one_line_errors() {
         (vec!["--serve", "127.0.0.1:0", "--", "node"], "--serve traces running processes"),
         (vec!["--serve", "127.0.0.1:0", "-p", &me, "--sample", "20s/2s"], "ON must not be longer than PERIOD"),
         (vec!["-p", &me, "-p", &me], "needs --serve ADDR"),
+        (vec!["--serve", "127.0.0.1:0", "-p", &me, "--max-kinds", "0"], "--max-kinds 0 would export nothing"),
+        (vec!["--serve", "127.0.0.1:0", "-p", &me, "--sample", "2s"], "give ON/PERIOD"),
     ];
     for (args, want) in cases {
         let (st, out) = run(&mut latency(&args), LIMIT);

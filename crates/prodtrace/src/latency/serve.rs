@@ -46,6 +46,9 @@ pub fn run(args: &Args, addr: &str) -> Result<()> {
     if args.pid.is_empty() && args.comm.is_empty() {
         bail!("say what to trace: -p PID (may be repeated) and/or --comm NAME");
     }
+    if args.max_kinds == 0 {
+        bail!("--max-kinds 0 would export nothing: give at least 1 (default 100)");
+    }
     let sampling = Sampling::parse(args.sample.as_deref())?;
     privileges::require_bpf("prodtrace latency")?;
     for c in &args.comm {
