@@ -46,7 +46,7 @@ prodtrace=${PRODTRACE:-$root/target/release/prodtrace}
 work=$(mktemp -d)
 pids=()
 cleanup() {
-    ((${#pids[@]})) && kill "${pids[@]}" 2>/dev/null
+    if ((${#pids[@]})); then kill "${pids[@]}" 2>/dev/null || true; fi
     rm -rf "$work"
 }
 trap cleanup EXIT
@@ -102,12 +102,17 @@ run_mode() {
     line=$(grep '"sqlite_demo"' "$work/demo.out" | tail -1)
     if [ "$mode" != untraced ]; then
         t1=$(cpu_ticks "$serve_pid")
-        stop_serve
-        local iters
+        local iters counted
         iters=$(sed -E 's/.*"iterations":([0-9]+).*/\1/' <<<"$line")
-        # prodtrace's CPU per operation (µs), 17 operations per iteration.
-        awk -v t="$((t1 - t0))" -v hz="$hz" -v n="$iters" 'BEGIN {printf "%.3f\n", t / hz * 1e6 / (n * 17)}' \
-            >>"$work/$mode.tracer"
+        counted=$(curl -s "http://$addr/metrics" |
+            awk '/^prodtrace_async_operation_duration_seconds_count/ {s += $2} END {print s + 0}')
+        stop_serve
+        if [ -n "${record:-}" ]; then
+            # prodtrace's CPU time during the run (s), and the fraction of
+            # the operations (17 per iteration) it counted.
+            awk -v t="$((t1 - t0))" -v hz="$hz" 'BEGIN {printf "%.2f\n", t / hz}' >>"$work/$mode.tracer"
+            awk -v c="$counted" -v n="$iters" 'BEGIN {printf "%.4f\n", c / (n * 17)}' >>"$work/$mode.counted"
+        fi
     fi
     sed -E 's/.*"iterations_per_sec":([0-9.]+).*"cpu_us_per_iteration":([0-9.]+).*/\1 \2/' <<<"$line"
 }
@@ -115,7 +120,7 @@ run_mode() {
 modes=(untraced serve serve-always serve-ringbuf)
 for ((r = 1; r <= rounds; r++)); do
     for m in "${modes[@]}"; do
-        v=$(run_mode "$m")
+        v=$(record=1 run_mode "$m")
         [ -n "$v" ] || { echo "serve.sh: $m run produced no throughput" >&2; exit 1; }
         echo "${v% *}" >>"$work/$m"
         echo "${v#* }" >>"$work/$m.cpu"
@@ -251,9 +256,14 @@ print(" ".join("%.0f" % got[n] if n in got else "n/a" for n in ("submit", "done"
     exec 3>&-
     sysctl -qw kernel.bpf_stats_enabled="$was"
 }
-kernel_cost=$(done_cost)
-ring_cost=$(done_cost --bench-serve-ringbuf)
-echo "BPF ns per operation (submit done): in-kernel histograms $kernel_cost, ring buffer $ring_cost" >&2
+for i in 1 2 3; do
+    done_cost >>"$work/bpf.kernel"
+    done_cost --bench-serve-ringbuf >>"$work/bpf.ring"
+    echo "BPF ns per run (submit done), round $i: in-kernel histograms $(tail -1 "$work/bpf.kernel"), ring buffer $(tail -1 "$work/bpf.ring")" >&2
+done
+col_median() { awk -v c="$2" '{print $c}' "$1" | sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
+kernel_cost="submit $(col_median "$work/bpf.kernel" 1) ns, done $(col_median "$work/bpf.kernel" 2) ns"
+ring_cost="submit $(col_median "$work/bpf.ring" 1) ns, done $(col_median "$work/bpf.ring" 2) ns"
 
 {
     echo "# prodtrace latency --serve: overhead benchmark"
@@ -267,23 +277,28 @@ echo "BPF ns per operation (submit done): in-kernel histograms $kernel_cost, rin
     echo "has attached, then runs $duration s and prints its throughput and CPU per iteration (17"
     echo "thread-pool operations each)."
     echo
-    echo "| setup | throughput (it/s) | / untraced | CPU per iteration | / untraced | prodtrace CPU per operation |"
-    echo "|---|---:|---:|---:|---:|---:|"
+    echo "| setup | throughput (it/s) | / untraced | CPU per iteration | / untraced | operations counted | prodtrace CPU |"
+    echo "|---|---:|---:|---:|---:|---:|---:|"
     base=$(median "$work/untraced")
     bcpu=$(median "$work/untraced.cpu")
     for m in "${modes[@]}"; do
-        tr=-
-        [ -f "$work/$m.tracer" ] && tr="$(median "$work/$m.tracer") µs"
+        tr=- counted=-
+        [ -f "$work/$m.tracer" ] && tr="$(median "$work/$m.tracer") s"
+        [ -f "$work/$m.counted" ] && counted="$(median "$work/$m.counted")"
         awk -v m="$m" -v med="$(median "$work/$m")" -v cpu="$(median "$work/$m.cpu")" -v base="$base" \
-            -v bcpu="$bcpu" -v tr="$tr" 'BEGIN {
-            printf "| %s | %.0f | **%.3f** | %.1f µs | %.3f | %s |\n", m, med, med / base, cpu, cpu / bcpu, tr
+            -v bcpu="$bcpu" -v tr="$tr" -v counted="$counted" 'BEGIN {
+            printf "| %s | %.0f | **%.3f** | %.1f µs | %.3f | %s | %s |\n", m, med, med / base, cpu, cpu / bcpu, counted, tr
         }'
     done
     echo
-    echo "All runs (throughput it/s; CPU µs per iteration; prodtrace CPU µs per operation):"
+    echo "\"operations counted\": the sum of \`_count\` at the end over the demo's own count (the probes'"
+    echo "share of the time, for the default: 2 s of every 30 s is 0.067). \"prodtrace CPU\": its CPU time"
+    echo "during the run, mostly spent once, naming kinds (reading node's symbol table)."
+    echo
+    echo "All runs (throughput it/s; CPU µs per iteration; prodtrace CPU s; operations counted):"
     echo
     for m in "${modes[@]}"; do
-        echo "- $m: $(tr '\n' ' ' <"$work/$m"); $(tr '\n' ' ' <"$work/$m.cpu")$([ -f "$work/$m.tracer" ] && echo "; $(tr '\n' ' ' <"$work/$m.tracer")")"
+        echo "- $m: $(tr '\n' ' ' <"$work/$m"); $(tr '\n' ' ' <"$work/$m.cpu")$([ -f "$work/$m.tracer" ] && echo "; $(tr '\n' ' ' <"$work/$m.tracer"); $(tr '\n' ' ' <"$work/$m.counted")")"
     done
     echo
     echo "- untraced: \`node sqlite-demo.js\`"
@@ -338,7 +353,9 @@ echo "BPF ns per operation (submit done): in-kernel histograms $kernel_cost, rin
     echo
     echo "## BPF run time per operation"
     echo
-    echo "\`kernel.bpf_stats_enabled\`, the demo under \`--serve --sample off\` for 5 s, ns per run"
-    echo "(submit, done): histograms in the kernel: $kernel_cost; ring buffer: $ring_cost."
+    echo "\`kernel.bpf_stats_enabled\`, the demo under \`--serve --sample off\` for 5 s, 3 alternating"
+    echo "rounds, median ns per run: histograms in the kernel: $kernel_cost; ring buffer: $ring_cost."
+    echo "(submit is the same program in both: its difference is this machine's noise.) All rounds"
+    echo "(submit done): in the kernel $(tr '\n' ';' <"$work/bpf.kernel") ring buffer $(tr '\n' ';' <"$work/bpf.ring")."
 } >"$out_path"
 cat "$out_path"
