@@ -300,9 +300,10 @@ fn bad_addresses_and_busy_ports_are_one_line_errors() {
         (vec!["--serve", "127.0.0.1:0", "-p", &me, "--sample", "2s"], "give ON/PERIOD"),
     ];
     for (args, want) in cases {
-        let (st, out) = run(&mut latency(&args), LIMIT);
-        assert_eq!(st.code(), Some(1), "{args:?}: {}", out.output());
-        let err = out.stderr();
+        // output() reads stdout and stderr to their end.
+        let out = latency(&args).stdin(std::process::Stdio::null()).output().unwrap();
+        let err: Vec<String> = String::from_utf8_lossy(&out.stderr).lines().map(String::from).collect();
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {err:?}");
         assert_eq!(err.len(), 1, "{args:?}: one line: {err:?}");
         assert!(err[0].starts_with("prodtrace: ") && err[0].contains(want), "{args:?}: {err:?}");
     }

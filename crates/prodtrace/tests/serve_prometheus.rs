@@ -105,6 +105,8 @@ fn prometheus_quantiles_and_counts_match_prodtrace_and_the_demo() {
     demo.wait_line("\"iterations\":400,", false, LIMIT);
     json.signal(libc::SIGINT);
     assert!(json.wait(LIMIT).success(), "{}", json.output());
+    // Its one line, however late the reader thread gets it.
+    json.wait_line("[{", false, LIMIT);
     let report = &json_reports(&json)[0];
     assert_eq!(counts(report), expected_counts(SECOND), "--json saw exactly batch 2");
 
