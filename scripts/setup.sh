@@ -57,6 +57,28 @@ if ((${#missing[@]})); then
     [ $rc = 0 ] || { echo "setup: apt-get install ${missing[*]} failed" >&2; exit 1; }
 fi
 
+# 1b. Prometheus and promtool, for the `prodtrace latency --serve` tests
+#     (each test starts its own server on a loopback port with a temporary
+#     configuration). The package's own service must not run: installed with
+#     service starts refused (policy-rc.d exit 101, the Debian way; an existing
+#     policy-rc.d is left as it is), then stopped and disabled where systemd
+#     runs, so that nothing listens on port 9090.
+if ! command -v prometheus >/dev/null || ! command -v promtool >/dev/null; then
+    log "installing prometheus (for the --serve tests; its service is not started)"
+    made_policy=
+    if [ ! -e /usr/sbin/policy-rc.d ]; then
+        printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod 755 /usr/sbin/policy-rc.d && made_policy=1
+    fi
+    apt-get update -qq
+    rc=0
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null || rc=$?
+    if [ -n "$made_policy" ]; then rm -f /usr/sbin/policy-rc.d; fi
+    [ "$rc" = 0 ] || { echo "setup: installing prometheus failed" >&2; exit 1; }
+fi
+if [ -d /run/systemd/system ] && systemctl is-enabled --quiet prometheus 2>/dev/null; then
+    systemctl disable --now prometheus >/dev/null 2>&1 || true
+fi
+
 # 2. Rust toolchain.
 if ! command -v cargo >/dev/null; then
     [ -x "$HOME/.cargo/bin/cargo" ] && export PATH="$HOME/.cargo/bin:$PATH"
