@@ -36,6 +36,7 @@ use object::endian::{LittleEndian as LE, U16, U32, U64};
 
 use memory::{Sink, Snapshot};
 use plan::PAGE;
+pub use plan::pagemap_scan_supported;
 
 /// Options for [`write_core`].
 #[derive(Clone, Debug, Default)]

@@ -267,6 +267,19 @@ fn page_runs(pagemap: &File, m: &Mapping, anon_only: bool) -> std::io::Result<Ve
     Ok(runs)
 }
 
+/// Whether the kernel has the `PAGEMAP_SCAN` ioctl (Linux 6.7+), tried on
+/// one page of this process's own stack; without it cores are planned by
+/// reading one pagemap entry per page.
+pub fn pagemap_scan_supported() -> std::io::Result<bool> {
+    let pagemap = File::open("/proc/self/pagemap")?;
+    let here = &pagemap as *const File as u64 & !(PAGE - 1);
+    match scan(&pagemap, here, here + PAGE, false) {
+        Ok(_) => Ok(true),
+        Err(e) if e.raw_os_error() == Some(libc::ENOTTY) || e.raw_os_error() == Some(libc::EINVAL) => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
 /// `PAGEMAP_SCAN` (include/uapi/linux/fs.h): `_IOWR('f', 16, struct pm_scan_arg)`.
 const PAGEMAP_SCAN: libc::c_ulong = 0xc060_6610;
 const PAGE_IS_FILE: u64 = 1 << 2;

@@ -1,17 +1,22 @@
 //! `prodtrace`: DTrace-style production debugging for Linux, on eBPF.
 //!
 //! The binary is a thin dispatcher: each subcommand lives in its own module
-//! (`latency`, `catch`, `gcore`, `jsstack`) with its clap `Args` and a `run` function.
+//! (`latency`, `catch`, `gcore`, `jsstack`, `doctor`) with its clap `Args`
+//! and a `run` function.  Shared: `features` (what the running kernel
+//! supports), `uprobes` (attaching uprobe programs on any kernel), `privileges`.
 //! Errors are printed as one line (`prodtrace: what happened: why`) and the
 //! process exits 1; subcommands never leave probes attached or a target
 //! stopped behind them.
 
 mod catch;
 mod console;
+mod doctor;
+mod features;
 mod gcore;
 mod jsstack;
 mod latency;
 mod privileges;
+mod uprobes;
 
 use clap::{Parser, Subcommand};
 
@@ -32,6 +37,8 @@ enum Command {
     Gcore(gcore::Args),
     /// JavaScript stacks of a live node process or a core file (names, scripts, current lines, inlined frames).
     Jsstack(jsstack::Args),
+    /// Show the kernel features found on this host and which path each tool takes.
+    Doctor(doctor::Args),
 }
 
 fn main() {
@@ -41,6 +48,7 @@ fn main() {
         Command::Catch(args) => catch::run(args),
         Command::Gcore(args) => gcore::run(args),
         Command::Jsstack(args) => jsstack::run(args),
+        Command::Doctor(args) => doctor::run(args),
     };
     if let Err(err) = result {
         console::errln!("prodtrace: {err:#}");

@@ -15,12 +15,17 @@
  * Only `submit` and `done` are attached by default (two probe hits per
  * operation); `run_start`/`run_end` are attached for --breakdown (or, if
  * the worker loop is not found, `run_start` on uv__queue_work's entry and
- * `run_return` on its return).  They are uprobe_multi links bound to the
- * target process: the breakpoints exist in its memory only, and, unlike
- * PID-bound perf-event uprobes, they add no cost to the target's context
- * switches.  Every operation is keyed by the address of its `struct
- * uv__work` (req->work_req), which is what the worker and completion
- * functions receive.
+ * `run_return` on its return).  User space attaches them through
+ * uprobe_multi links bound to the target process where the kernel has them
+ * (6.6+), otherwise as classic uprobes (see src/uprobes.rs), which may fire
+ * in other processes too: every program checks the process first.  They
+ * use nothing newer than Linux 5.15: where a probe is comes from
+ * PT_REGS_IP(ctx) (the kernel sets it to the probed address before it runs
+ * uprobe programs; bpf_get_func_ip() only works in uprobes since 6.4), and
+ * per-probe data from bpf_get_attach_cookie() (uprobes: 5.15).  Every
+ * operation is keyed by the address of its `struct uv__work`
+ * (req->work_req), which is what the worker and completion functions
+ * receive.
  *
  * libuv's own requests (fs, getaddrinfo, ...) start in uv__work_submit
  * (`submit_internal`) and end in their done function (uv__fs_done...),
@@ -35,7 +40,7 @@
  *                or for libuv's own requests the work function;
  *   KIND_FS    — an fs request: its uv_fs_type.
  * With --by caller the first return address outside node/libuv is recorded
- * too (the seed's `ucaller` definition).
+ * too (the `ucaller` definition of the original DTrace articles' script).
  *
  * Operations in flight are kept in `slots` (or `starts` on a collision);
  * completed operations go to user space through a ring buffer; user space
@@ -77,8 +82,8 @@ const volatile s64 napi_exec_off = 0;
  * uv__work_submit); uv__fs_work and the offset of `work_req` in uv_fs_t,
  * to classify fs requests by their uv_fs_type.  Both functions are given
  * relative to the probed instruction in uv__work_submit, whose run-time
- * address bpf_get_func_ip() returns, so they are known even before the
- * library is loaded (fs_work_rel == 0: unknown). */
+ * address is PT_REGS_IP(ctx), so they are known even before the library
+ * is loaded (fs_work_rel == 0: unknown). */
 const volatile s64 queue_work_rel = 0;
 const volatile s64 fs_work_rel = 0;
 const volatile u64 fs_req_off = 0;
@@ -297,7 +302,7 @@ static __always_inline struct window *read_window(u64 req)
 }
 
 /* uv_queue_work(loop, req, work_cb, after_work_cb): an operation starts. */
-SEC("uprobe.multi")
+SEC("uprobe")
 int BPF_UPROBE(submit, void *loop, void *req, u64 work_cb)
 {
 	struct start s = {};
@@ -350,12 +355,11 @@ static __always_inline u64 saved_reg(struct pt_regs *ctx, u64 n)
  * (fs, getaddrinfo, getnameinfo, random) starts.  Its kind is the work
  * function, or for fs requests the uv_fs_type (offsetof(uv_fs_t, fs_type)
  * is 0x40, after the public request fields). */
-SEC("uprobe.multi")
+SEC("uprobe")
 int BPF_UPROBE(submit_internal, void *loop, u64 w, int kind, u64 work)
 {
 	struct start s = {};
-
-	u64 ip = bpf_get_func_ip(ctx);
+	u64 ip = PT_REGS_IP(ctx);
 
 	if (!is_target() || work == ip + queue_work_rel)
 		return 0;
@@ -391,7 +395,7 @@ static __always_inline u64 worker_key(struct pt_regs *ctx)
 /* A worker thread starts running an operation (--breakdown): in libuv's
  * worker loop just before it calls `w->work(w)`, or at the entry of
  * uv__queue_work when that call could not be located. */
-SEC("uprobe.multi")
+SEC("uprobe")
 int run_start(struct pt_regs *ctx)
 {
 	struct start *s;
@@ -412,7 +416,7 @@ int run_start(struct pt_regs *ctx)
 /* The worker finished running an operation (--breakdown): just after
  * `w->work(w)` returned, or on uv__queue_work's return (a uretprobe, which
  * knows the operation from `running`). */
-SEC("uprobe.multi")
+SEC("uprobe")
 int run_end(struct pt_regs *ctx)
 {
 	struct start *s = get_start(worker_key(ctx));
@@ -422,7 +426,7 @@ int run_end(struct pt_regs *ctx)
 	return 0;
 }
 
-SEC("uretprobe.multi")
+SEC("uretprobe")
 int BPF_URETPROBE(run_return)
 {
 	struct start *s;
@@ -565,7 +569,7 @@ static __always_inline void aggregate_op(struct start *s, u64 t_done)
 /* uv__queue_done(&req->work_req, status) on the event loop, just before
  * it calls after_work_cb, or the done function of libuv's own requests
  * (uv__fs_done...): the operation is complete. */
-SEC("uprobe.multi")
+SEC("uprobe")
 int BPF_UPROBE(done, u64 w)
 {
 	struct start *s;
@@ -603,7 +607,7 @@ int BPF_UPROBE(done, u64 w)
  * loaded libraries changes (at start-up and on dlopen, e.g. a Node add-on):
  * wake user space at once so it re-reads /proc/PID/maps while the process
  * exists, so that kinds can be named even if it exits soon after. */
-SEC("uprobe.multi")
+SEC("uprobe")
 int BPF_UPROBE(libs_changed)
 {
 	u64 now = bpf_ktime_get_ns();

@@ -108,6 +108,15 @@ impl ElfImage {
         file.segments().filter(|s| s.file_range().0 == 0).map(|s| s.address()).min().unwrap_or(0)
     }
 
+    /// `[lo, hi)`: the virtual addresses the loadable segments span (add
+    /// the load bias for the run-time range of the file's own image).
+    pub fn load_span(&self) -> Option<(u64, u64)> {
+        let file = self.file().ok()?;
+        let lo = file.segments().map(|s| s.address()).min()?;
+        let hi = file.segments().map(|s| s.address() + s.size()).max()?;
+        Some((lo, hi))
+    }
+
     /// DT_NEEDED entries (library sonames).
     pub fn needed(&self) -> Vec<String> {
         self.dynamic_strings(elf::DT_NEEDED)

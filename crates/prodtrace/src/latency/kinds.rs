@@ -1,23 +1,31 @@
-//! Names of operation kinds: turns the addresses the BPF program recorded
-//! (an N-API execute callback, a node::ThreadPoolWork vtable, a libuv
-//! work_cb, or a caller's return address) into `module` + demangled
+//! Names of operation kinds: turns what the BPF program recorded (an N-API
+//! execute callback, a node::ThreadPoolWork vtable, a libuv work_cb, an fs
+//! request type, or a caller's return address) into `module` + demangled
 //! function name.
 //!
 //! Names are resolved from the files the target maps (a
-//! `symbolize::Snapshot` of /proc/PID/maps, refreshed when an address is not
-//! covered), so kinds can still be named after the target has exited.  JIT
-//! code (anonymous memory) is named through node's perf map.
+//! `symbolize::Snapshot` of /proc/PID/maps, refreshed when ld.so loads
+//! libraries and at most once per naming pass), so kinds can still be
+//! named after the target has exited.  JIT code (anonymous memory) is
+//! named through node's perf map, read at most once per pass.  Naming is
+//! done when a report is printed, never in the tracing loop.
 
 use std::collections::HashMap;
+use std::path::Path;
 
-use symbolize::{Snapshot, Symbolizer};
+use symbolize::{PerfMap, Snapshot, Symbolizer};
 
 use super::elf::{ElfImage, Sym};
+use super::report::{RawKind, Report, Tally};
 use super::target::Target;
 use super::tracer::{KIND_FS, KIND_NAPI, KIND_TPW};
 
 const JIT_MODULE: &str = "JIT";
 const UNNAMED_JIT: &str = "[JIT code: run node with --perf-basic-prof for names]";
+
+/// libc functions at the bottom of every stack (process and thread entry):
+/// a stack walk that reaches them found no caller.
+const STACK_BOTTOM: [&str; 6] = ["__libc_start_call_main", "__libc_start_main", "start_thread", "clone", "clone3", "_start"];
 
 /// A kind's display name.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -29,11 +37,6 @@ pub struct Kind {
 }
 
 impl Kind {
-    /// Whether this is JIT code without a name (no perf map).
-    pub fn is_unnamed_jit(&self) -> bool {
-        self.module == JIT_MODULE && self.name == UNNAMED_JIT
-    }
-
     /// DTrace's `module`function` form.
     pub fn display(&self) -> String {
         if self.module.is_empty() {
@@ -51,58 +54,97 @@ pub struct Namer {
     symbolizer: Symbolizer,
     /// `_ZTV*` symbols of the executable (runtime addresses), for ThreadPoolWork kinds.
     vtables: Vec<Sym>,
+    /// File name of the executable, as the target names it (`node`).
     exe_module: String,
-    /// File name of the module holding libuv (for fs kinds).
+    /// The file holding libuv, as the target names it, and its file name.
+    libuv: std::path::PathBuf,
     libuv_module: String,
-    cache: HashMap<(u32, u64), Kind>,
+    /// --by caller: name operations by their caller where there is one.
+    by_caller: bool,
+    cache: HashMap<RawKind, Kind>,
+    /// Whether the maps were re-read in this naming pass.
+    refreshed: bool,
+    /// The perf map, once read in this naming pass.
+    perf_map: Option<PerfMap>,
 }
 
 impl Namer {
-    /// `exe` is the executable's image and load bias (for vtable names),
-    /// `libuv` the path of the file holding libuv.
-    pub fn new(target: &Target, exe: Option<(&ElfImage, u64)>, libuv: &str) -> Self {
+    /// `exe` is the executable's image and load bias (for vtable names) and
+    /// `exe_path` its path as the target names it; `libuv` the path (as the
+    /// target names it) of the file holding libuv.
+    pub fn new(target: &Target, exe: Option<(&ElfImage, u64)>, exe_path: &Path, libuv: &Path, by_caller: bool) -> Self {
         let mut vtables = Vec::new();
-        let mut exe_module = String::new();
         if let Some((image, bias)) = exe {
             vtables = image.symbols(|n| n.starts_with("_ZTV"));
             for v in &mut vtables {
                 v.addr = v.addr.wrapping_add(bias);
             }
             vtables.sort_by_key(|v| v.addr);
-            exe_module = symbolize::short_module(&image.path.to_string_lossy()).to_string();
         }
         Self {
             pid: target.pid,
             snapshot: Snapshot::take(target.pid).ok(),
             symbolizer: Symbolizer::new(),
             vtables,
-            exe_module,
-            libuv_module: symbolize::short_module(libuv).to_string(),
+            exe_module: short_name(exe_path),
+            libuv: libuv.to_path_buf(),
+            libuv_module: short_name(libuv),
+            by_caller,
             cache: HashMap::new(),
+            refreshed: false,
+            perf_map: None,
         }
     }
 
-    /// The name of a kind recorded as `(kind_type, addr)`; `caller` marks a
-    /// return address (named by the call instruction before it).
-    pub fn name(&mut self, kind_type: u32, addr: u64, caller: bool) -> Kind {
-        let key = (if caller { 0 } else { kind_type }, addr);
-        if let Some(k) = self.cache.get(&key) {
+    /// The report of `tally` by name (one naming pass).
+    pub fn name_all(&mut self, tally: &Tally) -> Report {
+        self.refreshed = false;
+        self.perf_map = None;
+        tally.named(|raw| self.name(raw))
+    }
+
+    /// The name of one raw kind: its caller's with --by caller when it has
+    /// one outside node and libuv, else its own.
+    pub fn name(&mut self, raw: &RawKind) -> Kind {
+        if let Some(k) = self.cache.get(raw) {
             return k.clone();
         }
-        let kind = if !caller && kind_type == KIND_TPW {
-            self.vtable_kind(addr)
-        } else if !caller && kind_type == KIND_FS {
-            Kind { module: self.libuv_module.clone(), name: fs_kind(addr as i64) }
-        } else {
-            let lookup = if caller { addr.saturating_sub(1) } else { addr };
-            let mut k = self.code_kind(lookup);
-            if !caller && kind_type == KIND_NAPI && addr == 0 {
-                k = Kind { module: String::new(), name: "[N-API work with no execute callback]".into() };
-            }
-            k
+        let by_caller = (self.by_caller && raw.caller != 0).then(|| self.caller_kind(raw.caller)).flatten();
+        let kind = match by_caller {
+            Some(k) => k,
+            None => self.own_kind(raw.kind_type, raw.kind),
         };
-        self.cache.insert(key, kind.clone());
+        self.cache.insert(*raw, kind.clone());
         kind
+    }
+
+    /// The kind of `addr` recorded as `kind_type`.
+    fn own_kind(&mut self, kind_type: u32, addr: u64) -> Kind {
+        match kind_type {
+            KIND_TPW => self.vtable_kind(addr),
+            KIND_FS => Kind { module: self.libuv_module.clone(), name: fs_kind(addr as i64) },
+            KIND_NAPI if addr == 0 => {
+                Kind { module: String::new(), name: "[N-API work with no execute callback]".into() }
+            }
+            _ => self.code_kind(addr).unwrap_or_else(|| Kind { module: JIT_MODULE.into(), name: UNNAMED_JIT.into() }),
+        }
+    }
+
+    /// The caller named by return address `ret`, or `None` when it is no
+    /// caller outside node and libuv: code in the file holding libuv (e.g.
+    /// node's builtins, which V8 maps again elsewhere), JavaScript (JIT
+    /// code without a perf map name, or code no longer mapped: a worker
+    /// thread's, after it ended), or the bottom of the stack.
+    fn caller_kind(&mut self, ret: u64) -> Option<Kind> {
+        // The call instruction before the return address.
+        let addr = ret.saturating_sub(1);
+        self.cover(addr);
+        let module = self.snapshot.as_ref().and_then(|s| s.module_at(addr));
+        if module.and_then(|m| m.mapping.path.as_deref()).is_some_and(|p| p == self.libuv) {
+            return None;
+        }
+        let kind = self.code_kind(addr)?;
+        (!STACK_BOTTOM.contains(&kind.name.as_str())).then_some(kind)
     }
 
     fn vtable_kind(&self, vptr: u64) -> Kind {
@@ -126,27 +168,42 @@ impl Namer {
         }
     }
 
-    fn code_kind(&mut self, addr: u64) -> Kind {
-        let covers = |s: &Option<Snapshot>| s.as_ref().is_some_and(|s| s.module_at(addr).is_some());
-        if !covers(&self.snapshot) {
+    /// Makes sure the snapshot covers `addr` if it can: re-reads the maps
+    /// at most once per naming pass.
+    fn cover(&mut self, addr: u64) {
+        let covered = self.snapshot.as_ref().is_some_and(|s| s.module_at(addr).is_some());
+        if !covered && !self.refreshed {
+            self.refreshed = true;
             self.refresh_maps();
         }
-        let Some(snapshot) = self.snapshot.as_ref().filter(|s| s.module_at(addr).is_some()) else {
-            return Kind { module: String::new(), name: format!("{addr:#x}") };
-        };
-        let name = snapshot.symbolize(&self.symbolizer, &[addr]).pop().and_then(|f| f.name);
-        let mapping = snapshot.module_at(addr).map(|m| &m.mapping);
-        match mapping.and_then(|m| Some((m.path.as_ref()?, m))) {
-            Some((path, m)) => Kind {
-                module: symbolize::short_module(&path.to_string_lossy()).to_string(),
+    }
+
+    /// The function at `addr`: in a mapped file (named by its symbols, or
+    /// `module`0xOFFSET`), or JIT code named by the perf map; `None` for
+    /// JIT code or unmapped memory the perf map does not name.
+    fn code_kind(&mut self, addr: u64) -> Option<Kind> {
+        self.cover(addr);
+        let module = self.snapshot.as_ref().and_then(|s| s.module_at(addr));
+        if let Some((path, m)) = module.and_then(|m| Some((m.mapping.path.as_ref()?, m))) {
+            let snapshot = self.snapshot.as_ref()?;
+            let name = snapshot.symbolize(&self.symbolizer, &[addr]).pop().and_then(|f| f.name);
+            return Some(Kind {
+                module: short_name(path),
                 name: name
                     .map(|n| strip_params(&n).to_string())
-                    .unwrap_or_else(|| format!("{:#x}", m.file_offset(addr))),
-            },
-            // Anonymous executable memory: JIT code (V8).
-            None => Kind { module: JIT_MODULE.into(), name: name.unwrap_or_else(|| UNNAMED_JIT.into()) },
+                    .unwrap_or_else(|| format!("{:#x}", m.mapping.file_offset(addr))),
+            });
         }
+        // Anonymous or no longer mapped: JIT code.
+        let pid = self.pid;
+        let perf_map = self.perf_map.get_or_insert_with(|| PerfMap::read(pid));
+        perf_map.lookup(addr).map(|(name, _)| Kind { module: JIT_MODULE.into(), name: name.to_string() })
     }
+}
+
+/// The file name of a path (`/usr/bin/node` -> `node`).
+fn short_name(path: &Path) -> String {
+    symbolize::short_module(&path.to_string_lossy()).to_string()
 }
 
 /// A demangled C++ name without its parameter list (and cv-qualifiers):

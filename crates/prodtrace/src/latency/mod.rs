@@ -1,12 +1,13 @@
 //! `prodtrace latency`: latency histograms of the asynchronous operations a
 //! process runs on libuv's thread pool (`uv_queue_work`, and libuv's own fs
 //! and dns requests), one per kind of
-//! operation, in DTrace's `quantize` layout — the seed article's
-//! `trace-addon-latency.d`, for Linux.
+//! operation, in DTrace's `quantize` layout — `trace-addon-latency.d` from
+//! the original DTrace articles on debugging Node.js in production, for Linux.
 //!
 //! Modules: `target` (the process, its mappings, where its libuv is),
 //! `elf` + `sites` (where to put the probes, N-API's layout), `tracer` (the
-//! BPF program), `kinds` (naming kinds), `report` (histograms and output).
+//! BPF program, attached through `crate::uprobes`), `kinds` (naming kinds),
+//! `report` (histograms and output).
 //! `--serve` (many processes, exported to Prometheus): `serve` (the loop),
 //! `procwatch` (exec/exit tracepoints), `sample` (--sample), `metrics`
 //! (the store and its exposition), `http` (the endpoint).
@@ -25,6 +26,7 @@ mod target;
 mod tracer;
 
 use std::cell::{Cell, RefCell};
+use std::path::PathBuf;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -32,12 +34,17 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use libbpf_rs::RingBufferBuilder;
 
+use crate::features::{self, Feature};
 use crate::privileges;
+use crate::uprobes::{Attacher, Method};
 use elf::ElfImage;
 use kinds::Namer;
-use report::Report;
+use report::{Report, Tally};
 use target::Target;
 use tracer::{Config, Event, InternalConfig, RunSites, Tracer};
+
+/// The tool, in messages.
+const TOOL: &str = "prodtrace latency";
 
 /// How operations are grouped.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -46,7 +53,7 @@ pub enum By {
     /// ThreadPoolWork class, or the work_cb given to uv_queue_work.
     Work,
     /// The first function outside node and libuv on the stack that started
-    /// the operation (DTrace's `ucaller`, as in the seed script).
+    /// the operation (DTrace's `ucaller`, as in the original DTrace articles' script).
     Caller,
 }
 
@@ -63,10 +70,10 @@ pub struct Args {
     /// Trace this running process (with --serve, may be repeated).
     #[arg(short, long, value_name = "PID", conflicts_with = "command")]
     pub pid: Vec<u32>,
-    /// Stop after this long: 10s, 500ms, 2m, 1h (a bare number is seconds).
+    /// Stop after this long: 10s, 500ms, 2m, 1h (a bare number is seconds; at most a year).
     #[arg(short, long, value_name = "TIME", value_parser = parse_duration)]
     pub duration: Option<Duration>,
-    /// Print and reset the histograms every SECS seconds.
+    /// Print and reset the histograms every SECS seconds (or 500ms, 2m...; at most a year).
     #[arg(short, long, value_name = "SECS", value_parser = parse_duration)]
     pub interval: Option<Duration>,
     /// Print one JSON array (one per interval with --interval) instead of histograms.
@@ -110,7 +117,11 @@ pub struct Args {
     pub command: Vec<String>,
 }
 
-/// Parses `10s`, `500ms`, `2m`, `1h`, or a bare number of seconds.
+/// The longest duration or interval accepted: a year.
+const MAX_DURATION: Duration = Duration::from_secs(365 * 24 * 3600);
+
+/// Parses `10s`, `500ms`, `2m`, `1h`, or a bare number of seconds: more
+/// than zero, at most [`MAX_DURATION`].
 fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
     let split = s.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(s.len());
@@ -127,7 +138,22 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
     if !secs.is_finite() || secs <= 0.0 {
         return Err(format!("`{s}` must be a positive duration"));
     }
-    Ok(Duration::from_secs_f64(secs))
+    if secs > MAX_DURATION.as_secs_f64() {
+        return Err(format!("`{s}` is too long: at most a year ({}h)", MAX_DURATION.as_secs() / 3600));
+    }
+    Duration::try_from_secs_f64(secs).map_err(|_| format!("`{s}` is not a duration (e.g. 10s, 500ms, 2m)"))
+}
+
+/// Checks what this kernel must have for `args`, before anything is
+/// started, and returns how uprobes will be attached.
+fn kernel_checks(args: &Args) -> Result<Method> {
+    features::require(TOOL, Feature::Btf)?;
+    features::require(TOOL, Feature::RingBuf)?;
+    let method = Method::choose(TOOL)?;
+    if args.breakdown && method != Method::Multi {
+        features::require(TOOL, Feature::UprobeCookies)?;
+    }
+    Ok(method)
 }
 
 /// Set by SIGINT/SIGTERM.
@@ -155,7 +181,8 @@ pub fn run(args: Args) -> Result<()> {
     if args.pid.len() > 1 {
         bail!("tracing several processes (-p ... -p ...) needs --serve ADDR");
     }
-    privileges::require_bpf("prodtrace latency")?;
+    privileges::require_bpf(TOOL)?;
+    let method = kernel_checks(&args)?;
     install_stop_handlers()?;
     let mut target = match (args.pid.first(), args.command.is_empty()) {
         (Some(&pid), true) => Target::attach(pid)?,
@@ -171,7 +198,7 @@ pub fn run(args: Args) -> Result<()> {
         }
         Err(e) => return Err(e),
     };
-    session.run(&mut target, &args)
+    session.run(&mut target, &args, method)
 }
 
 /// Everything decided before attaching.
@@ -179,7 +206,9 @@ struct Session {
     cfg: Config,
     exe: ElfImage,
     exe_bias: u64,
-    libuv_display: String,
+    /// The executable and the file holding libuv, as the target names them.
+    exe_path: PathBuf,
+    libuv_path: PathBuf,
 }
 
 impl Session {
@@ -239,7 +268,10 @@ impl Session {
                 );
             }
         }
-        let skip = if napi.is_some() { target.range_of(&exe_path) } else { None };
+        // --by caller skips node's own frames: its image, not every mapping
+        // of the file (V8 maps node's builtins again near its JIT code, and
+        // a range covering those would cover JIT code and libraries too).
+        let skip = napi.as_ref().and(exe.load_span()).map(|(lo, hi)| (lo.wrapping_add(exe_bias), hi.wrapping_add(exe_bias)));
         let dl_debug_state = target::dynamic_linker(target).and_then(|ldso| {
             let host = target.host_path(&ldso);
             let image = ElfImage::open(&host).ok()?;
@@ -261,12 +293,13 @@ impl Session {
             compact: false,
             aggregate: None,
         };
-        Ok(Self { cfg, exe, exe_bias, libuv_display: libuv_path.display().to_string() })
+        Ok(Self { cfg, exe, exe_bias, exe_path, libuv_path })
     }
 
-    fn run(self, target: &mut Target, args: &Args) -> Result<()> {
+    fn run(self, target: &mut Target, args: &Args, method: Method) -> Result<()> {
         let mut storage = tracer::ObjectStorage::uninit();
-        let mut tracer = match Tracer::attach(&mut storage, &self.cfg) {
+        let attacher = Attacher { method, pid: target.pid, tool: TOOL };
+        let mut tracer = match Tracer::attach(&mut storage, &self.cfg, &attacher) {
             Ok(t) => t,
             Err(e) if !target.alive() => {
                 eprintln!(
@@ -282,12 +315,14 @@ impl Session {
             eprintln!("prodtrace: interrupted while attaching; nothing collected");
             return finish_empty(args);
         }
-        let mut namer = Namer::new(target, Some((&self.exe, self.exe_bias)), &self.libuv_display);
+        let by_caller = args.by == By::Caller;
+        let mut namer = Namer::new(target, Some((&self.exe, self.exe_bias)), &self.exe_path, &self.libuv_path, by_caller);
         target.resume()?;
         let comm = procctl::comm(target.pid).unwrap_or_else(|_| "?".into());
         eprintln!(
             "Tracing {} ({comm}): operations on libuv's thread pool ({}). Ctrl-C to end.",
-            target.pid, self.libuv_display
+            target.pid,
+            self.libuv_path.display()
         );
 
         let queue: Rc<RefCell<Vec<Event>>> = Rc::default();
@@ -307,31 +342,29 @@ impl Session {
         })?;
         let ring = builder.build().context("setting up the ring buffer reader")?;
 
-        let by_caller = args.by == By::Caller;
-        let mut report = Report::default();
-        let drain = |report: &mut Report, namer: &mut Namer| {
-            for e in queue.borrow_mut().drain(..) {
-                // --by caller: operations with no native caller outside
-                // node/libuv (started from unnamed JIT code, or no frame
-                // found) keep their default kind.
-                let caller =
-                    (by_caller && e.caller != 0).then(|| namer.name(0, e.caller, true)).filter(|k| !k.is_unnamed_jit());
-                let kind = caller.unwrap_or_else(|| namer.name(e.kind_type, e.kind, false));
-                report.add(kind, &e);
-            }
-        };
+        // The loop only moves events from the ring buffer into the tally:
+        // naming kinds (symbol tables, DWARF, the perf map) can take seconds
+        // and is done when a report is printed, so that the deadline ends
+        // tracing on time whatever the machine's load.
+        let mut tally = Tally::default();
         let started = Instant::now();
-        let deadline = args.duration.map(|d| started + d);
-        let mut next_print = args.interval.map(|i| started + i);
+        let deadline = args.duration.and_then(|d| started.checked_add(d));
+        let mut next_print = args.interval.and_then(|i| started.checked_add(i));
         let end = loop {
-            let rc = ring.poll_raw(Duration::from_millis(100));
+            let now = Instant::now();
+            let wait = [deadline, next_print]
+                .into_iter()
+                .flatten()
+                .map(|t| t.saturating_duration_since(now))
+                .fold(Duration::from_millis(100), Duration::min);
+            let rc = ring.poll_raw(wait);
             if rc >= 0 {
                 ring.consume_raw();
             }
             if libs_changed.replace(false) {
                 namer.refresh_maps();
             }
-            drain(&mut report, &mut namer);
+            queue.borrow_mut().drain(..).for_each(|e| tally.add(&e));
             if STOP.load(Ordering::SeqCst) {
                 break "interrupted".to_string();
             }
@@ -347,16 +380,17 @@ impl Session {
             }
             if let (Some(next), Some(every)) = (next_print, args.interval) {
                 if now >= next {
-                    print_report(args, &report, true)?;
-                    report = Report::default();
-                    next_print = Some(next + every);
+                    print_report(args, &namer.name_all(&tally), true)?;
+                    tally = Tally::default();
+                    next_print = next.checked_add(every);
                 }
             }
         };
+        let traced = started.elapsed();
         // No new operations from here; collect what is still in the ring.
         tracer.detach();
         ring.consume_raw();
-        drain(&mut report, &mut namer);
+        queue.borrow_mut().drain(..).for_each(|e| tally.add(&e));
         let (lost, overflow) = tracer.losses().unwrap_or((0, 0));
         drop(ring);
         drop(tracer);
@@ -367,7 +401,8 @@ impl Session {
                  {overflow} not tracked (too many in flight)"
             );
         }
-        eprintln!("prodtrace: {end} after {:.1} s", started.elapsed().as_secs_f64());
+        eprintln!("prodtrace: {end} after {:.1} s", traced.as_secs_f64());
+        let report = namer.name_all(&tally);
         if args.interval.is_some() {
             print_report(args, &report, true)
         } else {
@@ -439,5 +474,18 @@ mod tests {
         assert!(parse_duration("0").is_err());
         assert!(parse_duration("10x").unwrap_err().contains("unknown unit"));
         assert!(parse_duration("soon").is_err());
+    }
+
+    /// Durations too large for the clock are refused when parsed, in one
+    /// line (they panicked: in parsing, or adding to an Instant after attaching).
+    #[test]
+    fn huge_durations_are_refused() {
+        for s in ["3000000000000000h", "99999999999999999999", "18446744073709551615s", "8761h"] {
+            let e = parse_duration(s).unwrap_err();
+            assert!(!e.contains('\n'), "{e}");
+            assert!(e.contains("too long") || e.contains("not a duration"), "{s}: {e}");
+        }
+        assert_eq!(parse_duration("8760h"), Ok(MAX_DURATION));
+        assert!(parse_duration("1e2").is_err(), "no exponents");
     }
 }

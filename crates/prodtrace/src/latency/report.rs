@@ -1,6 +1,11 @@
 //! Per-kind latency histograms and their output: DTrace `quantize` text
 //! (one histogram per kind, headed by its name, sorted by count, smallest
 //! first as DTrace prints aggregations) or one JSON array.
+//!
+//! While tracing, operations are tallied by what the BPF program recorded
+//! ([`RawKind`], no name lookups: the session loop must keep up with the
+//! ring buffer and its deadline); a [`Report`] by name is made from the
+//! [`Tally`] when it is printed.
 
 use std::collections::HashMap;
 
@@ -20,6 +25,57 @@ pub struct KindStats {
     pub completion_delay: Histogram,
 }
 
+impl KindStats {
+    /// Adds the operations of `other`.
+    pub fn merge(&mut self, other: &KindStats) {
+        self.total.merge(&other.total);
+        self.queue_wait.merge(&other.queue_wait);
+        self.run.merge(&other.run);
+        self.completion_delay.merge(&other.completion_delay);
+    }
+
+    fn add(&mut self, e: &Event) {
+        self.total.record(e.t_done.saturating_sub(e.t_submit));
+        if e.t_run != 0 && e.t_ran != 0 {
+            self.queue_wait.record(e.t_run.saturating_sub(e.t_submit));
+            self.run.record(e.t_ran.saturating_sub(e.t_run));
+            self.completion_delay.record(e.t_done.saturating_sub(e.t_ran));
+        }
+    }
+}
+
+/// What names an operation's kind, as the BPF program recorded it (see
+/// `kinds::Namer`): the kind's type and address, and the caller's return
+/// address (0 when not recorded).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct RawKind {
+    pub kind_type: u32,
+    pub kind: u64,
+    pub caller: u64,
+}
+
+/// Operations by [`RawKind`], during one reporting period.
+#[derive(Default)]
+pub struct Tally {
+    kinds: HashMap<RawKind, KindStats>,
+}
+
+impl Tally {
+    pub fn add(&mut self, e: &Event) {
+        let raw = RawKind { kind_type: e.kind_type, kind: e.kind, caller: e.caller };
+        self.kinds.entry(raw).or_default().add(e);
+    }
+
+    /// The report by name; `name` is called once per distinct raw kind.
+    pub fn named(&self, mut name: impl FnMut(&RawKind) -> Kind) -> Report {
+        let mut report = Report::default();
+        for (raw, stats) in &self.kinds {
+            report.kinds.entry(name(raw)).or_default().merge(stats);
+        }
+        report
+    }
+}
+
 /// The phases, with their output labels.
 const PHASES: [(&str, &str); 3] = [
     ("queue_wait", "queue wait: submitted -> a worker starts it"),
@@ -35,14 +91,9 @@ pub struct Report {
 
 impl Report {
     /// Adds a completed operation of kind `kind`.
+    #[cfg(test)]
     pub fn add(&mut self, kind: Kind, e: &Event) {
-        let stats = self.kinds.entry(kind).or_default();
-        stats.total.record(e.t_done.saturating_sub(e.t_submit));
-        if e.t_run != 0 && e.t_ran != 0 {
-            stats.queue_wait.record(e.t_run.saturating_sub(e.t_submit));
-            stats.run.record(e.t_ran.saturating_sub(e.t_run));
-            stats.completion_delay.record(e.t_done.saturating_sub(e.t_ran));
-        }
+        self.kinds.entry(kind).or_default().add(e);
     }
 
     /// Number of operations recorded.
@@ -139,5 +190,24 @@ mod tests {
         assert_eq!(j[1]["run"]["max_ns"], 5000);
         assert_eq!(j[1]["completion_delay"]["buckets"], json!([[512, 3]]));
         assert_eq!(j[0]["queue_wait"]["count"], 0);
+    }
+
+    /// Raw kinds that get the same name are one kind in the report.
+    #[test]
+    fn tally_merges_raw_kinds_by_name() {
+        let mut t = Tally::default();
+        for (kind, caller) in [(1, 0), (1, 0x10), (2, 0), (1, 0)] {
+            t.add(&Event { kind, caller, ..ev(1000, 0, 0, 2000) });
+        }
+        let mut calls = 0;
+        let r = t.named(|raw| {
+            calls += 1;
+            Kind { module: "m".into(), name: if raw.kind == 1 { "A".into() } else { "B".into() } }
+        });
+        assert_eq!(calls, 3, "named once per distinct raw kind");
+        assert_eq!(r.operations(), 4);
+        let j = r.to_json(false);
+        assert_eq!((j[0]["kind"].as_str(), j[0]["count"].as_u64()), (Some("B"), Some(1)));
+        assert_eq!((j[1]["kind"].as_str(), j[1]["count"].as_u64()), (Some("A"), Some(3)));
     }
 }

@@ -86,14 +86,6 @@ impl Target {
             .find(|m| m.offset == 0 && m.path.as_deref().is_some_and(|p| p == path || p == canon))
             .map(|m| m.start.wrapping_sub(image.base_vaddr()))
     }
-
-    /// `[lo, hi)` covering every mapping of `path`, if mapped.
-    pub fn range_of(&self, path: &Path) -> Option<(u64, u64)> {
-        let maps = read_maps(self.pid).ok()?;
-        let canon = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
-        let ms: Vec<_> = maps.iter().filter(|m| m.path.as_deref().is_some_and(|p| p == path || p == canon)).collect();
-        Some((ms.iter().map(|m| m.start).min()?, ms.iter().map(|m| m.end).max()?))
-    }
 }
 
 /// The dynamic linker (ld.so) mapped in the process, if any.

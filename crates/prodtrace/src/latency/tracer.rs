@@ -1,14 +1,16 @@
-//! Loading latency.bpf.c, attaching its uprobes to one process, and decoding
-//! the completed operations it sends through its ring buffer.
+//! Loading latency.bpf.c, attaching its uprobes to one process (through
+//! [`crate::uprobes`], whichever way the kernel supports), and decoding the
+//! completed operations it sends through its ring buffer.
 
 use std::mem::MaybeUninit;
 use std::path::PathBuf;
 
 use anyhow::{anyhow, Context, Result};
 use libbpf_rs::skel::{OpenSkel, SkelBuilder};
-use libbpf_rs::{Link, MapCore, MapFlags, OpenObject, UprobeMultiOpts};
+use libbpf_rs::{Link, MapCore, MapFlags, OpenObject};
 
 use super::sites::NapiLayout;
+use crate::uprobes::{Attacher, Site};
 
 mod skel {
     include!(concat!(env!("OUT_DIR"), "/latency.skel.rs"));
@@ -37,7 +39,8 @@ pub struct Config {
     pub run: RunSites,
     /// N-API layout with node's load bias.
     pub napi: Option<(NapiLayout, u64)>,
-    /// --by caller: also record the first return address outside `skip`.
+    /// --by caller: also record the first return address outside `skip`
+    /// (node's image, where it holds libuv).
     pub by_caller: bool,
     pub skip: Option<(u64, u64)>,
     pub breakdown: bool,
@@ -120,9 +123,9 @@ pub struct Tracer<'obj> {
 
 impl<'obj> Tracer<'obj> {
     /// Loads the program configured for `cfg` and attaches its uprobes to
-    /// process `cfg.pid` only (completion and worker probes first, so that
-    /// every operation seen starting is also seen ending).
-    pub fn attach(storage: &'obj mut ObjectStorage, cfg: &Config) -> Result<Self> {
+    /// process `cfg.pid` with `attacher` (completion and worker probes
+    /// first, so that every operation seen starting is also seen ending).
+    pub fn attach(storage: &'obj mut ObjectStorage, cfg: &Config, attacher: &Attacher) -> Result<Self> {
         let mut open = LatencySkelBuilder::default().open(storage).context("opening the latency BPF program")?;
         {
             let ro = open.maps.rodata_data.as_deref_mut().context("BPF program has no read-only data")?;
@@ -177,61 +180,44 @@ impl<'obj> Tracer<'obj> {
         if !cfg.breakdown || worker_sites {
             open.progs.run_return.set_autoload(false);
         }
+        for mut prog in open.open_object_mut().progs_mut() {
+            attacher.prepare(&mut prog);
+        }
         let skel = open.load().context("loading the latency BPF program into the kernel")?;
         let mut tracer = Tracer { skel, links: Vec::new() };
-        let pid = cfg.pid as i32;
-        let (submit, done) = cfg.offsets;
-        // One uprobe_multi link per program, bound to the target process;
-        // `cookies`, one per offset or none, reach the program through
-        // bpf_get_attach_cookie().
-        let attach_all = |prog: &libbpf_rs::ProgramMut, ret: bool, offs: &[u64], cookies: &[u64], what: &str| {
-            let offsets = offs.iter().map(|&o| o as usize).collect();
-            let opts = UprobeMultiOpts { offsets, cookies: cookies.to_vec(), retprobe: ret, ..Default::default() };
-            prog.attach_uprobe_multi_with_opts(pid, &cfg.libuv, "", opts)
-                .with_context(|| format!("attaching uprobes to {what} in {} (offsets {offs:#x?})", cfg.libuv.display()))
+        let progs = &tracer.skel.progs;
+        let libuv = |offsets: &[u64], cookie: u64| -> Vec<Site> {
+            offsets.iter().map(|&o| Site::new(&cfg.libuv, o, cookie)).collect()
         };
-        let attach =
-            |prog: &libbpf_rs::ProgramMut, ret: bool, off: u64, what: &str| attach_all(prog, ret, &[off], &[], what);
+        let (submit, done) = cfg.offsets;
         if let Some((ldso, off)) = &cfg.dl_debug_state {
-            let opts = UprobeMultiOpts { offsets: vec![*off as usize], ..Default::default() };
-            tracer.links.push(
-                tracer
-                    .skel
-                    .progs
-                    .libs_changed
-                    .attach_uprobe_multi_with_opts(pid, ldso, "", opts)
-                    .with_context(|| format!("attaching a uprobe to _dl_debug_state in {}", ldso.display()))?,
-            );
+            let site = [Site::new(ldso, *off, 0)];
+            tracer.links.extend(attacher.attach(&progs.libs_changed, &site, false, "_dl_debug_state")?);
         }
         let mut dones = vec![done];
         if let Some(i) = &cfg.internal {
             dones.extend(&i.dones);
         }
-        tracer.links.push(attach_all(
-            &tracer.skel.progs.done,
-            false,
-            &dones,
-            &[],
-            "uv__queue_done and uv__fs_done...",
-        )?);
+        tracer.links.extend(attacher.attach(&progs.done, &libuv(&dones, 0), false, "uv__queue_done and uv__fs_done...")?);
         if cfg.breakdown {
             match cfg.run {
                 RunSites::Worker { start, end, reg, disp } => {
-                    let cookie = [RunSites::cookie(reg, disp)];
-                    for (prog, off) in [(&tracer.skel.progs.run_start, start), (&tracer.skel.progs.run_end, end)] {
-                        tracer.links.push(attach_all(prog, false, &[off], &cookie, "libuv's worker loop")?);
+                    let cookie = RunSites::cookie(reg, disp);
+                    for (prog, off) in [(&progs.run_start, start), (&progs.run_end, end)] {
+                        tracer.links.extend(attacher.attach(prog, &libuv(&[off], cookie), false, "libuv's worker loop")?);
                     }
                 }
                 RunSites::QueueWork(run) => {
-                    tracer.links.push(attach(&tracer.skel.progs.run_start, false, run, "uv__queue_work")?);
-                    tracer.links.push(attach(&tracer.skel.progs.run_return, true, run, "uv__queue_work (return)")?);
+                    tracer.links.extend(attacher.attach(&progs.run_start, &libuv(&[run], 0), false, "uv__queue_work")?);
+                    let ret = attacher.attach(&progs.run_return, &libuv(&[run], 0), true, "uv__queue_work (return)")?;
+                    tracer.links.extend(ret);
                 }
             }
         }
         if let Some(i) = &cfg.internal {
-            tracer.links.push(attach(&tracer.skel.progs.submit_internal, false, i.submit, "uv__work_submit")?);
+            tracer.links.extend(attacher.attach(&progs.submit_internal, &libuv(&[i.submit], 0), false, "uv__work_submit")?);
         }
-        tracer.links.push(attach(&tracer.skel.progs.submit, false, submit, "uv_queue_work")?);
+        tracer.links.extend(attacher.attach(&progs.submit, &libuv(&[submit], 0), false, "uv_queue_work")?);
         Ok(tracer)
     }
 
