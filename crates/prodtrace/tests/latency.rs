@@ -247,6 +247,57 @@ fn node_internal_threadpool_work() {
     );
     let zlib: u64 = got.iter().filter(|(k, _)| k.contains("Zlib")).map(|(_, n)| n).sum();
     assert!(zlib >= 10, "{got:?}");
+    // One name for the one binary: `node`, as for its fs kinds (was `exe`,
+    // from /proc/PID/exe).
+    for k in &json_reports(&out)[0] {
+        assert_eq!(k["module"], "node", "{k}");
+    }
+}
+
+/// --by caller on work JavaScript starts (node's crypto and fs, on the main
+/// thread and in worker threads): no native function outside node starts
+/// it, so every operation keeps its default kind, with exact counts —
+/// attached to a running process as with `-- CMD`.  (With -p every
+/// operation was attributed to libc's __libc_start_call_main or
+/// start_thread: the range skipped as "node" covered every mapping of the
+/// node binary, including the copies of its builtins V8 maps next to its
+/// JIT code; worker threads' JIT code showed as raw addresses.)
+#[test]
+fn by_caller_without_native_caller_keeps_default_kinds() {
+    const N: u64 = 40;
+    const WORKERS: u64 = 2;
+    let want: BTreeMap<String, u64> = [
+        ("node::crypto::DeriveBitsJob<node::crypto::PBKDF2Traits>::DoThreadPoolWork", N * (WORKERS + 1)),
+        ("uv_fs_stat", N * (WORKERS + 1)),
+    ]
+    .into_iter()
+    .map(|(k, n)| (k.to_string(), n))
+    .collect();
+    let demo_args = ["worker-demo.js".to_string(), N.to_string(), WORKERS.to_string()];
+    let check = |out: &Running| {
+        let report = &json_reports(out)[0];
+        assert_eq!(counts(report), want, "{}", out.output());
+        for k in report {
+            assert_eq!(k["module"], "node", "{k}");
+        }
+    };
+
+    let mut cmd = latency(&["--json", "--by", "caller", "--", "node"]);
+    cmd.args(&demo_args);
+    let (st, out) = run(&mut cmd, LIMIT);
+    assert!(st.success(), "{}", out.output());
+    check(&out);
+
+    let mut cmd = std::process::Command::new(NODE);
+    cmd.args(&demo_args).current_dir(node_dir()).env("WORKER_DEMO_WAIT", "stdin");
+    let mut demo = Running::start(&mut cmd);
+    demo.wait_line("ready", false, LIMIT);
+    let mut tracer = Running::start(&mut latency(&["-p", &demo.pid().to_string(), "--json", "--by", "caller"]));
+    tracer.wait_line("Tracing", true, LIMIT);
+    demo.send_line("go");
+    assert!(demo.wait(LIMIT).success(), "{}", demo.output());
+    assert!(tracer.wait(LIMIT).success(), "{}", tracer.output());
+    check(&tracer);
 }
 
 /// Thousands of operations in flight at once (more than the BPF program's

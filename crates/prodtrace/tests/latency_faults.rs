@@ -1,7 +1,8 @@
 //! Bad input and faults for `prodtrace latency`: no privileges, a PID that
-//! does not exist, a target without libuv, a target that exits during
-//! attach or while traced, Ctrl-C during attach, and `kill -9` of prodtrace
-//! itself — after which no uprobe breakpoint may remain in the target.
+//! does not exist, a target without libuv, durations too large, a target
+//! that exits during attach or while traced, Ctrl-C during attach, naming
+//! that blocks, and `kill -9` of prodtrace itself — after which no uprobe
+//! breakpoint may remain in the target.
 //! Needs root (it drops privileges itself for the not-root case).
 
 mod latency_support;
@@ -66,6 +67,70 @@ fn target_without_libuv() {
     assert!(one_error_line(&out).contains("(sleep) has no libuv"));
     let ps = Command::new("pgrep").args(["-f", "sleep 30.4317"]).output().unwrap();
     assert!(ps.stdout.is_empty(), "the held child was killed: {}", String::from_utf8_lossy(&ps.stdout));
+}
+
+/// Durations and intervals too large for the clock are refused when the
+/// command line is parsed, before anything is attached or started (they
+/// panicked: in parsing, or after attaching, adding to an Instant).
+#[test]
+fn huge_durations_are_refused_up_front() {
+    let mut demo = looping_demo();
+    std::thread::sleep(Duration::from_millis(500));
+    let pid = demo.pid().to_string();
+    for (flag, value) in [("-d", "3000000000000000h"), ("-i", "99999999999999999999"), ("-d", "18446744073709551615s")] {
+        let (st, out) = run(&mut latency(&["-p", &pid, flag, value]), LIMIT);
+        assert_eq!(st.code(), Some(2), "a usage error: {}", out.output());
+        let err = out.stderr().join("\n");
+        assert!(err.contains(&format!("`{value}` is too long: at most a year")), "{}", out.output());
+        assert!(!err.contains("panicked"), "{}", out.output());
+        assert!(!out.stderr().iter().any(|l| l.starts_with("Tracing")), "nothing attached: {}", out.output());
+    }
+    assert!(!stopped(demo.pid()) && !code_modified(demo.pid(), "uv_queue_work"));
+    demo.signal(libc::SIGTERM);
+    assert!(demo.wait(LIMIT).success());
+
+    // With -- CMD the command is never started.
+    let (st, out) = run(&mut latency(&["-d", "3000000000000000h", "--", "sleep", "30.4319"]), LIMIT);
+    assert_eq!(st.code(), Some(2), "{}", out.output());
+    let ps = Command::new("pgrep").args(["-f", "sleep 30.4319"]).output().unwrap();
+    assert!(ps.stdout.is_empty(), "not started: {}", String::from_utf8_lossy(&ps.stdout));
+}
+
+/// A perf map path removed when dropped.
+struct RemoveOnDrop(String);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// Naming kinds never holds up the end of a session: `-d` ends tracing on
+/// time even when naming blocks — here on a FIFO where node's perf map
+/// should be (anyone can create /tmp/perf-PID.map).  Kinds used to be named
+/// in the tracing loop, between deadline checks, so a slow name lookup
+/// (symbol tables, DWARF, /proc/PID/maps re-read for each unknown address,
+/// the perf map re-read for each JIT address) delayed the end — by 10 s on
+/// a loaded machine — and this one hung the session for good.
+#[test]
+fn deadline_holds_when_naming_blocks() {
+    let mut cmd = latency(&["--json", "--by", "caller", "-d", "3", "--", "node", "worker-demo.js", "forever", "1"]);
+    cmd.env("WORKER_DEMO_WAIT", "stdin");
+    let mut tracer = Running::start(&mut cmd);
+    let line = tracer.wait_line("Tracing", true, LIMIT);
+    let pid = line.split_whitespace().nth(1).unwrap();
+    let fifo = RemoveOnDrop(format!("/tmp/perf-{pid}.map"));
+    let c = std::ffi::CString::new(fifo.0.clone()).unwrap();
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0, "mkfifo {}", fifo.0);
+    // The demo (prodtrace's child) shares its stdin.
+    tracer.send_line("go");
+    let st = tracer.wait(LIMIT);
+    assert!(st.success(), "{}", tracer.output());
+    let got = counts(&json_reports(&tracer)[0]);
+    assert!(got["uv_fs_stat"] > 0 && got.len() == 2, "{got:?}");
+    let end = tracer.stderr().into_iter().find(|l| l.contains("duration elapsed after")).expect("end line");
+    let secs: f64 = end.rsplit(' ').nth(1).unwrap().parse().unwrap();
+    assert!(secs < 3.0 + 5.0, "tracing ended on time: {end}");
 }
 
 /// The target dies (kill -9) while traced: prodtrace prints what it

@@ -3,6 +3,20 @@
 //! numbers, optional `0x`) per compiled function.  The file outlives the
 //! process, so JIT frames can be named after it has exited.
 
+use std::io::Read;
+use std::os::unix::fs::OpenOptionsExt;
+
+/// The contents of `path` if it is a regular file (opened without blocking).
+fn read_regular(path: &str) -> Option<String> {
+    let mut file = std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NONBLOCK).open(path).ok()?;
+    if !file.metadata().ok()?.is_file() {
+        return None;
+    }
+    let mut text = String::new();
+    file.read_to_string(&mut text).ok()?;
+    Some(text)
+}
+
 /// A parsed perf map.
 #[derive(Clone, Debug, Default)]
 pub struct PerfMap {
@@ -11,9 +25,11 @@ pub struct PerfMap {
 }
 
 impl PerfMap {
-    /// Reads `/tmp/perf-PID.map`; empty when there is none.
+    /// Reads `/tmp/perf-PID.map`; empty when there is none, or when it is
+    /// not a regular file (anyone can create that name in /tmp: a FIFO
+    /// there must not block the reader forever, nor a device feed it).
     pub fn read(pid: u32) -> Self {
-        Self::parse(&std::fs::read_to_string(format!("/tmp/perf-{pid}.map")).unwrap_or_default())
+        Self::parse(&read_regular(&format!("/tmp/perf-{pid}.map")).unwrap_or_default())
     }
 
     /// Parses perf map text, skipping malformed lines.
@@ -57,5 +73,21 @@ mod tests {
         // Reused memory: the later line names it.
         let reused = PerfMap::parse("1000 10 JS:old\n1000 10 JS:new\n");
         assert_eq!(reused.lookup(0x1004), Some(("JS:new", 4)));
+    }
+
+    /// A FIFO where the perf map should be (anyone can create one in /tmp)
+    /// reads as no perf map, at once: it used to block the reader forever.
+    #[test]
+    fn a_fifo_is_not_a_perf_map() {
+        let pid = u32::MAX - 7; // above any pid_max
+        let path = format!("/tmp/perf-{pid}.map");
+        let _ = std::fs::remove_file(&path);
+        let c = std::ffi::CString::new(path.clone()).unwrap();
+        // SAFETY: a valid NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        let map = PerfMap::read(pid);
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!(map.lookup(0x1000), None);
+        assert!(map.entries.is_empty());
     }
 }

@@ -25,10 +25,22 @@ pub fn node_dir() -> PathBuf {
 
 pub const NODE: &str = "/usr/bin/node";
 
+/// How the tests make prodtrace attach its uprobes: the `*_classic` test
+/// crates (latency_classic.rs, latency_faults_classic.rs, which include the
+/// tests of latency.rs and latency_faults.rs) force classic uprobes, the
+/// others leave prodtrace to choose (uprobe_multi links on this kernel).
+pub fn uprobes_mode() -> &'static str {
+    if env!("CARGO_CRATE_NAME").ends_with("_classic") {
+        "classic"
+    } else {
+        "auto"
+    }
+}
+
 /// `prodtrace latency ARGS...`, run in examples/node.
 pub fn latency(args: &[&str]) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_prodtrace"));
-    c.arg("latency").args(args).current_dir(node_dir());
+    c.arg("latency").args(args).current_dir(node_dir()).env("PRODTRACE_UPROBES", uprobes_mode());
     c
 }
 
