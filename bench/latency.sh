@@ -2,27 +2,37 @@
 # latency.sh — overhead of `prodtrace latency` on the sqlite demo.
 #
 # Runs examples/node/sqlite-demo.js for DURATION seconds (default 2) in
-# three setups, interleaved, ROUNDS times each (default 7), under two
+# these setups, interleaved, ROUNDS times each (default 7), under two
 # machine conditions (vCPUs left to idle, and kept awake, see below):
 #   untraced   node sqlite-demo.js
-#   prodtrace  prodtrace latency -- node sqlite-demo.js
+#   prodtrace  prodtrace latency -- node sqlite-demo.js (the path this
+#              kernel gets: uprobe_multi links from Linux 6.6)
+#   classic    the same on the fallback path of older kernels
+#              (PRODTRACE_UPROBES=classic: classic uprobes bound to the PID)
+#   classic-system  the other classic variant (PRODTRACE_UPROBES=classic-system:
+#              system-wide uprobes filtered by PID in BPF)
 #   breakdown  prodtrace latency --breakdown -- node sqlite-demo.js
+#   breakdown-classic  the same, PRODTRACE_UPROBES=classic
 #   bare-probes  the same two probes as `prodtrace`, with BPF programs that
 #              return at once (--bench-bare-probes): what the traps cost
 #   bpftrace   bpftrace bench/latency-seed.bt -c "node sqlite-demo.js"
-#              (the seed's D script ported to bpftrace, same two probes)
+#              (the original DTrace articles' D script ported to bpftrace,
+#              same two probes)
 # and reports the demo's own throughput (iterations/s, printed by the demo,
 # excluding node's start-up), the median per setup, the ratio traced /
 # untraced, and the cost per operation (17 thread-pool operations per
 # iteration).  Then measures the cost of one uprobe hit on instructions the
 # kernel emulates (push, nop) versus ones it single-steps (mov, endbr64),
-# with bpftrace on a small C loop, and the run time of each BPF program per
-# hit (kernel.bpf_stats_enabled, read with bpftool).
+# with bpftrace on a small C loop, the run time of each BPF program per
+# hit (kernel.bpf_stats_enabled, read with bpftool), and what each attach
+# path costs *another* process of the same binary: a second, untraced demo
+# run while prodtrace traces a first one (-p) with each path ("bystander").
 #
 # Writes bench/latency.md (OUT=... to change) and prints it.  Needs root,
 # bpftrace, cc, and scripts/setup.sh done (sqlite3 add-on built, prodtrace
 # built; PRODTRACE=... to use another binary).
 # Usage: bench/latency.sh [ROUNDS [DURATION]]      (defaults: 7 rounds of 2 s)
+# MODES="untraced prodtrace ..." runs a subset of the setups.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -68,13 +78,16 @@ run_mode() {
     case $1 in
     untraced) node sqlite-demo.js | rate ;;
     prodtrace) "$prodtrace" latency -- node sqlite-demo.js 2>/dev/null | rate ;;
+    classic) PRODTRACE_UPROBES=classic "$prodtrace" latency -- node sqlite-demo.js 2>/dev/null | rate ;;
+    classic-system) PRODTRACE_UPROBES=classic-system "$prodtrace" latency -- node sqlite-demo.js 2>/dev/null | rate ;;
     breakdown) "$prodtrace" latency --breakdown -- node sqlite-demo.js 2>/dev/null | rate ;;
+    breakdown-classic) PRODTRACE_UPROBES=classic "$prodtrace" latency --breakdown -- node sqlite-demo.js 2>/dev/null | rate ;;
     bare-probes) "$prodtrace" latency --bench-bare-probes -- node sqlite-demo.js 2>/dev/null | rate ;;
     bpftrace) bpftrace "$root/bench/latency-seed.bt" -c "/usr/bin/node sqlite-demo.js" 2>/dev/null | rate ;;
     esac
 }
 
-modes=(untraced prodtrace breakdown bare-probes bpftrace)
+read -r -a modes <<<"${MODES:-untraced prodtrace classic classic-system breakdown breakdown-classic bare-probes bpftrace}"
 conditions=(idle awake)
 for cond in "${conditions[@]}"; do
     [ "$cond" = awake ] && start_spinners
@@ -189,6 +202,36 @@ for n in ("submit", "done", "run_start", "run_end"):
 stats=$(prog_stats)
 echo "BPF program costs: $stats" >&2
 
+# What tracing one process costs another process running the same binary:
+# a looping demo is traced with -p (each attach path, or not at all), and a
+# second demo, untraced, is measured meanwhile.  System-wide uprobes trap in
+# the second one too; uprobe_multi links and PID-bound uprobes do not.
+bystander() { # path -> "it/s cpu" of the untraced second demo
+    local path=$1 target tracer=
+    SQLITE_DEMO_DURATION=$((duration * 3 + 30)) node sqlite-demo.js >/dev/null &
+    target=$!
+    sleep 1
+    if [ "$path" != none ]; then
+        PRODTRACE_UPROBES=$path "$prodtrace" latency -p "$target" >/dev/null 2>"$work/bystander.err" &
+        tracer=$!
+        for _ in $(seq 300); do grep -q Tracing "$work/bystander.err" && break; sleep 0.1; done
+    fi
+    node sqlite-demo.js | rate
+    [ -z "$tracer" ] || { kill -INT "$tracer"; wait "$tracer" || true; }
+    kill "$target"
+    wait "$target" 2>/dev/null || true
+}
+bystander_paths=(none multi classic-pid classic-system)
+for ((r = 1; r <= rounds; r++)); do
+    for p in "${bystander_paths[@]}"; do
+        v=$(bystander "$p")
+        [ -n "$v" ] || { echo "latency.sh: bystander $p produced no throughput" >&2; exit 1; }
+        echo "${v% *}" >>"$work/bystander.$p"
+        echo "${v#* }" >>"$work/bystander.$p.cpu"
+        printf 'bystander round %d/%d  %-14s %s iterations/s, %s µs CPU per iteration\n' "$r" "$rounds" "$p" "${v% *}" "${v#* }" >&2
+    done
+done
+
 {
     echo "# prodtrace latency: overhead benchmark"
     echo
@@ -240,13 +283,44 @@ echo "BPF program costs: $stats" >&2
     echo "- untraced: \`node sqlite-demo.js\`"
     echo "- prodtrace: \`prodtrace latency -- node sqlite-demo.js\` (two uprobes per operation, both on"
     echo "  instructions the kernel emulates: \`push %rbp\` at uv_queue_work, a \`je\` in uv__queue_done;"
-    echo "  uprobe_multi links bound to the PID)"
+    echo "  the path this kernel gets: $(PRODTRACE_UPROBES= "$prodtrace" doctor | sed -n 's/^latency *runs: //p'))"
+    echo "- classic: the same with \`PRODTRACE_UPROBES=classic\`, the path of kernels without uprobe_multi"
+    echo "  links (before 6.6): classic uprobes, perf events bound to the PID, with BPF cookies"
+    echo "- classic-system: \`PRODTRACE_UPROBES=classic-system\`, the other classic variant: system-wide"
+    echo "  uprobes (perf events with no PID), filtered by PID in the BPF programs"
+    echo "- breakdown-classic: \`--breakdown\` with \`PRODTRACE_UPROBES=classic\`"
     echo "- breakdown: \`prodtrace latency --breakdown -- node sqlite-demo.js\` (two more probes per"
     echo "  operation, on the worker thread: the emulated calls around \`w->work(w)\` in libuv's worker loop)"
     echo "- bare-probes: \`prodtrace latency --bench-bare-probes -- node sqlite-demo.js\` (the same two"
     echo "  probes as prodtrace, with BPF programs that return at once: the cost of the traps alone)"
-    echo "- bpftrace: \`bpftrace bench/latency-seed.bt -c 'node sqlite-demo.js'\` (the seed's D script"
-    echo "  ported: two uprobes per operation, uv_queue_work and the after-work callback, both \`push\`)"
+    echo "- bpftrace: \`bpftrace bench/latency-seed.bt -c 'node sqlite-demo.js'\` (the original DTrace"
+    echo "  articles' D script ported: two uprobes per operation, uv_queue_work and the after-work callback,"
+    echo "  both \`push\`)"
+    echo
+    echo "## Cost to another process of the same binary"
+    echo
+    echo "A looping demo traced with \`prodtrace latency -p\` on each attach path (or not traced: none),"
+    echo "and meanwhile a second demo, untraced, measured ($rounds interleaved rounds, medians; both demos"
+    echo "share the machine's CPUs in every row). System-wide uprobes plant their breakpoints in every"
+    echo "process that maps /usr/bin/node, so the second demo traps too; the BPF programs return at once"
+    echo "for it."
+    echo
+    echo "| path tracing the first demo | second demo, it/s (median) | vs none | CPU per iteration (median) | added CPU per operation |"
+    echo "|---|---:|---:|---:|---:|"
+    bbase=$(median "$work/bystander.none")
+    bcpu=$(median "$work/bystander.none.cpu")
+    for p in "${bystander_paths[@]}"; do
+        awk -v p="$p" -v med="$(median "$work/bystander.$p")" -v cpu="$(median "$work/bystander.$p.cpu")" \
+            -v base="$bbase" -v bcpu="$bcpu" 'BEGIN {
+            printf "| %s | %.0f | %.3f | %.1f µs | %.2f µs |\n", p, med, med / base, cpu, (cpu - bcpu) / 17
+        }'
+    done
+    echo
+    echo "All runs (throughput it/s; CPU µs per iteration):"
+    echo
+    for p in "${bystander_paths[@]}"; do
+        echo "- $p: $(tr '\n' ' ' <"$work/bystander.$p"); $(tr '\n' ' ' <"$work/bystander.$p.cpu")"
+    done
     echo
     echo "## Cost of one uprobe hit"
     echo

@@ -57,7 +57,7 @@ if (!isMainThread) {
     if (process.env.WORKER_DEMO_WAIT === 'stdin') {
         process.stdout.write('ready\n');
         process.stdin.once('data', () => {
-            process.stdin.pause();
+            process.stdin.destroy();
             start();
         });
     } else {

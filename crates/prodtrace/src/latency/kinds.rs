@@ -5,10 +5,13 @@
 //!
 //! Names are resolved from the files the target maps (a
 //! `symbolize::Snapshot` of /proc/PID/maps, refreshed when ld.so loads
-//! libraries and at most once per naming pass), so kinds can still be
+//! libraries, when a new kind's code is outside it, and at most once per
+//! naming pass), so kinds can still be
 //! named after the target has exited.  JIT code (anonymous memory) is
 //! named through node's perf map, read at most once per pass.  Naming is
-//! done when a report is printed, never in the tracing loop.
+//! done when a report is printed, never in the tracing loop, which only
+//! re-reads the maps (at most once per turn) when a new kind's code is
+//! outside them.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -66,6 +69,8 @@ pub struct Namer {
     refreshed: bool,
     /// The perf map, once read in this naming pass.
     perf_map: Option<PerfMap>,
+    /// Whether a kind seen while tracing is outside the snapshot.
+    stale: bool,
 }
 
 impl Namer {
@@ -93,6 +98,7 @@ impl Namer {
             cache: HashMap::new(),
             refreshed: false,
             perf_map: None,
+            stale: false,
         }
     }
 
@@ -157,6 +163,26 @@ impl Namer {
         match class {
             Some(c) => Kind { module: self.exe_module.clone(), name: format!("{c}::DoThreadPoolWork") },
             None => Kind { module: self.exe_module.clone(), name: format!("node::ThreadPoolWork (vtable {vptr:#x})") },
+        }
+    }
+
+    /// Notes a raw kind seen while tracing: the mappings are re-read
+    /// (by [`Namer::refresh_if_needed`]) when they do not cover its code
+    /// addresses, so that they can be named after the process has gone.
+    /// Cheap: no symbol lookups.
+    pub fn observe(&mut self, raw: &RawKind) {
+        let code = !matches!(raw.kind_type, KIND_TPW | KIND_FS);
+        let addrs = [code.then_some(raw.kind), (raw.caller != 0).then(|| raw.caller.saturating_sub(1))];
+        let snapshot = self.snapshot.as_ref();
+        if addrs.into_iter().flatten().any(|a| !snapshot.is_some_and(|s| s.module_at(a).is_some())) {
+            self.stale = true;
+        }
+    }
+
+    /// Re-reads the mappings if [`Namer::observe`] found them stale.
+    pub fn refresh_if_needed(&mut self) {
+        if std::mem::take(&mut self.stale) {
+            self.refresh_maps();
         }
     }
 

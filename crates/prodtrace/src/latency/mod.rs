@@ -342,10 +342,11 @@ impl Session {
         })?;
         let ring = builder.build().context("setting up the ring buffer reader")?;
 
-        // The loop only moves events from the ring buffer into the tally:
-        // naming kinds (symbol tables, DWARF, the perf map) can take seconds
-        // and is done when a report is printed, so that the deadline ends
-        // tracing on time whatever the machine's load.
+        // The loop only moves events from the ring buffer into the tally
+        // (and re-reads the maps, at most once a turn, when a new kind's
+        // code is outside them): naming kinds (symbol tables, DWARF, the
+        // perf map) can take seconds and is done when a report is printed,
+        // so that the deadline ends tracing on time whatever the load.
         let mut tally = Tally::default();
         let started = Instant::now();
         let deadline = args.duration.and_then(|d| started.checked_add(d));
@@ -364,7 +365,12 @@ impl Session {
             if libs_changed.replace(false) {
                 namer.refresh_maps();
             }
-            queue.borrow_mut().drain(..).for_each(|e| tally.add(&e));
+            for e in queue.borrow_mut().drain(..) {
+                if let Some(raw) = tally.add(&e) {
+                    namer.observe(&raw);
+                }
+            }
+            namer.refresh_if_needed();
             if STOP.load(Ordering::SeqCst) {
                 break "interrupted".to_string();
             }
@@ -390,7 +396,12 @@ impl Session {
         // No new operations from here; collect what is still in the ring.
         tracer.detach();
         ring.consume_raw();
-        queue.borrow_mut().drain(..).for_each(|e| tally.add(&e));
+        for e in queue.borrow_mut().drain(..) {
+            if let Some(raw) = tally.add(&e) {
+                namer.observe(&raw);
+            }
+        }
+        namer.refresh_if_needed();
         let (lost, overflow) = tracer.losses().unwrap_or((0, 0));
         drop(ring);
         drop(tracer);

@@ -61,9 +61,19 @@ pub struct Tally {
 }
 
 impl Tally {
-    pub fn add(&mut self, e: &Event) {
+    /// Adds a completed operation; returns its raw kind when it is the
+    /// first of that kind.
+    pub fn add(&mut self, e: &Event) -> Option<RawKind> {
         let raw = RawKind { kind_type: e.kind_type, kind: e.kind, caller: e.caller };
-        self.kinds.entry(raw).or_default().add(e);
+        let mut new = false;
+        self.kinds
+            .entry(raw)
+            .or_insert_with(|| {
+                new = true;
+                KindStats::default()
+            })
+            .add(e);
+        new.then_some(raw)
     }
 
     /// The report by name; `name` is called once per distinct raw kind.
@@ -196,9 +206,11 @@ mod tests {
     #[test]
     fn tally_merges_raw_kinds_by_name() {
         let mut t = Tally::default();
+        let mut new = 0;
         for (kind, caller) in [(1, 0), (1, 0x10), (2, 0), (1, 0)] {
-            t.add(&Event { kind, caller, ..ev(1000, 0, 0, 2000) });
+            new += t.add(&Event { kind, caller, ..ev(1000, 0, 0, 2000) }).is_some() as u32;
         }
+        assert_eq!(new, 3);
         let mut calls = 0;
         let r = t.named(|raw| {
             calls += 1;

@@ -10,6 +10,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
 use std::sync::mpsc::{channel, Receiver};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -52,19 +53,26 @@ pub struct Running {
     err: Arc<Mutex<Vec<String>>>,
     out_rx: Receiver<String>,
     err_rx: Receiver<String>,
+    /// Set when stdout, stderr reached end of file.
+    out_eof: Arc<AtomicBool>,
+    err_eof: Arc<AtomicBool>,
 }
 
-fn pump(r: impl Read + Send + 'static) -> (Arc<Mutex<Vec<String>>>, Receiver<String>) {
+/// Collects the lines of `r` in a thread: (lines so far, each line as it
+/// comes, end of file reached).
+fn pump(r: impl Read + Send + 'static) -> (Arc<Mutex<Vec<String>>>, Receiver<String>, Arc<AtomicBool>) {
     let lines = Arc::new(Mutex::new(Vec::new()));
+    let eof = Arc::new(AtomicBool::new(false));
     let (tx, rx) = channel();
-    let l = lines.clone();
+    let (l, e) = (lines.clone(), eof.clone());
     std::thread::spawn(move || {
         for line in BufReader::new(r).lines().map_while(Result::ok) {
             l.lock().unwrap().push(line.clone());
             let _ = tx.send(line);
         }
+        e.store(true, Ordering::SeqCst);
     });
-    (lines, rx)
+    (lines, rx, eof)
 }
 
 impl Running {
@@ -76,9 +84,9 @@ impl Running {
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {cmd:?}: {e}"));
         let stdin = child.stdin.take();
-        let (out, out_rx) = pump(child.stdout.take().unwrap());
-        let (err, err_rx) = pump(child.stderr.take().unwrap());
-        Running { child, stdin, out, err, out_rx, err_rx }
+        let (out, out_rx, out_eof) = pump(child.stdout.take().unwrap());
+        let (err, err_rx, err_eof) = pump(child.stderr.take().unwrap());
+        Running { child, stdin, out, err, out_rx, err_rx, out_eof, err_eof }
     }
 
     pub fn pid(&self) -> u32 {
@@ -114,8 +122,15 @@ impl Running {
         let until = Instant::now() + limit;
         loop {
             if let Some(st) = self.child.try_wait().unwrap() {
-                // Let the reader threads finish the last lines.
-                std::thread::sleep(Duration::from_millis(50));
+                // Let the reader threads read the last lines: until both
+                // pipes are at end of file (or 10 s, when a process the
+                // child started still holds them).
+                let until = Instant::now() + Duration::from_secs(10);
+                while !(self.out_eof.load(Ordering::SeqCst) && self.err_eof.load(Ordering::SeqCst))
+                    && Instant::now() < until
+                {
+                    std::thread::sleep(Duration::from_millis(10));
+                }
                 return st;
             }
             if Instant::now() > until {
@@ -369,6 +384,21 @@ pub fn file_code_modified(pid: u32, file: &Path, func: &str) -> bool {
 /// [`file_code_modified`] for a function of /usr/bin/node.
 pub fn code_modified(pid: u32, func: &str) -> bool {
     file_code_modified(pid, Path::new(NODE), func)
+}
+
+/// Whether function `func` of /usr/bin/node in process `pid` is (or within
+/// 10 s becomes) identical to the file: after prodtrace was killed, the
+/// kernel removes classic uprobes from a work queue (it closes the perf
+/// events a dead process held after it is gone), so not at once.
+pub fn code_restored(pid: u32, func: &str) -> bool {
+    let until = Instant::now() + Duration::from_secs(10);
+    while code_modified(pid, func) {
+        if Instant::now() > until {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    true
 }
 
 /// Whether the process is stopped (state T or t).
