@@ -269,8 +269,11 @@ impl Bpftrace {
              uprobe:{NODE}:uv_queue_work /pid == {pid}/ {{ @queued = count(); }}\n",
             addon = addon_path().display()
         );
+        // -p binds the uprobes to the process: without it bpftrace plants
+        // them in every node process, including other tests' targets, whose
+        // code those tests check for breakpoints left behind.
         let mut cmd = Command::new("bpftrace");
-        cmd.arg("-e").arg(script);
+        cmd.arg("-p").arg(pid.to_string()).arg("-e").arg(script);
         let run = Running::start(&mut cmd);
         run.wait_line("Attaching", false, Duration::from_secs(60));
         // bpftrace prints "Attaching" before it attaches: wait until its
