@@ -146,5 +146,6 @@ fn verdicts(root: bool) -> Vec<Verdict> {
             ),
         },
     };
-    vec![latency, catch, gcore, bunyan]
+    let jsstack = Verdict { tool: "jsstack", runs: true, how: "ptrace and /proc (no BPF)".into() };
+    vec![latency, catch, gcore, jsstack, bunyan]
 }
