@@ -203,34 +203,56 @@ stats=$(prog_stats)
 echo "BPF program costs: $stats" >&2
 
 # What tracing one process costs another process running the same binary:
-# a looping demo is traced with -p (each attach path, or not at all), and a
-# second demo, untraced, is measured meanwhile.  System-wide uprobes trap in
-# the second one too; uprobe_multi links and PID-bound uprobes do not.
-bystander() { # path -> "it/s cpu" of the untraced second demo
-    local path=$1 target tracer=
-    SQLITE_DEMO_DURATION=$((duration * 3 + 30)) node sqlite-demo.js >/dev/null &
+# an idle node process (a timer, no thread-pool work) is traced with -p on
+# each attach path (or not at all), while a demo, untraced, is measured.
+# System-wide uprobes trap in the demo too; uprobe_multi links and
+# PID-bound uprobes do not.  Besides the demo's throughput and CPU, the
+# runs of the tracer's BPF programs (kernel.bpf_stats_enabled; the traced
+# process does no thread-pool work, so every run is a trap in another
+# process) count those traps exactly.
+bystander() { # path -> "it/s cpu runs" of the untraced demo
+    local path=$1 target tracer= runs=0
+    node -e 'setInterval(() => {}, 1000)' &
     target=$!
     sleep 1
+    # This tracer's programs: the ones loaded after this point.
+    local first_id
+    first_id=$(bpftool -j prog show | python3 -c 'import json, sys; print(max([p["id"] for p in json.load(sys.stdin)] + [0]) + 1)')
     if [ "$path" != none ]; then
         PRODTRACE_UPROBES=$path "$prodtrace" latency -p "$target" >/dev/null 2>"$work/bystander.err" &
         tracer=$!
         for _ in $(seq 300); do grep -q Tracing "$work/bystander.err" && break; sleep 0.1; done
     fi
-    node sqlite-demo.js | rate
-    [ -z "$tracer" ] || { kill -INT "$tracer"; wait "$tracer" || true; }
+    local v
+    v=$(node sqlite-demo.js | rate)
+    if [ -n "$tracer" ]; then
+        runs=$(bpftool -j prog show | python3 -c '
+import json, sys
+print(sum(p.get("run_cnt", 0) for p in json.load(sys.stdin)
+          if p.get("name") in ("submit", "done", "submit_internal") and p["id"] >= '"$first_id"'))')
+        kill -INT "$tracer"
+        wait "$tracer" || true
+    fi
     kill "$target"
     wait "$target" 2>/dev/null || true
+    echo "$v $runs"
 }
 bystander_paths=(none multi classic-pid classic-system)
+was_stats=$(sysctl -n kernel.bpf_stats_enabled)
+sysctl -qw kernel.bpf_stats_enabled=1
 for ((r = 1; r <= rounds; r++)); do
     for p in "${bystander_paths[@]}"; do
         v=$(bystander "$p")
-        [ -n "$v" ] || { echo "latency.sh: bystander $p produced no throughput" >&2; exit 1; }
-        echo "${v% *}" >>"$work/bystander.$p"
-        echo "${v#* }" >>"$work/bystander.$p.cpu"
-        printf 'bystander round %d/%d  %-14s %s iterations/s, %s µs CPU per iteration\n' "$r" "$rounds" "$p" "${v% *}" "${v#* }" >&2
+        read -r it cpu runs <<<"$v"
+        [ -n "$cpu" ] || { echo "latency.sh: bystander $p produced no throughput" >&2; exit 1; }
+        echo "$it" >>"$work/bystander.$p"
+        echo "$cpu" >>"$work/bystander.$p.cpu"
+        echo "$runs" >>"$work/bystander.$p.runs"
+        printf 'bystander round %d/%d  %-14s %s iterations/s, %s µs CPU per iteration, %s BPF runs\n' \
+            "$r" "$rounds" "$p" "$it" "$cpu" "$runs" >&2
     done
 done
+sysctl -qw kernel.bpf_stats_enabled="$was_stats"
 
 {
     echo "# prodtrace latency: overhead benchmark"
@@ -299,27 +321,31 @@ done
     echo
     echo "## Cost to another process of the same binary"
     echo
-    echo "A looping demo traced with \`prodtrace latency -p\` on each attach path (or not traced: none),"
-    echo "and meanwhile a second demo, untraced, measured ($rounds interleaved rounds, medians; both demos"
-    echo "share the machine's CPUs in every row). System-wide uprobes plant their breakpoints in every"
-    echo "process that maps /usr/bin/node, so the second demo traps too; the BPF programs return at once"
-    echo "for it."
+    echo "An idle node process (a timer, no thread-pool work) traced with \`prodtrace latency -p\` on each"
+    echo "attach path (or not traced: none), and meanwhile the demo, untraced, measured ($rounds interleaved"
+    echo "rounds, medians). System-wide uprobes plant their breakpoints in every process that maps"
+    echo "/usr/bin/node, so the demo traps too and prodtrace's BPF programs run for it (and return at"
+    echo "once); the last column counts those runs per demo iteration (kernel.bpf_stats_enabled: the"
+    echo "traced process itself does no thread-pool work)."
     echo
-    echo "| path tracing the first demo | second demo, it/s (median) | vs none | CPU per iteration (median) | added CPU per operation |"
-    echo "|---|---:|---:|---:|---:|"
+    echo "| path tracing the idle process | demo, it/s (median) | vs none | CPU per iteration (median) | added CPU per operation | BPF runs in the demo per iteration |"
+    echo "|---|---:|---:|---:|---:|---:|"
     bbase=$(median "$work/bystander.none")
     bcpu=$(median "$work/bystander.none.cpu")
     for p in "${bystander_paths[@]}"; do
+        its=$(paste -d' ' "$work/bystander.$p" "$work/bystander.$p.runs" |
+            awk -v d="$duration" '{ if ($1 > 0) printf "%.1f\n", $2 / ($1 * d) }' | sort -g |
+            awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}')
         awk -v p="$p" -v med="$(median "$work/bystander.$p")" -v cpu="$(median "$work/bystander.$p.cpu")" \
-            -v base="$bbase" -v bcpu="$bcpu" 'BEGIN {
-            printf "| %s | %.0f | %.3f | %.1f µs | %.2f µs |\n", p, med, med / base, cpu, (cpu - bcpu) / 17
+            -v base="$bbase" -v bcpu="$bcpu" -v runs="$its" 'BEGIN {
+            printf "| %s | %.0f | %.3f | %.1f µs | %.2f µs | %s |\n", p, med, med / base, cpu, (cpu - bcpu) / 17, runs
         }'
     done
     echo
-    echo "All runs (throughput it/s; CPU µs per iteration):"
+    echo "All runs (throughput it/s; CPU µs per iteration; BPF runs in the demo):"
     echo
     for p in "${bystander_paths[@]}"; do
-        echo "- $p: $(tr '\n' ' ' <"$work/bystander.$p"); $(tr '\n' ' ' <"$work/bystander.$p.cpu")"
+        echo "- $p: $(tr '\n' ' ' <"$work/bystander.$p"); $(tr '\n' ' ' <"$work/bystander.$p.cpu"); $(tr '\n' ' ' <"$work/bystander.$p.runs")"
     done
     echo
     echo "## Cost of one uprobe hit"

@@ -6,6 +6,7 @@
 use anyhow::Result;
 use serde_json::{json, Value};
 
+use crate::console;
 use crate::features::{self, Feature, Found};
 use crate::uprobes::{self, Method};
 
@@ -53,7 +54,7 @@ pub fn run(args: Args) -> Result<()> {
             "features": feats,
             "tools": tools,
         });
-        println!("{out}");
+        console::outln!("{out}");
         return Ok(());
     }
     let mut out = String::new();
@@ -74,7 +75,9 @@ pub fn run(args: Args) -> Result<()> {
     for v in &verdicts {
         out.push_str(&format!("{:<11} {}: {}\n", v.tool, if v.runs { "runs" } else { "cannot run" }, v.how));
     }
-    print!("{out}");
+    for line in out.lines() {
+        console::outln!("{line}");
+    }
     Ok(())
 }
 

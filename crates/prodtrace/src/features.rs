@@ -121,7 +121,9 @@ pub fn require(tool: &str, f: Feature) -> Result<()> {
     match check(f) {
         Found::Yes => Ok(()),
         Found::No => bail!("{}", missing(tool, f)),
-        Found::Unknown(why) => bail!("{tool} needs {} (Linux {}+), which could not be checked: {why}", f.name(), f.since()),
+        Found::Unknown(why) => {
+            bail!("{tool} needs {} (Linux {}+), which could not be checked: {why}", f.name(), f.since())
+        }
     }
 }
 
@@ -132,7 +134,9 @@ pub fn missing(tool: &str, f: Feature) -> String {
 
 /// The running kernel's release, as `uname -r` prints it.
 pub fn kernel_release() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/osrelease").map(|s| s.trim().to_string()).unwrap_or_else(|_| "unknown".into())
+    std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_else(|_| "unknown".into())
 }
 
 /// Runs `f` with libbpf's own messages silenced (a probe that fails is an
@@ -178,9 +182,7 @@ fn answer(r: libbpf_rs::Result<bool>) -> Found {
     match r {
         Ok(true) => Found::Yes,
         Ok(false) => Found::No,
-        Err(e) if e.kind() == libbpf_rs::ErrorKind::PermissionDenied => {
-            Found::Unknown("checking it needs root".into())
-        }
+        Err(e) if e.kind() == libbpf_rs::ErrorKind::PermissionDenied => Found::Unknown("checking it needs root".into()),
         Err(e) => Found::Unknown(e.to_string()),
     }
 }
@@ -213,11 +215,7 @@ fn uprobe_multi() -> Found {
         )
     };
     if prog < 0 {
-        return if -prog == libc::EPERM {
-            Found::Unknown("checking it needs root".into())
-        } else {
-            Found::No
-        };
+        return if -prog == libc::EPERM { Found::Unknown("checking it needs root".into()) } else { Found::No };
     }
     let try_link = |pid: u32| -> i32 {
         let offset: libc::c_ulong = 0;

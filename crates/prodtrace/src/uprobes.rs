@@ -44,8 +44,11 @@ pub enum Method {
 }
 
 impl Method {
-    /// The classic variant used when the kernel has no uprobe_multi links
-    /// (measured on the sqlite demo: bench/latency.sh, BENCHMARKS.md).
+    /// The classic variant used when the kernel has no uprobe_multi links:
+    /// bound to the process.  On the sqlite demo it costs the target more
+    /// per operation than [`Method::SystemWide`] (bench/latency.sh,
+    /// BENCHMARKS.md), but tracing one process leaves every other one
+    /// alone: no breakpoints, no traps, in processes nobody asked to trace.
     pub const CLASSIC: Method = Method::Process;
 
     /// The method for this kernel: uprobe_multi links when it has them,
@@ -74,7 +77,9 @@ impl Method {
     pub fn describe(self) -> &'static str {
         match self {
             Method::Multi => "uprobe_multi links bound to the process",
-            Method::SystemWide => "classic uprobes (perf events) on every process of the binary, filtered by PID in BPF",
+            Method::SystemWide => {
+                "classic uprobes (perf events) on every process of the binary, filtered by PID in BPF"
+            }
             Method::Process => "classic uprobes (perf events) bound to the process, with BPF cookies",
         }
     }

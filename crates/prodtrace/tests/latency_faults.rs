@@ -77,7 +77,8 @@ fn huge_durations_are_refused_up_front() {
     let mut demo = looping_demo();
     std::thread::sleep(Duration::from_millis(500));
     let pid = demo.pid().to_string();
-    for (flag, value) in [("-d", "3000000000000000h"), ("-i", "99999999999999999999"), ("-d", "18446744073709551615s")] {
+    for (flag, value) in [("-d", "3000000000000000h"), ("-i", "99999999999999999999"), ("-d", "18446744073709551615s")]
+    {
         let (st, out) = run(&mut latency(&["-p", &pid, flag, value]), LIMIT);
         assert_eq!(st.code(), Some(2), "a usage error: {}", out.output());
         let err = out.stderr().join("\n");

@@ -28,7 +28,8 @@ const UNNAMED_JIT: &str = "[JIT code: run node with --perf-basic-prof for names]
 
 /// libc functions at the bottom of every stack (process and thread entry):
 /// a stack walk that reaches them found no caller.
-const STACK_BOTTOM: [&str; 6] = ["__libc_start_call_main", "__libc_start_main", "start_thread", "clone", "clone3", "_start"];
+const STACK_BOTTOM: [&str; 6] =
+    ["__libc_start_call_main", "__libc_start_main", "start_thread", "clone", "clone3", "_start"];
 
 /// A kind's display name.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]

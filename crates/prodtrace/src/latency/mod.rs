@@ -271,7 +271,8 @@ impl Session {
         // --by caller skips node's own frames: its image, not every mapping
         // of the file (V8 maps node's builtins again near its JIT code, and
         // a range covering those would cover JIT code and libraries too).
-        let skip = napi.as_ref().and(exe.load_span()).map(|(lo, hi)| (lo.wrapping_add(exe_bias), hi.wrapping_add(exe_bias)));
+        let skip =
+            napi.as_ref().and(exe.load_span()).map(|(lo, hi)| (lo.wrapping_add(exe_bias), hi.wrapping_add(exe_bias)));
         let dl_debug_state = target::dynamic_linker(target).and_then(|ldso| {
             let host = target.host_path(&ldso);
             let image = ElfImage::open(&host).ok()?;
@@ -316,7 +317,8 @@ impl Session {
             return finish_empty(args);
         }
         let by_caller = args.by == By::Caller;
-        let mut namer = Namer::new(target, Some((&self.exe, self.exe_bias)), &self.exe_path, &self.libuv_path, by_caller);
+        let mut namer =
+            Namer::new(target, Some((&self.exe, self.exe_bias)), &self.exe_path, &self.libuv_path, by_caller);
         target.resume()?;
         let comm = procctl::comm(target.pid).unwrap_or_else(|_| "?".into());
         eprintln!(

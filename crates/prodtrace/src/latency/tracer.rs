@@ -198,24 +198,44 @@ impl<'obj> Tracer<'obj> {
         if let Some(i) = &cfg.internal {
             dones.extend(&i.dones);
         }
-        tracer.links.extend(attacher.attach(&progs.done, &libuv(&dones, 0), false, "uv__queue_done and uv__fs_done...")?);
+        tracer.links.extend(attacher.attach(
+            &progs.done,
+            &libuv(&dones, 0),
+            false,
+            "uv__queue_done and uv__fs_done...",
+        )?);
         if cfg.breakdown {
             match cfg.run {
                 RunSites::Worker { start, end, reg, disp } => {
                     let cookie = RunSites::cookie(reg, disp);
                     for (prog, off) in [(&progs.run_start, start), (&progs.run_end, end)] {
-                        tracer.links.extend(attacher.attach(prog, &libuv(&[off], cookie), false, "libuv's worker loop")?);
+                        tracer.links.extend(attacher.attach(
+                            prog,
+                            &libuv(&[off], cookie),
+                            false,
+                            "libuv's worker loop",
+                        )?);
                     }
                 }
                 RunSites::QueueWork(run) => {
-                    tracer.links.extend(attacher.attach(&progs.run_start, &libuv(&[run], 0), false, "uv__queue_work")?);
+                    tracer.links.extend(attacher.attach(
+                        &progs.run_start,
+                        &libuv(&[run], 0),
+                        false,
+                        "uv__queue_work",
+                    )?);
                     let ret = attacher.attach(&progs.run_return, &libuv(&[run], 0), true, "uv__queue_work (return)")?;
                     tracer.links.extend(ret);
                 }
             }
         }
         if let Some(i) = &cfg.internal {
-            tracer.links.extend(attacher.attach(&progs.submit_internal, &libuv(&[i.submit], 0), false, "uv__work_submit")?);
+            tracer.links.extend(attacher.attach(
+                &progs.submit_internal,
+                &libuv(&[i.submit], 0),
+                false,
+                "uv__work_submit",
+            )?);
         }
         tracer.links.extend(attacher.attach(&progs.submit, &libuv(&[submit], 0), false, "uv_queue_work")?);
         Ok(tracer)
