@@ -105,9 +105,15 @@ impl Namer {
 
     /// The report of `tally` by name (one naming pass).
     pub fn name_all(&mut self, tally: &Tally) -> Report {
+        self.new_pass();
+        tally.named(|raw| self.name(raw))
+    }
+
+    /// Starts a naming pass: the maps may be re-read, and the perf map is
+    /// read again, once more.
+    pub fn new_pass(&mut self) {
         self.refreshed = false;
         self.perf_map = None;
-        tally.named(|raw| self.name(raw))
     }
 
     /// The name of one raw kind: its caller's with --by caller when it has

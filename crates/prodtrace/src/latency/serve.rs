@@ -24,13 +24,15 @@ use libbpf_rs::{MapCore, MapFlags, RingBuffer, RingBufferBuilder};
 
 use super::http::{self, Refresh};
 use super::kinds::Namer;
+use super::report::RawKind;
 use super::metrics::{self, LiveHist, Pow2, Settings, Store, PHASES};
 use super::procwatch::{self, ProcEvent, ProcWatch};
 use super::sample::Sampling;
 use super::target::Target;
 use super::tracer::{Event, ObjectStorage, Tracer};
-use super::{Args, By, Session, STOP};
+use super::{Args, By, Session, STOP, TOOL};
 use crate::privileges;
+use crate::uprobes::{Attacher, Method};
 
 /// How often the loop wakes up when nothing happens (it also wakes for
 /// process events); completed operations wait in ring buffers meanwhile.
@@ -51,6 +53,7 @@ pub fn run(args: &Args, addr: &str) -> Result<()> {
     }
     let sampling = Sampling::parse(args.sample.as_deref())?;
     privileges::require_bpf("prodtrace latency")?;
+    let method = super::kernel_checks(args)?;
     for c in &args.comm {
         if c.is_empty() {
             bail!("--comm: give a process name, e.g. --comm node");
@@ -87,7 +90,7 @@ pub fn run(args: &Args, addr: &str) -> Result<()> {
         sampling.describe()
     );
 
-    let mut fleet = Fleet { args, watch, store, procs: BTreeMap::new(), sampling, attached: false };
+    let mut fleet = Fleet { args, watch, store, procs: BTreeMap::new(), sampling, attached: false, method };
     fleet.main_loop(refresh_rx)
 }
 
@@ -121,12 +124,12 @@ impl Drop for Probes {
 }
 
 impl Probes {
-    fn attach(session: &Session) -> Result<Self> {
+    fn attach(session: &Session, attacher: &Attacher) -> Result<Self> {
         let mut storage = Box::new(ObjectStorage::uninit());
         // SAFETY: the tracer borrows the boxed storage, which does not move
         // when the box does and outlives the tracer (see Drop).
         let storage_ref: &'static mut ObjectStorage = unsafe { &mut *(storage.as_mut() as *mut ObjectStorage) };
-        let tracer = Tracer::attach(storage_ref, &session.cfg)?;
+        let tracer = Tracer::attach(storage_ref, &session.cfg, attacher)?;
         let queue: Rc<RefCell<Vec<Event>>> = Rc::default();
         let libs_changed = Rc::new(Cell::new(false));
         let (q, changed) = (queue.clone(), libs_changed.clone());
@@ -159,7 +162,7 @@ struct Proc {
     session: Session,
     namer: Namer,
     /// Kind names by what the BPF program recorded, (type, address).
-    names: HashMap<(u32, u64), String>,
+    names: HashMap<RawKind, String>,
     probes: Option<Probes>,
     /// Whether the kind cap was reported.
     capped: bool,
@@ -173,6 +176,8 @@ struct Fleet<'a, 'w> {
     sampling: Sampling,
     /// Whether probes are on (always, without --sample).
     attached: bool,
+    /// How uprobes are attached on this kernel.
+    method: Method,
 }
 
 impl Fleet<'_, '_> {
@@ -262,9 +267,11 @@ impl Fleet<'_, '_> {
             }
         };
         let comm = procctl::comm(pid).unwrap_or_else(|_| "?".into());
-        let namer = Namer::new(&target, Some((&session.exe, session.exe_bias)), &session.libuv_display);
+        let by_caller = self.args.by == By::Caller;
+        let namer =
+            Namer::new(&target, Some((&session.exe, session.exe_bias)), &session.exe_path, &session.libuv_path, by_caller);
         self.store().add_process(pid, &comm);
-        let libuv = session.libuv_display.clone();
+        let libuv = session.libuv_path.display().to_string();
         self.procs.insert(pid, Proc { target, session, namer, names: HashMap::new(), probes: None, capped: false });
         if self.attached {
             self.attach(pid);
@@ -278,7 +285,8 @@ impl Fleet<'_, '_> {
         if p.probes.is_some() {
             return;
         }
-        match Probes::attach(&p.session) {
+        let attacher = Attacher { method: self.method, pid, tool: TOOL };
+        match Probes::attach(&p.session, &attacher) {
             Ok(probes) => p.probes = Some(probes),
             Err(e) => {
                 if p.target.alive() {
@@ -362,6 +370,7 @@ fn fold(pid: u32, p: &mut Proc, probes: &mut Probes, store: &mut Store, by_calle
     if probes.libs_changed.replace(false) {
         p.namer.refresh_maps();
     }
+    p.namer.new_pass();
     if read_hists && p.session.cfg.aggregate.is_some() {
         let hists = kernel_hists(p, probes, by_caller);
         let lost = |i: u32| -> u64 {
@@ -404,15 +413,13 @@ fn warn_capped(pid: u32, max_kinds: usize) {
     );
 }
 
-/// The kind name of what the BPF program recorded as (type, address) or,
-/// with --by caller, a caller's return address.
+/// The kind name of what the BPF program recorded as (type, address) and,
+/// with --by caller, a caller's return address (the namer decides, as in
+/// the terminal mode, whether it is a caller outside node and libuv).
 fn kind_name(p: &mut Proc, kind_type: u32, kind: u64, caller: u64, by_caller: bool) -> &str {
-    // As in the terminal mode: --by caller names an operation by its
-    // native caller when it has one outside node and libuv.
-    let key = if by_caller && caller != 0 { (u32::MAX, caller) } else { (kind_type, kind) };
+    let key = RawKind { kind_type, kind, caller: if by_caller { caller } else { 0 } };
     if !p.names.contains_key(&key) {
-        let named_caller = (key.0 == u32::MAX).then(|| p.namer.name(0, caller, true)).filter(|k| !k.is_unnamed_jit());
-        let k = named_caller.unwrap_or_else(|| p.namer.name(kind_type, kind, false));
+        let k = p.namer.name(&key);
         p.names.insert(key, k.display());
     }
     &p.names[&key]
