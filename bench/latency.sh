@@ -15,7 +15,7 @@
 #   breakdown-classic  the same, PRODTRACE_UPROBES=classic
 #   bare-probes  the same two probes as `prodtrace`, with BPF programs that
 #              return at once (--bench-bare-probes): what the traps cost
-#   bpftrace   bpftrace bench/latency-seed.bt -c "node sqlite-demo.js"
+#   bpftrace   bpftrace bench/trace-addon-latency.bt -c "node sqlite-demo.js"
 #              (the original DTrace articles' D script ported to bpftrace,
 #              same two probes)
 # and reports the demo's own throughput (iterations/s, printed by the demo,
@@ -83,7 +83,7 @@ run_mode() {
     breakdown) "$prodtrace" latency --breakdown -- node sqlite-demo.js 2>/dev/null | rate ;;
     breakdown-classic) PRODTRACE_UPROBES=classic "$prodtrace" latency --breakdown -- node sqlite-demo.js 2>/dev/null | rate ;;
     bare-probes) "$prodtrace" latency --bench-bare-probes -- node sqlite-demo.js 2>/dev/null | rate ;;
-    bpftrace) bpftrace "$root/bench/latency-seed.bt" -c "/usr/bin/node sqlite-demo.js" 2>/dev/null | rate ;;
+    bpftrace) bpftrace "$root/bench/trace-addon-latency.bt" -c "/usr/bin/node sqlite-demo.js" 2>/dev/null | rate ;;
     esac
 }
 
@@ -315,7 +315,7 @@ sysctl -qw kernel.bpf_stats_enabled="$was_stats"
     echo "  operation, on the worker thread: the emulated calls around \`w->work(w)\` in libuv's worker loop)"
     echo "- bare-probes: \`prodtrace latency --bench-bare-probes -- node sqlite-demo.js\` (the same two"
     echo "  probes as prodtrace, with BPF programs that return at once: the cost of the traps alone)"
-    echo "- bpftrace: \`bpftrace bench/latency-seed.bt -c 'node sqlite-demo.js'\` (the original DTrace"
+    echo "- bpftrace: \`bpftrace bench/trace-addon-latency.bt -c 'node sqlite-demo.js'\` (the original DTrace"
     echo "  articles' D script ported: two uprobes per operation, uv_queue_work and the after-work callback,"
     echo "  both \`push\`)"
     echo

@@ -1,5 +1,5 @@
 /*
- * sqlite-demo.js — the seed article's node-sqlite3 demo, run in a loop: each
+ * sqlite-demo.js — the original DTrace articles' node-sqlite3 demo, run in a loop: each
  * iteration opens an in-memory database, creates a table, inserts 10 rows
  * through a prepared statement, selects them back, and closes the database.
  * Every step is an asynchronous operation that node-sqlite3 (an N-API

@@ -229,8 +229,8 @@ impl Histogram {
 mod tests {
     use super::*;
 
-    /// The seed article's Work_BeginExec histogram, rebuilt from its counts.
-    fn seed_histogram() -> Histogram {
+    /// The original DTrace articles' Work_BeginExec histogram, rebuilt from its counts.
+    fn articles_histogram() -> Histogram {
         let mut h = Histogram::new();
         for (v, n) in [(4096u64, 6018), (8192, 1590), (16384, 302), (32768, 5722), (65536, 156)] {
             for _ in 0..n {
@@ -254,7 +254,7 @@ mod tests {
             "",
         ]
         .join("\n");
-        assert_eq!(seed_histogram().render_quantize(), want);
+        assert_eq!(articles_histogram().render_quantize(), want);
     }
 
     #[test]
@@ -319,8 +319,8 @@ mod tests {
 
     #[test]
     fn merge_adds_up() {
-        let mut a = seed_histogram();
-        let b = seed_histogram();
+        let mut a = articles_histogram();
+        let b = articles_histogram();
         a.merge(&b);
         assert_eq!(a.count(), 2 * b.count());
         assert_eq!(a.buckets()[0], (4096, 12036));
