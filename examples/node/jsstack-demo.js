@@ -7,6 +7,7 @@
 // MODE:
 //   interp    a recursive function in the interpreter
 //   opt       a TurboFan-optimized loop with an inlined callee (needs --allow-natives-syntax)
+//   maglev    the same loop compiled by Maglev (needs --allow-natives-syntax --maglev; node 22+)
 //   baseline  the same functions compiled by Sparkplug (needs --allow-natives-syntax)
 //   internal  called back from node's own modules (events, Array.prototype.forEach)
 //   worker    a worker thread and the main thread, both stopped
@@ -59,12 +60,12 @@ function spin() {
   for (;;) s = (s + middle(s & 0xff, 'main')) | 0;
 }
 
-function optimized(thread) {
+function optimized(thread, compiler) {
   // eval: the natives syntax is only parsed with --allow-natives-syntax.
   eval('%NeverOptimizeFunction(block); %NeverOptimizeFunction(check); %PrepareFunctionForOptimization(hot); %PrepareFunctionForOptimization(middle)');
   hot(50, thread);
   hot(50, thread);
-  eval('%OptimizeFunctionOnNextCall(hot)');
+  eval(compiler === 'maglev' ? '%OptimizeMaglevOnNextCall(hot)' : '%OptimizeFunctionOnNextCall(hot)');
   hot(50, thread);
   Atomics.store(cell, 1, 1);
   hot(3, thread);
@@ -99,7 +100,9 @@ if (isMainThread && mode === 'worker') {
 } else if (mode === 'interp') {
   recurse(3, 'main');
 } else if (mode === 'opt') {
-  optimized('main');
+  optimized('main', 'turbofan');
+} else if (mode === 'maglev') {
+  optimized('main', 'maglev');
 } else if (mode === 'baseline') {
   baseline('main');
 } else if (mode === 'internal') {
@@ -108,6 +111,6 @@ if (isMainThread && mode === 'worker') {
   console.log(JSON.stringify({ thread: 'main', spinning: process.pid }));
   spin();
 } else {
-  console.error('usage: node jsstack-demo.js interp|opt|baseline|internal|worker|spin');
+  console.error('usage: node jsstack-demo.js interp|opt|maglev|baseline|internal|worker|spin');
   process.exit(2);
 }

@@ -22,6 +22,7 @@ use framehop::FrameAddress;
 
 use crate::heap::Heap;
 use crate::image::{Image, Thread};
+use crate::layout::Instructions;
 use crate::memory::MemoryExt;
 use crate::native::NativeUnwinder;
 use crate::positions::{self, SourcePosition};
@@ -113,7 +114,7 @@ impl Reader {
                 break;
             }
             let top = frames.is_empty();
-            let v8 = if self.is_v8_code(image, pc) { self.v8_frame(&heap, pc, fp, top, thread) } else { None };
+            let v8 = if self.is_v8_code(image, pc, native) { self.v8_frame(&heap, pc, fp, top, thread) } else { None };
             let next = match v8 {
                 Some(kind) => {
                     frames.push(Frame { pc, sp, fp, kind });
@@ -143,12 +144,11 @@ impl Reader {
     }
 
     /// Whether `pc` may be V8-generated code: a builtin of the embedded
-    /// blob, or code outside every mapped file (the JIT's code space).
-    fn is_v8_code(&self, image: &Image, pc: u64) -> bool {
-        if let Some((start, end)) = self.embedded {
-            if pc >= start && pc < end {
-                return true;
-            }
+    /// blob (in a stripped binary: code of the V8 binary without CFI), or
+    /// code outside every mapped file (the JIT's code space).
+    fn is_v8_code(&self, image: &Image, pc: u64, native: &NativeUnwinder) -> bool {
+        if self.in_embedded(pc) {
+            return self.embedded.iter().any(|e| pc >= e.start && pc < e.end) || !native.has_cfi(pc);
         }
         if !image.anon_exec.is_empty() {
             return image.anon_exec.iter().any(|&(s, e)| pc >= s && pc < e);
@@ -158,11 +158,19 @@ impl Reader {
 
     /// The builtin whose code holds `pc`, from the symbol table.
     pub fn builtin_at(&self, pc: u64) -> Option<&str> {
-        self.md.builtin_at(pc.wrapping_sub(self.bias))
+        match self.embedded.iter().find(|e| pc >= e.start && pc < e.end) {
+            Some(e) => self.md.builtin_at(pc - e.start + e.file_address),
+            None => self.md.builtin_at(pc.wrapping_sub(self.bias)),
+        }
     }
 
+    /// Whether `pc` is in the embedded builtins — or, when the binary does
+    /// not say where they are, anywhere in the V8 binary.
     fn in_embedded(&self, pc: u64) -> bool {
-        self.embedded.is_some_and(|(s, e)| pc >= s && pc < e)
+        if self.embedded.is_empty() {
+            return self.binary.iter().any(|&(s, e)| pc >= s && pc < e);
+        }
+        self.embedded.iter().any(|e| pc >= e.start && pc < e.end)
     }
 
     /// Decodes the V8 frame whose frame pointer is `fp`; `None` when it
@@ -368,7 +376,8 @@ impl Reader {
 
     /// The code object holding `pc` (heap code only): the function's
     /// current code if it holds `pc`, else found by searching back from
-    /// `pc` for the header of the InstructionStream holding it.
+    /// `pc` for the header of the object whose instructions hold it (the
+    /// InstructionStream, or in V8 10 the Code object itself).
     fn find_code(&self, heap: &Heap, pc: u64, function: u64) -> Option<CodeInfo> {
         let l = &self.layout;
         if let Some(code) = l.js_function_code.and_then(|off| heap.object_field(function, off)) {
@@ -376,22 +385,27 @@ impl Reader {
                 return Some(info);
             }
         }
-        let (istream_type, header) = (l.istream_type?, l.istream_header);
+        let (header, holder_type) = match l.instructions {
+            Instructions::Inline { header } => (header, l.code_type),
+            Instructions::Stream { header, stream_type, .. } => (header, stream_type),
+        };
         // Instructions start at 32-byte (or coarser) aligned addresses.
         let mut start = pc & !31;
         let lowest = pc.saturating_sub(MAX_CODE_SIZE);
         let known_map = self.istream_map.get();
         while start > lowest {
-            let istream = start - header + l.heap_object_tag;
-            let map = heap.mem.u64(istream - l.heap_object_tag);
+            let holder = start - header + l.heap_object_tag;
+            let map = heap.mem.u64(holder - l.heap_object_tag);
             let hit = match (map, known_map) {
                 (Some(m), Some(k)) => m == k,
-                (Some(_), None) => heap.has_type(istream, istream_type),
+                (Some(_), None) => heap.has_type(holder, holder_type),
                 (None, _) => return None,
             };
-            if hit {
-                let code = heap.object_field(istream, l.istream_code)?;
-                let info = self.code_info(heap, code)?;
+            let code = match l.instructions {
+                Instructions::Inline { .. } => Some(holder),
+                Instructions::Stream { code, .. } => heap.object_field(holder, code),
+            };
+            if let Some(info) = code.filter(|_| hit).and_then(|c| self.code_info(heap, c)) {
                 if info.start == start && self.code_contains(heap, &info, pc) {
                     self.istream_map.set(map);
                     return Some(info);
@@ -404,10 +418,13 @@ impl Reader {
 
     fn code_info(&self, heap: &Heap, code: u64) -> Option<CodeInfo> {
         let l = &self.layout;
-        if !heap.has_type(code, l.code_type?) {
+        if !heap.has_type(code, l.code_type) {
             return None;
         }
-        let start = heap.field(code, l.code_instruction_start)?;
+        let start = match l.instructions {
+            Instructions::Inline { header } => code - l.heap_object_tag + header,
+            Instructions::Stream { start, .. } => heap.field(code, start)?,
+        };
         let flags = heap.mem.u32(code - l.heap_object_tag + l.code_flags)?;
         Some(CodeInfo { code, start, kind: (flags >> l.code_kind_shift) & l.code_kind_mask })
     }
