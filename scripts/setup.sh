@@ -2,7 +2,8 @@
 # setup.sh — makes a fresh Debian 12 machine (as root) ready to build, run and
 # test prodtrace: installs the missing apt packages, the examples' npm
 # packages (building sqlite3's native add-on once, then reusing it from a
-# cache), and builds the workspace in release mode.  Safe to run again: each
+# cache), node 18, 22 and 24 next to /usr/bin/node for jsstack's tests, and
+# builds the workspace in release mode.  Safe to run again: each
 # step is skipped when already done.
 set -euo pipefail
 cd "$(dirname "$0")/.."
