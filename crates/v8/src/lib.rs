@@ -25,7 +25,7 @@ pub mod positions;
 
 use std::cell::Cell;
 
-use anyhow::Result;
+use anyhow::{bail, Result};
 
 pub use frames::{Frame, FrameKind, JsFunction, Tier};
 pub use image::{Image, Module, Regs, Thread};
@@ -62,27 +62,39 @@ pub struct Embedded {
 
 impl Reader {
     /// Finds the V8 binary of `image` and prepares to read its frames.
-    /// Fails with "no V8 metadata in ..." for a process that is not node.
+    /// Fails with "no V8 metadata in ..." for a process that is not node,
+    /// and names the V8 version whose layout it cannot read.
     pub fn new(image: &Image) -> Result<Reader> {
         let (md, bias) = Metadata::find(&image.modules)?;
-        let layout = Layout::new(&md)?;
+        let layout = match Layout::new(&md) {
+            Ok(l) => l,
+            Err(e) => match version(&md, bias, image) {
+                Some(v) => bail!("V8 {v} is not supported: {e}"),
+                None => return Err(e),
+            },
+        };
         let embedded = embedded_ranges(&md, bias, image);
         let bytecode_sizes = md.bytecode_sizes.clone();
         let binary = image.modules.iter().filter(|m| m.path == md.module_path).map(|m| (m.start, m.end)).collect();
         Ok(Reader { md, bias, layout, embedded, binary, bytecode_sizes, istream_map: Cell::new(None) })
     }
 
-    /// V8's version (`11.3`): from `Version::major_` and `minor_` when the
-    /// symbol table has them, else from the version string node builds in.
+    /// V8's version (`11.3`).
     pub fn version(&self, image: &Image) -> Option<String> {
-        let sym = |n: &str| self.md.symbols.get(n).map(|a| a + self.bias);
-        let from_symbols = || {
-            let major = image.memory.i32(sym("_ZN2v88internal7Version6major_E")?)?;
-            let minor = image.memory.i32(sym("_ZN2v88internal7Version6minor_E")?)?;
-            Some(format!("{major}.{minor}"))
-        };
-        from_symbols().or_else(|| self.md.version_string.clone())
+        version(&self.md, self.bias, image)
     }
+}
+
+/// V8's version (`11.3`): from `Version::major_` and `minor_` when the
+/// symbol table has them, else from the version string node builds in.
+fn version(md: &Metadata, bias: u64, image: &Image) -> Option<String> {
+    let sym = |n: &str| md.symbols.get(n).map(|a| a + bias);
+    let from_symbols = || {
+        let major = image.memory.i32(sym("_ZN2v88internal7Version6major_E")?)?;
+        let minor = image.memory.i32(sym("_ZN2v88internal7Version6minor_E")?)?;
+        Some(format!("{major}.{minor}"))
+    };
+    from_symbols().or_else(|| md.version_string.clone())
 }
 
 /// Where the embedded builtins are at run time: every mapping of the V8
