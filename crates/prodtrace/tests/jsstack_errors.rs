@@ -168,7 +168,7 @@ fn truncated_and_damaged_cores_never_crash_or_hang() {
             x ^= x << 13;
             x ^= x >> 7;
             x ^= x << 17;
-            let at = 4096 + (x as usize % (damaged.len() - 4096 - 8)) & !7;
+            let at = (4096 + (x as usize % (damaged.len() - 4096 - 8))) & !7;
             let word = match round % 4 {
                 0 => x,
                 1 => x & 0xffff_ffff_ffff_fff8 | 1, // looks like a heap pointer
