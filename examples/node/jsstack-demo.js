@@ -10,6 +10,8 @@
 //   maglev    the same loop compiled by Maglev (needs --allow-natives-syntax --maglev; node 22+)
 //   baseline  the same functions compiled by Sparkplug (needs --allow-natives-syntax)
 //   internal  called back from node's own modules (events, Array.prototype.forEach)
+//   names     methods, class and static methods, an async function, and anonymous
+//             functions only their receiver names (a fast and a dictionary-mode object)
 //   worker    a worker thread and the main thread, both stopped
 //   spin      no blocking: a hot loop running optimized code forever
 'use strict';
@@ -87,6 +89,25 @@ function internal(thread) {
   e.emit('go', 2);
 }
 
+function names(thread) {
+  const put = (o, k, f) => { o[k] = f; return o; };
+  // Anonymous functions V8 cannot name from the source: only the property
+  // of the receiver that holds them names them.
+  const fast = put({ x: 1 }, 'fastKey', function () { block(thread); });
+  const dict = { a: 1, b: 2 };
+  delete dict.a; // dictionary mode
+  put(dict, 'dictKey', function () { fast.fastKey(); });
+  const obj = {};
+  obj.method = function () { dict.dictKey(); }; // V8 infers "obj.method"
+  class K {
+    m() { obj.method(); }
+    static s() { new K().m(); }
+  }
+  async function asy() { await null; K.s(); }
+  const arrow = () => { asy(); };
+  arrow();
+}
+
 const mode = isMainThread ? process.argv[2] : workerData.mode;
 if (isMainThread && mode === 'worker') {
   const w = new Worker(__filename, { workerData: { sab, mode: 'interp-worker' } });
@@ -107,10 +128,12 @@ if (isMainThread && mode === 'worker') {
   baseline('main');
 } else if (mode === 'internal') {
   internal('main');
+} else if (mode === 'names') {
+  names('main');
 } else if (mode === 'spin') {
   console.log(JSON.stringify({ thread: 'main', spinning: process.pid }));
   spin();
 } else {
-  console.error('usage: node jsstack-demo.js interp|opt|maglev|baseline|internal|worker|spin');
+  console.error('usage: node jsstack-demo.js interp|opt|maglev|baseline|internal|names|worker|spin');
   process.exit(2);
 }

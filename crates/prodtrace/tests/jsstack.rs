@@ -40,6 +40,11 @@ fn interpreted_frames_match_v8(node: Node) {
     let names: Vec<&str> = js.iter().take(6).map(|f| f["function"].as_str().unwrap()).collect();
     assert_eq!(names, ["block", "recurse", "recurse", "recurse", "recurse", ""]);
     assert!(js.iter().take(6).all(|f| f["tier"] == "interpreted"), "{:?}", tiers(&js));
+    // node's Module.prototype._compile: named from the source where node
+    // compiles its modules (18, 20), from the receiver where they come
+    // from its code cache without a name (22, 24).
+    let compile = js.iter().find(|f| f["script"] == "node:internal/modules/cjs/loader").expect("node's module loader");
+    assert!(["Module._compile", "_compile"].contains(&compile["function"].as_str().unwrap()), "{compile}");
     // Native frames around: the futex wait at the top, node's main below.
     let kinds: Vec<&str> = main.frames.iter().map(|f| f["kind"].as_str().unwrap()).collect();
     assert_eq!(kinds.first(), Some(&"native"), "{kinds:?}");
@@ -110,6 +115,22 @@ fn frames_of_nodes_own_modules_and_builtins(node: Node) {
     let for_each = js.iter().find(|f| f["function"] == "forEach").expect("Array.prototype.forEach");
     assert_eq!(for_each["tier"], "builtin");
     assert!(for_each["script"].is_null());
+}
+
+fn names_of_methods_and_anonymous_functions(node: Node) {
+    let demo = Demo::start(node, &[], "names", 1);
+    let v8 = demo.v8_print_stack_trace(demo.pid);
+    let (_, threads) = parse_json(&jsstack(&[&demo.pid.to_string(), "--json"]));
+    let js = main_thread(&threads, demo.pid).js();
+    // The async function's resumption is a builtin Error.stack leaves out.
+    let with_scripts: Vec<&serde_json::Value> = js.iter().copied().filter(|f| f["tier"] != "builtin").collect();
+    assert_matches_error_stack(&with_scripts, &demo.error_stack("main"));
+    assert_matches_v8_trace(&js, &v8);
+    // fastKey and dictKey are anonymous functions only their receivers
+    // name (a fast object, a dictionary-mode object); obj.method is the
+    // name V8 inferred from the source; m and s are class methods.
+    let names: Vec<&str> = js.iter().take(7).map(|f| f["function"].as_str().unwrap()).collect();
+    assert_eq!(names, ["block", "fastKey", "dictKey", "obj.method", "m", "s", "asy"]);
 }
 
 fn worker_thread_and_main_thread(node: Node) {
@@ -278,6 +299,10 @@ macro_rules! versions {
             #[test]
             fn frames_of_nodes_own_modules_and_builtins() {
                 super::frames_of_nodes_own_modules_and_builtins(NODE)
+            }
+            #[test]
+            fn names_of_methods_and_anonymous_functions() {
+                super::names_of_methods_and_anonymous_functions(NODE)
             }
             #[test]
             fn worker_thread_and_main_thread() {

@@ -199,6 +199,23 @@ impl Reader {
         if !heap.is_heap_object(marker) || !heap.is_js_function(function) {
             return None;
         }
+        let mut kind = self.js_frame(heap, pc, fp, function, top, thread, builtin)?;
+        // An anonymous function (not inlined: its receiver is in the
+        // frame) is named by the property of its receiver that holds it.
+        if let (FrameKind::Js { functions, .. }, Some(p)) = (&mut kind, &self.properties) {
+            if let Some(f) = functions.last_mut().filter(|f| f.name.is_empty()) {
+                if let Some(key) = heap.frame_receiver(p, fp).and_then(|r| heap.method_key(p, r, function)) {
+                    f.name = key;
+                }
+            }
+        }
+        Some(kind)
+    }
+
+    /// The JavaScript frame of `function` whose frame pointer is `fp`.
+    #[allow(clippy::too_many_arguments)]
+    fn js_frame(&self, heap: &Heap, pc: u64, fp: u64, function: u64, top: bool, thread: &Thread, builtin: Option<String>) -> Option<FrameKind> {
+        let l = &self.layout;
         let sfi = heap.shared_info(function)?;
         if self.in_embedded(pc) {
             return Some(self.builtin_js_frame(heap, pc, fp, sfi, top, thread, builtin.as_deref()));

@@ -8,7 +8,8 @@
 //! ([`frames`]): native frames with CFI ([`native`]), V8 frames by frame
 //! pointer, decoding JavaScript frames from heap objects ([`heap`]) and
 //! source position tables ([`positions`]) into function names, scripts,
-//! current lines and columns, with inlined functions expanded.
+//! current lines and columns, with inlined functions expanded, and
+//! anonymous methods named from their receiver ([`receiver`]).
 //!
 //! Nothing here writes to the target or needs it to cooperate: a core file
 //! and a frozen process read the same way ([`memory`]).
@@ -22,6 +23,7 @@ pub mod memory;
 pub mod metadata;
 pub mod native;
 pub mod positions;
+pub mod receiver;
 
 use std::cell::Cell;
 
@@ -47,6 +49,8 @@ pub struct Reader {
     /// binary), its code that has no CFI is taken for builtins.
     binary: Vec<(u64, u64)>,
     bytecode_sizes: Option<Vec<u8>>,
+    /// Where to look up anonymous methods in their receiver.
+    properties: Option<receiver::PropertyLayout>,
     /// The map of InstructionStream objects, once seen.
     istream_map: Cell<Option<u64>>,
 }
@@ -76,7 +80,8 @@ impl Reader {
         let embedded = embedded_ranges(&md, bias, image);
         let bytecode_sizes = md.bytecode_sizes.clone();
         let binary = image.modules.iter().filter(|m| m.path == md.module_path).map(|m| (m.start, m.end)).collect();
-        Ok(Reader { md, bias, layout, embedded, binary, bytecode_sizes, istream_map: Cell::new(None) })
+        let properties = receiver::PropertyLayout::new(&md);
+        Ok(Reader { md, bias, layout, embedded, binary, bytecode_sizes, properties, istream_map: Cell::new(None) })
     }
 
     /// V8's version (`11.3`).

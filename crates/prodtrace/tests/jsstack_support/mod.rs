@@ -282,11 +282,7 @@ pub fn assert_matches_error_stack(ours: &[&Value], theirs: &[StackLine]) {
         assert_eq!(o["line"].as_u64().map(|v| v as u32), line, "frame {i} line: {shown:#?} vs {theirs:#?}");
         assert_eq!(o["column"].as_u64().map(|v| v as u32), col, "frame {i} column: {shown:#?} vs {theirs:#?}");
         let name = o["function"].as_str().unwrap();
-        // Methods of node's own modules in a worker come from the code
-        // cache without their inferred names (Error.stack finds those from
-        // the receiver at run time): there, an empty name is accepted.
-        let internal = t.file.as_deref().is_some_and(|f| f.starts_with("node:"));
-        assert!(name_matches(name, &t.name) || (internal && name.is_empty()), "frame {i}: {name:?} is not V8's {:?}: {shown:#?}", t.name);
+        assert!(name_matches(name, &t.name), "frame {i}: {name:?} is not V8's {:?}: {shown:#?}", t.name);
     }
 }
 
@@ -329,7 +325,7 @@ pub fn assert_matches_v8_trace(ours: &[&Value], v8: &[V8Frame]) {
         // which we show: names are compared with Error.stack's for those.
         let ok = [&printed, &aka].iter().any(|n| {
             name == n.as_str() || (!name.is_empty() && name.ends_with(&format!(".{n}"))) || n.as_str() == "/* anonymous */"
-        }) || (name.is_empty() && t.file.starts_with("node:"));
+        });
         assert!(ok, "frame {i}: {name:?} is not V8's {:?}", t.name);
     }
 }
