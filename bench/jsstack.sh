@@ -164,8 +164,14 @@ for line in open(llnode_f):
         theirs.append(m.group(1))
 print("## JavaScript frames of the main thread (names)")
 print()
-print("prodtrace:", ", ".join(n or "<anonymous>" for n in ours))
-print("llnode:   ", ", ".join(n or "<anonymous>" for n in theirs))
-print("prodtrace also shows the inlined:", ", ".join(inlined) or "none")
-print("same names, same order:", "yes" if ours == theirs else "NO")
+print("| # | prodtrace | llnode |")
+print("|---:|---|---|")
+for i in range(max(len(ours), len(theirs))):
+    a = ours[i] if i < len(ours) else "(none)"
+    b = theirs[i] if i < len(theirs) else "(none)"
+    print(f"| {i} | {a or '<anonymous>'} | {b or '<anonymous>'}{'' if a == b else ' (differs)'} |")
+print()
+print("prodtrace also shows the functions inlined into these:", ", ".join(n or "<anonymous>" for n in inlined) or "none")
+same = sum(a == b for a, b in zip(ours, theirs))
+print(f"same name at the same place: {same} of {len(theirs)} llnode frames")
 PY
