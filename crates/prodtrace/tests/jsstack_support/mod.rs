@@ -111,6 +111,12 @@ impl Demo {
             assert!(Instant::now() < deadline, "the demo did not report {threads} stacks in 60 s: {}", demo.stdout());
             std::thread::sleep(Duration::from_millis(20));
         }
+        // The main thread reports, then blocks in Atomics.wait (a futex):
+        // wait for that, so its stack is the one it reported.
+        while mode != "spin" && !std::fs::read_to_string(format!("/proc/{pid}/syscall")).is_ok_and(|s| s.starts_with("202 ")) {
+            assert!(Instant::now() < deadline, "the demo's main thread did not block in Atomics.wait in 60 s");
+            std::thread::sleep(Duration::from_millis(10));
+        }
         demo
     }
 
