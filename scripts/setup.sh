@@ -5,9 +5,19 @@
 # cache), node 18, 22 and 24 next to /usr/bin/node for jsstack's tests, and
 # builds the workspace in release mode.  Safe to run again: each
 # step is skipped when already done.
+#
+#   scripts/setup.sh                   what building, the demo and the tests need
+#   scripts/setup.sh --kernel-matrix   also what scripts/kernel-matrix.sh needs:
+#                                      qemu, udev, busybox, jq and virtme-ng (PyPI)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
+kernel_matrix=0
+case ${1:-} in
+--kernel-matrix) kernel_matrix=1 ;;
+'') ;;
+*) echo "usage: $0 [--kernel-matrix]" >&2; exit 2 ;;
+esac
 
 log() { printf '\033[1msetup:\033[0m %s\n' "$*" >&2; }
 
@@ -16,7 +26,15 @@ log() { printf '\033[1msetup:\033[0m %s\n' "$*" >&2; }
 #    benchmarks (BPF program run times), g++/make/python3 for
 #    node-gyp, node/npm for the examples, libuv1-dev for the libuv.so example
 #    program of prodtrace latency's tests.
+#    libelf-dev and zlib1g-dev also provide libelf.a and libz.a, which the
+#    binaries link statically (see .cargo/config.toml).
 apt_pkgs=(clang llvm libelf-dev pkg-config zlib1g-dev make g++ python3 bpftrace bpftool gdb nodejs npm ca-certificates curl libuv1-dev)
+# The kernel matrix: qemu boots the kernels; virtme-ng's guest init needs
+# busybox-static, kmod (depmod) and udev (systemd-udevd names its virtio
+# ports); file tells it a kernel's version; python3-venv holds virtme-ng;
+# jq reads the tools' JSON in the smoke test.
+matrix_pkgs=(qemu-system-x86 kmod busybox-static udev file python3-venv jq)
+((kernel_matrix)) && apt_pkgs+=("${matrix_pkgs[@]}")
 missing=()
 for p in "${apt_pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -29,7 +47,37 @@ missing=($(printf '%s\n' "${missing[@]}" | grep -v '^$' || true))
 if ((${#missing[@]})); then
     log "installing apt packages: ${missing[*]}"
     apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    # Packages such as udev would start their service here: keep them from it.
+    guard=
+    if [ ! -e /usr/sbin/policy-rc.d ]; then
+        printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d && guard=1
+    fi
+    rc=0
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null || rc=$?
+    [ -z "$guard" ] || rm -f /usr/sbin/policy-rc.d
+    [ $rc = 0 ] || { echo "setup: apt-get install ${missing[*]} failed" >&2; exit 1; }
+fi
+
+# 1b. Prometheus and promtool, for the `prodtrace latency --serve` tests
+#     (each test starts its own server on a loopback port with a temporary
+#     configuration). The package's own service must not run: installed with
+#     service starts refused (policy-rc.d exit 101, the Debian way; an existing
+#     policy-rc.d is left as it is), then stopped and disabled where systemd
+#     runs, so that nothing listens on port 9090.
+if ! command -v prometheus >/dev/null || ! command -v promtool >/dev/null; then
+    log "installing prometheus (for the --serve tests; its service is not started)"
+    made_policy=
+    if [ ! -e /usr/sbin/policy-rc.d ]; then
+        printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod 755 /usr/sbin/policy-rc.d && made_policy=1
+    fi
+    apt-get update -qq
+    rc=0
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null || rc=$?
+    if [ -n "$made_policy" ]; then rm -f /usr/sbin/policy-rc.d; fi
+    [ "$rc" = 0 ] || { echo "setup: installing prometheus failed" >&2; exit 1; }
+fi
+if [ -d /run/systemd/system ] && systemctl is-enabled --quiet prometheus 2>/dev/null; then
+    systemctl disable --now prometheus >/dev/null 2>&1 || true
 fi
 
 # 2. Rust toolchain.
@@ -101,7 +149,16 @@ for major in 22 24; do
     fi
 done
 
-# 5. Build everything.
+# 5. virtme-ng, pinned, in a venv under the cache (kernel matrix only).
+vng_version=1.42
+if ((kernel_matrix)) && ! "$cache/virtme-ng/bin/vng" --version 2>/dev/null | grep -qx "virtme-ng $vng_version"; then
+    log "installing virtme-ng $vng_version (PyPI) in $cache/virtme-ng"
+    rm -rf "$cache/virtme-ng"
+    python3 -m venv "$cache/virtme-ng"
+    "$cache/virtme-ng/bin/pip" install -q "virtme-ng==$vng_version"
+fi
+
+# 6. Build everything.
 cd "$root"
 log "building the workspace (release)"
 cargo build --release --workspace --quiet

@@ -12,6 +12,10 @@
  *   SQLITE_DEMO_WAIT=stdin     load sqlite3, print "ready PID" on stdout, and
  *                              start only when a line arrives on stdin (lets
  *                              a tracer attach first)
+ *   SQLITE_DEMO_WAIT=batches   like stdin, but run SQLITE_DEMO_ITERATIONS
+ *                              iterations for every line read, print the
+ *                              summary (cumulative counts) after each batch,
+ *                              and exit when stdin closes
  *
  * On exit (end of iterations/duration, SIGINT, SIGTERM) it prints one JSON
  * line on stdout, `{"sqlite_demo": {...}}`, with the number of complete
@@ -51,9 +55,9 @@ function done(what, next) {
     };
 }
 
-function report() {
+function report(final = true) {
     if (reported) return;
-    reported = true;
+    reported = final;
     const elapsedMs = started ? Number(process.hrtime.bigint() - started) / 1e6 : 0;
     const cpu = startCpu ? process.cpuUsage(startCpu) : { user: 0, system: 0 };
     const round3 = (x) => Math.round(x * 1000) / 1000;
@@ -69,8 +73,15 @@ function report() {
     process.stdout.write(JSON.stringify({ sqlite_demo: summary }) + '\n');
 }
 
+let batchEnd = maxIterations;
+
 function go() {
-    if (iterations >= maxIterations || Number(process.hrtime.bigint() - started) / 1e6 >= durationMs) {
+    if (iterations >= batchEnd || Number(process.hrtime.bigint() - started) / 1e6 >= durationMs) {
+        if (process.env.SQLITE_DEMO_WAIT === 'batches') {
+            report(false);
+            batchDone();
+            return;
+        }
         report();
         return;
     }
@@ -105,7 +116,43 @@ for (const sig of ['SIGINT', 'SIGTERM']) {
 }
 process.on('exit', report);
 
-if (process.env.SQLITE_DEMO_WAIT === 'stdin') {
+let batchDone = () => {};
+
+if (process.env.SQLITE_DEMO_WAIT === 'batches') {
+    /* One batch of SQLITE_DEMO_ITERATIONS per line on stdin, one at a time. */
+    const perBatch = Number(process.env.SQLITE_DEMO_ITERATIONS || 0) || 1;
+    const lines = require('readline').createInterface({ input: process.stdin });
+    let queued = 0;
+    let running = false;
+    const next = () => {
+        if (running || queued === 0) return;
+        queued--;
+        running = true;
+        batchEnd = iterations + perBatch;
+        if (!started) {
+            started = process.hrtime.bigint();
+            startCpu = process.cpuUsage();
+        }
+        go();
+    };
+    batchDone = () => {
+        running = false;
+        next();
+    };
+    lines.on('line', () => {
+        queued++;
+        next();
+    });
+    lines.on('close', () => {
+        const wait = setInterval(() => {
+            if (!running && queued === 0) {
+                clearInterval(wait);
+                process.exit(0);
+            }
+        }, 10);
+    });
+    process.stdout.write(`ready ${process.pid}\n`);
+} else if (process.env.SQLITE_DEMO_WAIT === 'stdin') {
     process.stdout.write(`ready ${process.pid}\n`);
     process.stdin.once('data', () => {
         process.stdin.destroy();

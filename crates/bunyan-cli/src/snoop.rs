@@ -17,7 +17,11 @@ pub fn run(pids: &Pids, level: Option<f64>, p: &mut Processor, out: &mut Output)
         Pids::Numbers(list) => list.iter().map(|p| p.trim()).collect::<Vec<_>>().join(","),
         Pids::Name(name) => name.clone(),
     };
-    let stats = bunyan_snoop::run(&spec, &mut |record: &[u8]| {
+    let options = bunyan_snoop::Options {
+        notices: Some(|m| eprintln!("bunyan: {m}")),
+        ..Default::default()
+    };
+    let stats = bunyan_snoop::run_with(&spec, options, &mut |record: &[u8]| {
         let end = record
             .iter()
             .rposition(|&b| b != 0 && b != b'\n' && b != b'\r')
@@ -36,9 +40,19 @@ pub fn run(pids: &Pids, level: Option<f64>, p: &mut Processor, out: &mut Output)
         Err(e) => return Err(e),
     };
     if stats.dropped > 0 {
+        eprintln!("bunyan: {} records dropped (the reader fell behind)", stats.dropped);
+    }
+    if stats.too_long > 0 {
         eprintln!(
-            "bunyan: {} records dropped (the reader fell behind)",
-            stats.dropped
+            "bunyan: {} records left out: longer than {} bytes, too long to snoop",
+            stats.too_long,
+            bunyan_snoop::MAX_RECORD
+        );
+    }
+    if stats.unreadable > 0 {
+        eprintln!(
+            "bunyan: {} records left out: their text could not be read from the process's memory",
+            stats.unreadable
         );
     }
     Ok(0)

@@ -1,6 +1,7 @@
 //! `bunyan-snoop [-l LEVEL] PID|NAME|'*'`: the snooping engine without the
 //! formatter — prints each snooped record's raw JSON on one line, and at the
-//! end the numbers delivered and dropped on stderr.  `-l` enables only the
+//! end the numbers delivered and lost (reader behind, too long,
+//! unreadable) on stderr.  `-l` enables only the
 //! probes at LEVEL (a name or 10..60) and above.  (`bunyan -p` is the same
 //! engine behind node-bunyan's CLI flags and formatting.)
 
@@ -36,7 +37,12 @@ fn main() {
         }
     };
     let mut out = std::io::stdout().lock();
-    let result = bunyan_snoop::run_with(spec, bunyan_snoop::Options { min_level }, &mut |rec| {
+    let options = bunyan_snoop::Options {
+        min_level,
+        notices: Some(|m| eprintln!("bunyan-snoop: {m}")),
+        ..Default::default()
+    };
+    let result = bunyan_snoop::run_with(spec, options, &mut |rec| {
         out.write_all(rec)?;
         out.write_all(b"\n")?;
         out.flush()?;
@@ -44,8 +50,8 @@ fn main() {
     });
     match result {
         Ok(stats) => eprintln!(
-            "bunyan-snoop: {} records delivered, {} dropped",
-            stats.delivered, stats.dropped
+            "bunyan-snoop: {} records delivered, {} dropped (reader behind), {} too long, {} unreadable",
+            stats.delivered, stats.dropped, stats.too_long, stats.unreadable
         ),
         // `bunyan-snoop … | head`: the reader left; not an error.
         Err(e)

@@ -17,8 +17,8 @@ use libbpf_rs::{
 
 use crate::{
     signals::StopSignals,
-    targets::{alive, all_pids, name_matches, FileKey, ProbeCache, ProbedFile, Spec},
-    Options, Stats,
+    targets::{alive, all_pids, comm, maps_error, name_matches, unsnoopable, FileKey, ProbeCache, ProbedFile, Spec},
+    Options, Stats, DEFAULT_PROBE_WAIT,
 };
 
 mod skel {
@@ -43,8 +43,29 @@ const POLL: Duration = Duration::from_millis(20);
 /// are looked for (NAME, `*`).
 const RESCAN: Duration = Duration::from_millis(500);
 
+/// How often a process without probes is looked at again while waiting.
+const WAIT_POLL: Duration = Duration::from_millis(100);
+
 /// Attachments: (pid or -1 for every process, file) → links.
 type Attached = HashMap<(i32, FileKey), Vec<Link>>;
+
+/// Which scan this is.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Scan {
+    /// The first: a named target that cannot be snooped is an error.
+    Initial,
+    /// While waiting for probes to appear: attach errors are errors.
+    Waiting,
+    /// Periodic: targets come and go quietly.
+    Rescan,
+}
+
+/// What a scan found: selected processes snooped, and those alive with no
+/// probes yet.
+struct Found {
+    snooped: usize,
+    waiting: Vec<i32>,
+}
 
 struct Session {
     spec: Spec,
@@ -87,15 +108,16 @@ impl Session {
     }
 
     /// Attaches to `files` mapped by `pid`, for `attach_pid` (`pid` or -1).
-    /// On the first scan a failure is an error; later (a process racing to
-    /// exit, an odd new library) the file is skipped from then on.
+    /// On the first scan (and while waiting for a target's probes) a failure
+    /// is an error; later (a process racing to exit, an odd new library) the
+    /// file is skipped from then on.
     fn attach_files(
         &mut self,
         skel: &SnoopSkel<'_>,
         pid: i32,
         attach_pid: i32,
         files: &[ProbedFile],
-        initial: bool,
+        strict: bool,
     ) -> Result<()> {
         for f in files {
             let key = (attach_pid, f.key.clone());
@@ -103,7 +125,7 @@ impl Session {
                 continue;
             }
             if let Err(e) = self.attach(skel, attach_pid, f) {
-                if initial && alive(pid) {
+                if strict && alive(pid) {
                     return Err(e);
                 }
                 self.failed.insert(key);
@@ -113,9 +135,9 @@ impl Session {
     }
 
     /// Finds the processes the spec selects and attaches to the files with
-    /// probes they map (new processes, and libraries loaded since the last
-    /// scan); returns how many selected processes are alive.
-    fn scan(&mut self, skel: &SnoopSkel<'_>, initial: bool) -> Result<usize> {
+    /// probes they map (new processes, and libraries or generated objects
+    /// loaded since the last scan).
+    fn scan(&mut self, skel: &SnoopSkel<'_>, scan: Scan) -> Result<Found> {
         let (pids, by_name) = match &self.spec {
             Spec::Pids(pids) => (pids.clone(), None),
             Spec::Name(name) => (
@@ -126,36 +148,103 @@ impl Session {
         };
         let explicit = matches!(self.spec, Spec::Pids(_));
         let every = matches!(self.spec, Spec::All);
-        let mut matched = 0;
+        let mut found = Found { snooped: 0, waiting: Vec::new() };
         for pid in pids {
+            if scan == Scan::Initial && explicit {
+                if let Some(why) = unsnoopable(pid) {
+                    bail!(why);
+                }
+            }
             let files = match self.cache.probed_files(pid) {
                 Ok(files) => files,
-                Err(e) if initial && explicit => {
-                    return Err(e).with_context(|| format!("process {pid} not found (reading /proc/{pid}/maps)"))
-                }
-                Err(_) => continue, // gone, or a kernel thread
+                Err(e) if scan == Scan::Initial && explicit => return Err(maps_error(pid, e)),
+                Err(_) => continue, // gone, a kernel thread, not ours
             };
-            if files.is_empty() {
-                if initial && explicit {
-                    bail!(
-                        "process {pid} ({}) has no bunyan USDT probes in any mapped file",
-                        comm(pid)
-                    );
-                }
-                continue;
-            }
             if !alive(pid) {
                 continue;
             }
-            matched += 1;
+            if files.is_empty() {
+                if !every {
+                    found.waiting.push(pid);
+                }
+                continue;
+            }
+            found.snooped += 1;
             // '*' attaches once per file for every process (-1): processes
             // started later from the same file are covered by the kernel.
-            self.attach_files(skel, pid, if every { -1 } else { pid }, &files, initial)?;
+            self.attach_files(skel, pid, if every { -1 } else { pid }, &files, scan != Scan::Rescan)?;
         }
-        if let (true, 0, Some(name)) = (initial, matched, by_name) {
+        if let (Scan::Initial, 0, true, Some(name)) = (scan, found.snooped, found.waiting.is_empty(), by_name) {
             bail!("no running process matching {name:?} has bunyan USDT probes");
         }
-        Ok(matched)
+        Ok(found)
+    }
+}
+
+/// "process 12 (node)", "processes 12 (node), 13 (node)".
+fn describe(pids: &[i32], names: &HashMap<i32, String>) -> String {
+    let list: Vec<String> = pids
+        .iter()
+        .map(|p| format!("{p} ({})", names.get(p).cloned().unwrap_or_else(|| comm(*p))))
+        .collect();
+    format!("{} {}", if pids.len() == 1 { "process" } else { "processes" }, list.join(", "))
+}
+
+/// Waits (bounded) until a selected process that had no probes gets some:
+/// node-bunyan's come from dtrace-provider when the first logger is
+/// created, which can be well after node starts.  Returns false if
+/// interrupted.
+fn wait_for_probes(
+    session: &mut Session,
+    skel: &SnoopSkel<'_>,
+    mut waiting: Vec<i32>,
+    options: &Options,
+    signals: &StopSignals,
+) -> Result<bool> {
+    let wait = options.probe_wait.unwrap_or(DEFAULT_PROBE_WAIT);
+    let names: HashMap<i32, String> = waiting.iter().map(|&p| (p, comm(p))).collect();
+    notice(
+        options,
+        &format!(
+            "{} {} no bunyan USDT probes yet: waiting up to {} s for them to appear \
+             (node-bunyan creates them with its first logger when node/dtrace-provider is loaded)",
+            describe(&waiting, &names),
+            if waiting.len() == 1 { "has" } else { "have" },
+            wait.as_secs_f64()
+        ),
+    );
+    let deadline = Instant::now() + wait;
+    loop {
+        if signals.stopped() {
+            return Ok(false);
+        }
+        std::thread::sleep(WAIT_POLL);
+        let before = waiting.clone();
+        let found = session.scan(skel, Scan::Waiting)?;
+        if found.snooped > 0 {
+            let appeared: Vec<i32> = before.iter().copied().filter(|p| !found.waiting.contains(p) && alive(*p)).collect();
+            notice(options, &format!("bunyan USDT probes appeared in {}: snooping", describe(&appeared, &names)));
+            return Ok(true);
+        }
+        waiting = found.waiting;
+        if waiting.is_empty() {
+            bail!("{} exited before any bunyan USDT probes appeared", describe(&before, &names));
+        }
+        if Instant::now() >= deadline {
+            bail!(
+                "{} {} no bunyan USDT probes in any mapped file (waited {} s): a node-bunyan app gets them from \
+                 node/dtrace-provider (node -r .../node/dtrace-provider/register.js), a Rust program from bunyan-log",
+                describe(&waiting, &names),
+                if waiting.len() == 1 { "has" } else { "have" },
+                wait.as_secs_f64()
+            );
+        }
+    }
+}
+
+fn notice(options: &Options, text: &str) {
+    if let Some(f) = options.notices {
+        f(text);
     }
 }
 
@@ -170,19 +259,21 @@ fn detach_all(attached: &mut Attached) {
     }
 }
 
-/// Records the BPF program dropped so far.
-fn dropped(skel: &SnoopSkel<'_>) -> u64 {
+/// What the BPF program lost so far: (ring full, too long, unreadable).
+fn losses(skel: &SnoopSkel<'_>) -> (u64, u64, u64) {
     skel.maps
         .bss_data
         .as_deref()
-        .map(|b| b.dropped_full + b.dropped_other)
-        .unwrap_or(0)
+        .map(|b| (b.dropped_full, b.too_long, b.unreadable))
+        .unwrap_or_default()
 }
 
-fn comm(pid: i32) -> String {
-    std::fs::read_to_string(format!("/proc/{pid}/comm"))
-        .map(|c| c.trim_end().to_string())
-        .unwrap_or_else(|_| "?".into())
+/// The JSON text of a ring record: a u32 length, then the text.
+fn record_text(data: &[u8]) -> &[u8] {
+    match data.split_first_chunk::<4>() {
+        Some((len, rest)) => &rest[..(u32::from_ne_bytes(*len) as usize).min(rest.len())],
+        None => &[],
+    }
 }
 
 /// The record without the line ending some loggers include in the probe
@@ -200,6 +291,19 @@ pub(crate) fn run(spec: &str, options: Options, on_record: &mut dyn FnMut(&[u8])
     let spec = Spec::parse(spec)?;
     if options.min_level > 60 {
         bail!("level {} is above fatal (60): no probe to snoop", options.min_level);
+    }
+    // Named processes that cannot be snooped are refused before the BPF
+    // program is loaded, so that the reason is the real one (not "needs
+    // root" for a zombie or another user's process).
+    if let Spec::Pids(pids) = &spec {
+        for &pid in pids {
+            if let Some(why) = unsnoopable(pid) {
+                bail!(why);
+            }
+            if let Err(e) = std::fs::read(format!("/proc/{pid}/maps")) {
+                return Err(maps_error(pid, e));
+            }
+        }
     }
     // libbpf's own messages would interleave with the records; errors are
     // reported through the returned Result instead.
@@ -229,14 +333,31 @@ fn snoop(spec: Spec, options: Options, on_record: &mut dyn FnMut(&[u8]) -> Resul
         attached: HashMap::new(),
         failed: HashSet::new(),
     };
-    session.scan(&skel, true)?;
-
     let signals = StopSignals::install();
+    let found = session.scan(&skel, Scan::Initial)?;
+    if found.snooped == 0 && !found.waiting.is_empty() {
+        if !wait_for_probes(&mut session, &skel, found.waiting, &options, &signals)? {
+            detach_all(&mut session.attached);
+            return Ok(Stats::default());
+        }
+    } else if !found.waiting.is_empty() {
+        let names = HashMap::new();
+        notice(
+            &options,
+            &format!(
+                "{} {} no bunyan USDT probes yet: snooping the others, and {} as soon as they appear",
+                describe(&found.waiting, &names),
+                if found.waiting.len() == 1 { "has" } else { "have" },
+                if found.waiting.len() == 1 { "it" } else { "them" },
+            ),
+        );
+    }
+
     let draining = Cell::new(false);
     let delivered = Cell::new(0u64);
     let failure: RefCell<Option<anyhow::Error>> = RefCell::new(None);
     let mut builder = RingBufferBuilder::new();
-    builder.add(&skel.maps.records, |data: &[u8]| match on_record(trim_newline(data)) {
+    builder.add(&skel.maps.records, |data: &[u8]| match on_record(trim_newline(record_text(data))) {
         Ok(()) => {
             delivered.set(delivered.get() + 1);
             // libbpf keeps consuming while records keep coming; stop at
@@ -272,8 +393,10 @@ fn snoop(spec: Spec, options: Options, on_record: &mut dyn FnMut(&[u8]) -> Resul
         }
         if last_scan.elapsed() >= RESCAN {
             last_scan = Instant::now();
-            let matched = session.scan(&skel, false)?;
-            if matched == 0 && !matches!(session.spec, Spec::All) {
+            let found = session.scan(&skel, Scan::Rescan)?;
+            // Named PIDs without probes yet are still waited for.
+            let live = found.snooped + if matches!(session.spec, Spec::Pids(_)) { found.waiting.len() } else { 0 };
+            if live == 0 && !matches!(session.spec, Spec::All) {
                 break Ok(()); // every target exited
             }
         }
@@ -290,8 +413,11 @@ fn snoop(spec: Spec, options: Options, on_record: &mut dyn FnMut(&[u8]) -> Resul
     if let Some(e) = failure.into_inner() {
         return Err(e);
     }
+    let (dropped, too_long, unreadable) = losses(&skel);
     Ok(Stats {
         delivered: delivered.get(),
-        dropped: dropped(&skel),
+        dropped,
+        too_long,
+        unreadable,
     })
 }

@@ -161,13 +161,53 @@ pub(crate) fn name_matches(pid: i32, name: &str) -> bool {
 
 /// Whether `pid` is still running (exists and is not a zombie).
 pub(crate) fn alive(pid: i32) -> bool {
-    match fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => !matches!(
-            stat.rsplit_once(')').and_then(|(_, r)| r.trim_start().chars().next()),
-            Some('Z' | 'X')
-        ),
-        Err(_) => false,
+    procctl::process_exists(pid as u32)
+}
+
+/// The command name of a process, or "?".
+pub(crate) fn comm(pid: i32) -> String {
+    procctl::comm(pid as u32).unwrap_or_else(|_| "?".into())
+}
+
+/// Why an explicitly named process cannot be snooped at all (it is gone, a
+/// zombie, a kernel thread), in one sentence; None if it can be looked at.
+pub(crate) fn unsnoopable(pid: i32) -> Option<String> {
+    let Ok(stat) = fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return Some(format!("process {pid} not found (no such process)"));
+    };
+    let name = comm(pid);
+    let fields: Vec<&str> = stat.rsplit_once(')').map_or("", |(_, r)| r).split_ascii_whitespace().collect();
+    // Fields after the comm: state ppid pgrp session tty tpgid flags ...
+    if matches!(procctl::stat_state(&stat), Some('Z' | 'X')) {
+        let parent = fields.get(1).copied().unwrap_or("?");
+        return Some(format!(
+            "process {pid} ({name}) is a zombie: it has exited and its parent (PID {parent}) has not reaped it; there is nothing to snoop"
+        ));
     }
+    const PF_KTHREAD: u64 = 0x0020_0000;
+    if fields.get(6).and_then(|f| f.parse::<u64>().ok()).is_some_and(|f| f & PF_KTHREAD != 0) {
+        return Some(format!("process {pid} ({name}) is a kernel thread: it has no user space and no probes"));
+    }
+    None
+}
+
+/// The error for a process whose memory map cannot be read.
+pub(crate) fn maps_error(pid: i32, e: std::io::Error) -> anyhow::Error {
+    if let Some(why) = unsnoopable(pid) {
+        return anyhow::anyhow!(why);
+    }
+    let name = comm(pid);
+    if e.kind() == std::io::ErrorKind::PermissionDenied {
+        let why = if !procctl::caps::effective().has(procctl::caps::CAP_SYS_PTRACE) {
+            "reading another user's process needs CAP_SYS_PTRACE, which this process lacks (run it as root)".to_string()
+        } else {
+            "the kernel refuses it even with CAP_SYS_PTRACE: the process is out of this user namespace's reach or \
+             protected by a security module (e.g. the init process of a container host); it cannot be snooped from here"
+                .to_string()
+        };
+        return anyhow::anyhow!("process {pid} ({name}): permission denied reading /proc/{pid}/maps: {why}");
+    }
+    anyhow::Error::new(e).context(format!("process {pid} ({name}): reading /proc/{pid}/maps"))
 }
 
 /// A bunyan probe's semaphore in a live process.

@@ -3,7 +3,8 @@
 //!
 //! [`write_core`] works in four steps:
 //!
-//! 1. before touching the target: check privileges and tracers, create the
+//! 1. before touching the target: check the PID, privileges and tracers,
+//!    check the destination (a new name or a regular file) and create the
 //!    temporary output file, read what does not change (auxv, command line,
 //!    `MADV_DONTDUMP` flags), plan the dump once to size a memory buffer and
 //!    fault that buffer in;
@@ -26,6 +27,7 @@ mod plan;
 
 use std::os::unix::fs::FileExt;
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
@@ -44,6 +46,32 @@ pub struct Options {
     /// The thread to list first: gdb selects it, so `bt` shows its stack
     /// (e.g. the thread that hit a system call). Default: the main thread.
     pub first_thread: Option<u32>,
+    /// When this becomes true (a signal handler sets it), the dump stops at
+    /// the next step: the target is thawed, the temporary file removed, and
+    /// [`write_core`] fails with an [`Interrupted`] error.
+    pub cancel: Option<&'static AtomicBool>,
+}
+
+/// The error of a dump cancelled through [`Options::cancel`].
+#[derive(Debug)]
+pub struct Interrupted;
+
+impl std::fmt::Display for Interrupted {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("interrupted; no core written")
+    }
+}
+
+impl std::error::Error for Interrupted {}
+
+impl Options {
+    /// Fails with [`Interrupted`] once the dump was cancelled.
+    fn check_cancel(&self) -> Result<()> {
+        match self.cancel {
+            Some(flag) if flag.load(Ordering::SeqCst) => Err(Interrupted.into()),
+            _ => Ok(()),
+        }
+    }
 }
 
 /// What [`write_core`] did.
@@ -71,9 +99,12 @@ pub struct Report {
 /// then resumed; a target already in a group-stop (stopped by a signal) is
 /// dumped with its registers as they are at that stop and left stopped.
 /// Fails clearly without privileges (root or `CAP_SYS_PTRACE`), when the
-/// process does not exist, exits during the dump, or is traced already.
+/// process does not exist, exits during the dump, or is traced already,
+/// and when the destination is neither a new name nor a regular file — all
+/// but the exit checked before the target is touched.
 pub fn write_core(pid: u32, path: &Path, opts: &Options) -> Result<Report> {
     check_target(pid)?;
+    opts.check_cancel()?;
     let out = output::TempCore::create(path)
         .with_context(|| format!("cannot write {}", path.display()))?;
 
@@ -96,6 +127,7 @@ pub fn write_core(pid: u32, path: &Path, opts: &Options) -> Result<Report> {
 
     // Frozen. Whatever fails here because the target died says so. While
     // the target waits for us, we run at a high priority (where allowed).
+    opts.check_cancel()?;
     let boost = Boost::new();
     let frozen = procctl::freeze::freeze(pid).map_err(|e| exited_or(pid, e))?;
     let mut frozen_phase = || -> Result<_> {
@@ -106,17 +138,20 @@ pub fn write_core(pid: u32, path: &Path, opts: &Options) -> Result<Report> {
             bail!("process {pid} has too many memory segments ({phnum}) for an ELF core")
         }
         let data_start = align(64 + 56 * phnum as u64, PAGE);
-        check_size(data_start + plan.data_len, opts)?;
+        // The exact size of the file: data, then the notes (sized without
+        // building them, which reads /proc and would lengthen the pause).
+        check_size(data_start + plan.data_len + notes::size(&info, frozen.threads(), &maps), opts)?;
         let unreadable = match snapshot.as_mut() {
-            Some(snap) => memory::copy(pid, &plan.copies, Sink::Snapshot(snap)),
-            None => memory::copy(pid, &plan.copies, Sink::File(&out.file, data_start)),
+            Some(snap) => memory::copy(pid, &plan.copies, Sink::Snapshot(snap), opts.cancel),
+            None => memory::copy(pid, &plan.copies, Sink::File(&out.file, data_start), opts.cancel),
         }
         .with_context(|| format!("cannot dump process {pid}"))?;
         Ok((maps, plan, data_start, unreadable))
     };
     let (maps, plan, data_start, unreadable) = match frozen_phase() {
-        Ok(done) if procctl::process_exists(pid) => done,
+        Ok(done) if !procctl::check::is_exiting(pid) => done,
         Ok(_) => bail!("process {pid} exited during the dump; no core written"),
+        Err(e) if e.is::<Interrupted>() => return Err(e),
         Err(e) => return Err(exited_or(pid, e)),
     };
     let data_end = data_start + plan.data_len;
@@ -133,9 +168,9 @@ pub fn write_core(pid: u32, path: &Path, opts: &Options) -> Result<Report> {
     let note_bytes = notes::build(&info, &threads, &maps);
     let total = data_end + note_bytes.len() as u64;
     check_size(total, opts)?;
-    let write = || -> std::io::Result<()> {
+    let write = || -> Result<()> {
         if let Some(snap) = &snapshot {
-            write_snapshot(&out.file, data_start, &plan.copies, snap)?;
+            write_snapshot(&out.file, data_start, &plan.copies, snap, opts)?;
         }
         out.file.write_all_at(&note_bytes, data_end)?;
         out.file.write_all_at(
@@ -147,11 +182,15 @@ pub fn write_core(pid: u32, path: &Path, opts: &Options) -> Result<Report> {
             ),
             0,
         )?;
-        out.file.set_len(total)
+        Ok(out.file.set_len(total)?)
     };
-    write().with_context(|| format!("cannot write {}", path.display()))?;
+    write().map_err(|e| match e.is::<Interrupted>() {
+        true => e,
+        false => e.context(format!("cannot write {}", path.display())),
+    })?;
     drop(snapshot);
-    out.commit()?;
+    opts.check_cancel()?;
+    out.commit().with_context(|| format!("cannot write {}", path.display()))?;
     Ok(Report {
         bytes: total,
         copied: plan.copy_bytes,
@@ -172,45 +211,20 @@ fn exited_or(pid: u32, err: anyhow::Error) -> anyhow::Error {
         e.downcast_ref::<std::io::Error>()
             .is_some_and(|io| io.raw_os_error() == Some(libc::ESRCH))
     });
-    if procctl::process_exists(pid) && !esrch {
-        err
-    } else {
+    if procctl::check::is_exiting(pid) || esrch {
         anyhow::anyhow!("process {pid} exited during the dump; no core written")
+    } else {
+        err
     }
 }
 
-/// Refuses targets we cannot or must not dump, with a one-line reason.
+/// Refuses targets we cannot or must not dump, with a one-line reason (the
+/// checks every tool makes — see [`procctl::check_process`] — then the
+/// tracer: a process has only one).
 fn check_target(pid: u32) -> Result<()> {
-    if !procctl::process_exists(pid) {
-        bail!("no process with PID {pid}")
-    }
-    if pid == std::process::id() {
-        bail!("process {pid} is this tool itself")
-    }
-    const PF_KTHREAD: u64 = 0x0020_0000;
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let flags = stat
-        .rfind(')')
-        .and_then(|i| stat[i + 1..].split_whitespace().nth(6)?.parse::<u64>().ok());
-    if flags.is_some_and(|f| f & PF_KTHREAD != 0) {
-        bail!("process {pid} is a kernel thread: it has no user memory to dump")
-    }
+    procctl::check_process(pid, procctl::Use::Dump)?;
     if let Some(tracer) = procctl::freeze::traced_by(pid) {
         bail!("process {pid} is already traced by {tracer}: detach the debugger first (a process can have only one tracer)")
-    }
-    let status = |p: &str| std::fs::read_to_string(p).unwrap_or_default();
-    let field = |s: &str, key: &str| {
-        s.lines()
-            .find_map(|l| l.strip_prefix(key))
-            .map(|v| v.split_whitespace().next().unwrap_or("").to_string())
-    };
-    let target = status(&format!("/proc/{pid}/status"));
-    if let Some(tgid) = field(&target, "Tgid:").filter(|t| *t != pid.to_string()) {
-        bail!("{pid} is a thread of process {tgid}: dump process {tgid}")
-    }
-    let same_user = field(&status("/proc/self/status"), "Uid:") == field(&target, "Uid:");
-    if !procctl::caps::effective().has(procctl::caps::CAP_SYS_PTRACE) && !same_user {
-        bail!("dumping process {pid} needs root or CAP_SYS_PTRACE: run it with sudo")
     }
     Ok(())
 }
@@ -258,7 +272,8 @@ fn write_snapshot(
     data_start: u64,
     copies: &[plan::Copy],
     snap: &Snapshot,
-) -> std::io::Result<()> {
+    opts: &Options,
+) -> Result<()> {
     let total: u64 = copies.iter().map(|c| c.len).sum();
     let buf = snap.bytes(total as usize);
     let (mut pos, mut i) = (0usize, 0usize);
@@ -269,6 +284,7 @@ fn write_snapshot(
             len += copies[j].len;
             j += 1;
         }
+        opts.check_cancel()?;
         file.write_all_at(&buf[pos..pos + len as usize], data_start + off)?;
         pos += len as usize;
         i = j;

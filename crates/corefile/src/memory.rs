@@ -5,6 +5,7 @@
 
 use std::fs::File;
 use std::os::unix::fs::FileExt;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::{bail, Context, Result};
 
@@ -97,9 +98,18 @@ pub enum Sink<'a> {
     File(&'a File, u64),
 }
 
+/// Fails with [`crate::Interrupted`] once `cancel` is set.
+fn check(cancel: Option<&AtomicBool>) -> Result<()> {
+    match cancel {
+        Some(c) if c.load(Ordering::SeqCst) => Err(crate::Interrupted.into()),
+        _ => Ok(()),
+    }
+}
+
 /// Copies every range of `copies` from process `pid` into `sink`; returns
-/// the number of pages that could not be read (left as zeros).
-pub fn copy(pid: u32, copies: &[Copy], sink: Sink) -> Result<u64> {
+/// the number of pages that could not be read (left as zeros). Stops with
+/// [`crate::Interrupted`] between batches once `cancel` is set.
+pub fn copy(pid: u32, copies: &[Copy], sink: Sink, cancel: Option<&AtomicBool>) -> Result<u64> {
     let mut unreadable = 0;
     match sink {
         Sink::Snapshot(snap) => {
@@ -126,9 +136,9 @@ pub fn copy(pid: u32, copies: &[Copy], sink: Sink) -> Result<u64> {
             let first_len: u64 = first.iter().map(|c| c.len).sum();
             let (buf1, buf2) = buf.split_at_mut(first_len as usize);
             let (r1, r2) = std::thread::scope(|s| {
-                let h = s.spawn(|| read_all(pid, buf2, second));
+                let h = s.spawn(|| read_all(pid, buf2, second, cancel));
                 (
-                    read_all(pid, buf1, first),
+                    read_all(pid, buf1, first, cancel),
                     h.join().expect("copy thread panicked"),
                 )
             });
@@ -148,6 +158,7 @@ pub fn copy(pid: u32, copies: &[Copy], sink: Sink) -> Result<u64> {
                     len += copies[j].len as usize;
                     j += 1;
                 }
+                check(cancel)?;
                 chunk[..len].fill(0);
                 unreadable += read_batch(pid, &mut chunk[..len], &copies[i..j])?;
                 let mut pos = 0usize;
@@ -164,9 +175,10 @@ pub fn copy(pid: u32, copies: &[Copy], sink: Sink) -> Result<u64> {
 }
 
 /// Reads `copies` back to back into `buf`, [`BATCH`] ranges per call.
-fn read_all(pid: u32, buf: &mut [u8], copies: &[Copy]) -> Result<u64> {
+fn read_all(pid: u32, buf: &mut [u8], copies: &[Copy], cancel: Option<&AtomicBool>) -> Result<u64> {
     let (mut pos, mut skipped) = (0usize, 0);
     for batch in copies.chunks(BATCH) {
+        check(cancel)?;
         let len: usize = batch.iter().map(|c| c.len as usize).sum();
         skipped += read_batch(pid, &mut buf[pos..pos + len], batch)?;
         pos += len;
@@ -282,7 +294,7 @@ mod tests {
             },
         ];
         let mut snap = Snapshot::new(4096).unwrap();
-        let skipped = copy(std::process::id(), &copies, Sink::Snapshot(&mut snap)).unwrap();
+        let skipped = copy(std::process::id(), &copies, Sink::Snapshot(&mut snap), None).unwrap();
         assert_eq!(skipped, 1);
         let b = snap.bytes(3 * 4096 - 150);
         assert!(b[..4096 - 100].iter().all(|&x| x == 0xaa));
@@ -309,7 +321,7 @@ mod tests {
             },
         ];
         let file = tempfile::tempfile().unwrap();
-        let skipped = copy(std::process::id(), &copies, Sink::File(&file, 100)).unwrap();
+        let skipped = copy(std::process::id(), &copies, Sink::File(&file, 100), None).unwrap();
         assert_eq!(skipped, 0);
         let mut got = vec![0u8; 4096];
         file.read_exact_at(&mut got, 100).unwrap();
@@ -326,7 +338,7 @@ mod tests {
             data_off: 0,
         }];
         let mut snap = Snapshot::new(4096).unwrap();
-        let err = copy(999_999_999, &copies, Sink::Snapshot(&mut snap)).unwrap_err();
+        let err = copy(999_999_999, &copies, Sink::Snapshot(&mut snap), None).unwrap_err();
         assert!(err.to_string().contains("exited during the dump"));
     }
 }

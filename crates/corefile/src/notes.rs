@@ -106,6 +106,32 @@ pub fn build(info: &ProcInfo, threads: &[Thread], maps: &[Mapping]) -> Vec<u8> {
     out
 }
 
+/// The exact length of what [`build`] returns for the same arguments,
+/// computed without reading /proc (it is called while the target is
+/// frozen, to check `--max-size` before any memory is copied).
+pub fn size(info: &ProcInfo, threads: &[Thread], maps: &[Mapping]) -> u64 {
+    let len = |name: &[u8], desc: usize| (12 + (name.len() + 1).next_multiple_of(4) + desc.next_multiple_of(4)) as u64;
+    let mut n = 0;
+    for (i, t) in threads.iter().filter(|t| !t.regs.is_empty()).enumerate() {
+        n += len(b"CORE", PRSTATUS_LEN);
+        if i == 0 {
+            n += len(b"CORE", PRPSINFO_LEN);
+            if !info.auxv.is_empty() {
+                n += len(b"CORE", info.auxv.len());
+            }
+            n += len(b"CORE", file_note(maps).len());
+        }
+        if let Some(si) = &t.siginfo {
+            n += len(b"CORE", si.len());
+        }
+        n += len(b"CORE", t.fpregs.len());
+        if let Some(x) = &t.xstate {
+            n += len(b"LINUX", standard_xsave_len(x));
+        }
+    }
+    n
+}
+
 /// Appends one note: header, name and descriptor, each padded to 4 bytes.
 fn note(out: &mut Vec<u8>, name: &[u8], kind: u32, desc: &[u8]) {
     out.extend_from_slice(&(name.len() as u32 + 1).to_le_bytes());
@@ -130,10 +156,14 @@ fn cursig(t: &Thread) -> i32 {
     }
 }
 
+/// Sizes of `struct elf_prstatus` and `struct elf_prpsinfo` on x86_64.
+const PRSTATUS_LEN: usize = 336;
+const PRPSINFO_LEN: usize = 136;
+
 /// `struct elf_prstatus` (x86_64, 336 bytes).
 fn prstatus(info: &ProcInfo, t: &Thread) -> Vec<u8> {
     let task = TaskInfo::read(info.pid, t.tid);
-    let mut b = Vec::with_capacity(336);
+    let mut b = Vec::with_capacity(PRSTATUS_LEN);
     let sig = cursig(t);
     b.extend_from_slice(&sig.to_le_bytes()); // pr_info.si_signo
     b.extend_from_slice(&0i32.to_le_bytes()); // pr_info.si_code
@@ -160,13 +190,13 @@ fn prstatus(info: &ProcInfo, t: &Thread) -> Vec<u8> {
     b.extend_from_slice(&regs);
     b.extend_from_slice(&1i32.to_le_bytes()); // pr_fpvalid
     b.extend_from_slice(&[0; 4]);
-    debug_assert_eq!(b.len(), 336);
+    debug_assert_eq!(b.len(), PRSTATUS_LEN);
     b
 }
 
 /// `struct elf_prpsinfo` (x86_64, 136 bytes).
 fn prpsinfo(info: &ProcInfo) -> Vec<u8> {
-    let mut b = Vec::with_capacity(136);
+    let mut b = Vec::with_capacity(PRPSINFO_LEN);
     let sname = info.state;
     let state = match sname {
         b'R' => 0,
@@ -194,7 +224,7 @@ fn prpsinfo(info: &ProcInfo) -> Vec<u8> {
     }
     b.extend_from_slice(&fixed::<16>(&info.comm));
     b.extend_from_slice(&fixed::<80>(&info.args));
-    debug_assert_eq!(b.len(), 136);
+    debug_assert_eq!(b.len(), PRPSINFO_LEN);
     b
 }
 
@@ -230,18 +260,7 @@ fn standard_xsave(raw: &[u8]) -> Vec<u8> {
     }
     let xcr0 = u64::from_le_bytes(raw[464..472].try_into().unwrap());
     let has = |bit: u32| xcr0 & (1 << bit) != 0;
-    let size = if has(9) {
-        0xa88
-    } else if has(5) || has(6) || has(7) {
-        0xa80
-    } else if has(3) || has(4) {
-        0x440
-    } else if has(2) {
-        0x340
-    } else {
-        0x240
-    };
-    let mut out = vec![0u8; size.max(576)];
+    let mut out = vec![0u8; standard_xsave_len(raw)];
     out[..576].copy_from_slice(&raw[..576]);
     for (component, std_off) in XSAVE_STD_OFFSETS {
         if !has(component) {
@@ -255,6 +274,27 @@ fn standard_xsave(raw: &[u8]) -> Vec<u8> {
         }
     }
     out
+}
+
+/// The length of [`standard_xsave`]'s result.
+fn standard_xsave_len(raw: &[u8]) -> usize {
+    if raw.len() < 576 {
+        return raw.len();
+    }
+    let xcr0 = u64::from_le_bytes(raw[464..472].try_into().unwrap());
+    let has = |bit: u32| xcr0 & (1 << bit) != 0;
+    let size = if has(9) {
+        0xa88
+    } else if has(5) || has(6) || has(7) {
+        0xa80
+    } else if has(3) || has(4) {
+        0x440
+    } else if has(2) {
+        0x340
+    } else {
+        0x240
+    };
+    size.max(576)
 }
 
 /// `NT_FILE`: count, page size, (start, end, offset in pages) per file
@@ -340,6 +380,30 @@ mod tests {
         let s = prstatus(&info, &t);
         assert_eq!(s.len(), 336);
         assert_eq!(&s[12..14], &19i16.to_le_bytes());
+    }
+
+    #[test]
+    fn size_is_exactly_what_build_writes() {
+        // A real frozen process: registers, FP and XSAVE state, and a
+        // group-stop siginfo on one of the two runs.
+        for stop_it in [false, true] {
+            let mut child = std::process::Command::new("sleep").arg("30").spawn().unwrap();
+            let pid = child.id();
+            if stop_it {
+                // SAFETY: kill(2) on our own child.
+                unsafe { libc::kill(pid as i32, libc::SIGSTOP) };
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+            let info = ProcInfo::read(pid);
+            let maps = crate::maps::read_maps(pid).unwrap();
+            let frozen = procctl::freeze::freeze(pid).unwrap();
+            assert_eq!(frozen.threads()[0].siginfo.is_some(), stop_it);
+            let built = build(&info, frozen.threads(), &maps);
+            assert_eq!(size(&info, frozen.threads(), &maps), built.len() as u64);
+            drop(frozen);
+            child.kill().unwrap();
+            child.wait().unwrap();
+        }
     }
 
     #[test]

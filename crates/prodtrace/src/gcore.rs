@@ -1,10 +1,19 @@
 //! `prodtrace gcore PID [-o FILE] [--max-size SIZE]`: write a core file of a
 //! live process and let it run on, like gdb's `gcore`, with a much shorter
 //! pause and a much smaller file (the writer is the `corefile` crate).
+//!
+//! SIGINT, SIGTERM and SIGHUP end a dump cleanly: the target is thawed and
+//! the temporary file removed before gcore exits.
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
+
+use crate::console::outln;
+
+/// Set by SIGINT, SIGTERM or SIGHUP; the core writer checks it between steps.
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -20,6 +29,7 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> Result<()> {
+    ctrlc::set_handler(|| INTERRUPTED.store(true, Ordering::SeqCst)).context("installing the Ctrl-C handler")?;
     let default_name = format!("core.{}", args.pid);
     let path = match args.output {
         Some(p) if p.is_dir() => p.join(default_name),
@@ -29,9 +39,16 @@ pub fn run(args: Args) -> Result<()> {
     let opts = corefile::Options {
         max_size: args.max_size,
         first_thread: None,
+        cancel: Some(&INTERRUPTED),
     };
-    let r = corefile::write_core(args.pid, &path, &opts)?;
-    println!(
+    let r = match corefile::write_core(args.pid, &path, &opts) {
+        Ok(r) => r,
+        Err(e) if e.is::<corefile::Interrupted>() => {
+            bail!("interrupted; no core written (process {} is as it was before the dump)", args.pid)
+        }
+        Err(e) => return Err(e),
+    };
+    outln!(
         "Saved {}: {}, {} thread{}, process paused {:.1} ms{}",
         path.display(),
         human(r.bytes),

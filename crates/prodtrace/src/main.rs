@@ -7,6 +7,7 @@
 //! stopped behind them.
 
 mod catch;
+mod console;
 mod gcore;
 mod jsstack;
 mod latency;
@@ -42,7 +43,7 @@ fn main() {
         Command::Jsstack(args) => jsstack::run(args),
     };
     if let Err(err) = result {
-        eprintln!("prodtrace: {err:#}");
+        console::errln!("prodtrace: {err:#}");
         std::process::exit(1);
     }
 }

@@ -1,10 +1,15 @@
 //! `prodtrace catch` on a real C program (`examples/c/badclose.c`, which
 //! closes a descriptor twice and then writes a marker file): printing the
 //! failing call with its DWARF-unwound stack, counting, filters, and the
-//! precision of --stop (the marker must not exist while the process is held).
+//! precision of --stop (the marker must not exist while the process is held);
+//! and the session's guarantees: every match of a busy many-threaded target
+//! acted on or reported skipped, a --stop command that survives a job-control
+//! shell, output failures that stop nothing, one stopping session per
+//! process, and a started command ended with an interrupted session.
 
 mod catch_support;
 
+use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -241,4 +246,231 @@ fn count_is_exact_when_many_threads_fail_at_once() {
     assert!(thread_states(pid).iter().all(|&s| s == 'T'));
     nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), nix::sys::signal::Signal::SIGCONT).unwrap();
     assert!(wait_for(Duration::from_secs(20), || state(pid).is_none()), "resumed process ran to its end");
+}
+
+/// The numbers in `prodtrace: T matches: A acted on, S skipped ...` (or
+/// `prodtrace: N matches` when nothing was skipped): (total, acted, skipped).
+fn summary(stderr: &str) -> (u64, u64, u64) {
+    let line = stderr.lines().rev().find(|l| l.starts_with("prodtrace: ") && l.contains(" match")).unwrap();
+    let nums: Vec<u64> = line
+        .split(|c: char| !c.is_ascii_digit())
+        .filter(|s| !s.is_empty())
+        .map(|s| s.parse().unwrap())
+        .collect();
+    match nums.as_slice() {
+        [total, acted, skipped] => (*total, *acted, *skipped),
+        [n] => (*n, *n, 0),
+        _ => panic!("unexpected summary: {line}"),
+    }
+}
+
+#[test]
+fn core_on_a_busy_multithreaded_target_accounts_for_every_match() {
+    // 4 threads x 3000 failing closes, --count 0: one process held at a
+    // time; every match is either acted on (a core) or reported skipped.
+    let dir = tempfile::tempdir().unwrap();
+    let bin = build_threads_badclose(dir.path());
+    let cores = dir.path().join("cores");
+    std::fs::create_dir(&cores).unwrap();
+    let out = run(
+        catch(&["--syscall", "close", "--errno", "EBADF", "--count", "0", "-w", "--core", cores.to_str().unwrap(), "--"])
+            .arg(&bin)
+            .args(["4", "3000"]),
+        LIMIT,
+    );
+    assert!(out.status.success(), "{}", out.all());
+    assert!(out.stdout.contains("failed closes: 12000"), "{}", out.all());
+    let written = out.stdout.lines().filter(|l| l.starts_with("core: ")).count() as u64;
+    let files = std::fs::read_dir(&cores).unwrap().count() as u64;
+    assert_eq!(files, written, "{}", out.all());
+    assert_eq!(out.stdout.lines().filter(|l| l.starts_with("resumed process ")).count() as u64, written);
+    let (total, acted, skipped) = summary(&out.stderr);
+    assert_eq!(total, 12000, "{}", out.all());
+    assert_eq!(acted, written, "{}", out.all());
+    assert_eq!(acted + skipped, 12000, "{}", out.all());
+    for bad in ["lost", "did not stop", "ended before", "could not"] {
+        assert!(!out.stderr.contains(bad), "{bad}: {}", out.all());
+    }
+    // The first core holds a thread at its failing close().
+    let first = cores.join(out.stdout.lines().find_map(|l| l.strip_prefix("core: ")).unwrap().split(' ').next().unwrap());
+    let gdb = run(
+        Command::new("gdb").args(["-batch", "-nx", "-ex", "bt"]).arg(&bin).arg(&first),
+        Duration::from_secs(120),
+    );
+    assert!(gdb.stdout.contains("worker_close"), "{}", gdb.all());
+
+    // --count 3: at most three cores (the program may finish all its closes
+    // while matches are being skipped); until the session ends, every match
+    // is acted on or counted.
+    let cores3 = dir.path().join("cores3");
+    std::fs::create_dir(&cores3).unwrap();
+    let out = run(
+        catch(&["--syscall", "close", "--errno", "EBADF", "--count", "3", "-w", "--core", cores3.to_str().unwrap(), "--"])
+            .arg(&bin)
+            .args(["4", "3000"]),
+        LIMIT,
+    );
+    assert!(out.status.success(), "{}", out.all());
+    let (total, acted, skipped) = summary(&out.stderr);
+    assert!((1..=3).contains(&acted), "{}", out.all());
+    assert_eq!(std::fs::read_dir(&cores3).unwrap().count() as u64, acted, "{}", out.all());
+    assert_eq!(total, acted + skipped);
+    if acted < 3 {
+        assert_eq!(total, 12000, "the command ended first: all its matches counted: {}", out.all());
+    }
+    assert!(out.stdout.contains("failed closes: 12000"), "{}", out.all());
+}
+
+#[test]
+fn stop_from_a_job_control_shell_leaves_a_resumable_command() {
+    // An interactive shell runs prodtrace as a job: in a process group of
+    // its own. When prodtrace exits, a stopped command in that group would
+    // be an orphaned stopped process group, which the kernel kills with
+    // SIGHUP: the "kill -CONT" printed would resume nothing.
+    let dir = tempfile::tempdir().unwrap();
+    let bin = build_c("badclose", dir.path(), "badclose");
+    let marker = dir.path().join("marker");
+    let mut cmd = catch(&["--syscall", "close", "--errno", "EBADF", "--stop", "-w", "--"]);
+    cmd.arg(&bin).args([marker.to_str().unwrap(), "0", "-1", "0"]);
+    std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+    let out = run(&mut cmd, LIMIT);
+    assert!(out.status.success(), "{}", out.all());
+    let pid = resume_pid(&out.stdout);
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(state(pid), Some('T'), "the command is still there, stopped: {}", out.all());
+    assert!(!marker.exists());
+    signal(pid, nix::sys::signal::Signal::SIGCONT);
+    assert!(wait_for(Duration::from_secs(10), || marker.exists()), "resumed, it ran on");
+    assert!(wait_for(Duration::from_secs(10), || state(pid).is_none() || state(pid) == Some('Z')));
+}
+
+/// Runs `cmd` with its stdout a pipe whose reading end is already closed.
+fn run_with_closed_stdout(cmd: &mut Command) -> Out {
+    let mut child = cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    drop(child.stdout.take());
+    finish(child, LIMIT)
+}
+
+#[test]
+fn a_closed_or_full_stdout_stops_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let bin = build_c("badclose", dir.path(), "badclose");
+    for (round, full) in [false, true].into_iter().enumerate() {
+        let cores = dir.path().join(format!("cores{round}"));
+        std::fs::create_dir(&cores).unwrap();
+        let marker = dir.path().join(format!("marker{round}"));
+        let mut cmd = catch(&["--syscall", "close", "--errno", "EBADF", "--core", cores.to_str().unwrap(), "-w", "--"]);
+        cmd.arg(&bin).args([marker.to_str().unwrap(), "300", "-1", "0"]);
+        let out = if full {
+            cmd.stdout(std::fs::File::create("/dev/full").unwrap());
+            let child = cmd.stdin(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
+            finish(child, LIMIT)
+        } else {
+            run_with_closed_stdout(&mut cmd)
+        };
+        assert_eq!(out.status.code(), Some(0), "{}", out.all());
+        assert!(!out.stderr.contains("panicked"), "{}", out.all());
+        let why = if full { "No space left on device" } else { "Broken pipe" };
+        assert!(out.stderr.contains(&format!("cannot write to standard output ({why})")), "{}", out.all());
+        // The report went on on stderr; the core was written, the command resumed.
+        assert!(out.stderr.contains("core: ") && out.stderr.contains("resumed process"), "{}", out.all());
+        assert!(out.stderr.contains("command exited with status 0"), "{}", out.all());
+        assert_eq!(std::fs::read_dir(&cores).unwrap().count(), 1, "{}", out.all());
+        assert!(marker.exists());
+    }
+}
+
+#[test]
+fn a_second_stopping_session_on_the_same_process_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let bin = build_c("badclose", dir.path(), "badclose");
+    let marker = dir.path().join("marker");
+    let (a_dir, b_dir) = (dir.path().join("a"), dir.path().join("b"));
+    std::fs::create_dir(&a_dir).unwrap();
+    std::fs::create_dir(&b_dir).unwrap();
+    // Its closes come after 5 s: time for both sessions to start.
+    let mut target = Command::new(&bin).args([marker.to_str().unwrap(), "5000", "-1", "0"]).spawn().unwrap();
+    let pid = target.id().to_string();
+    let (first, _) = start_catching(&mut catch(&[
+        "-p", &pid, "--syscall", "close", "--errno", "EBADF", "--core", a_dir.to_str().unwrap(), "-w",
+    ]));
+    let second = run(
+        &mut catch(&["-p", &pid, "--syscall", "close", "--errno", "EBADF", "--core", b_dir.to_str().unwrap(), "-w"]),
+        LIMIT,
+    );
+    assert_eq!(second.status.code(), Some(1), "{}", second.all());
+    assert_eq!(second.stderr.lines().count(), 1, "{}", second.all());
+    assert!(
+        second.stderr.starts_with(&format!(
+            "prodtrace: process {pid} is already watched by another prodtrace catch that stops processes (PID {}: ",
+            first.id()
+        )),
+        "{}",
+        second.all()
+    );
+    // A session that may stop any process cannot start beside it either.
+    let any = run(&mut catch(&["--comm", "nosuchname", "--syscall", "close", "--stop", "-w"]), LIMIT);
+    assert_eq!(any.status.code(), Some(1), "{}", any.all());
+    assert!(any.stderr.contains("another prodtrace catch that stops processes is running"), "{}", any.all());
+    // A printing session is no problem.
+    let out = finish(first, LIMIT);
+    assert!(out.status.success(), "{}", out.all());
+    assert!(target.wait().unwrap().success());
+    assert_eq!(std::fs::read_dir(&b_dir).unwrap().count(), 0);
+    let core = std::fs::read_dir(&a_dir).unwrap().next().unwrap().unwrap().path();
+    let frames = bt_frames(&gdb_core_bt(&bin, &core));
+    assert!(frames[0].contains("close") && frames[1].contains("release_handle"), "{frames:?}");
+}
+
+#[test]
+fn an_interrupted_session_ends_the_command_it_started() {
+    use nix::sys::signal::Signal;
+    for sig in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP] {
+        let (child, stderr) =
+            start_catching(&mut catch(&["--syscall", "close", "--errno", "EBADF", "--count", "0", "--", "sleep", "30"]));
+        let sleep = banner_pid(&stderr.lock().unwrap());
+        assert_eq!(state(sleep).map(|s| s != 'Z'), Some(true));
+        signal(child.id(), sig);
+        let out = finish(child, LIMIT);
+        let alive = state(sleep).is_some();
+        if alive {
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(sleep as i32), Signal::SIGKILL);
+        }
+        wait_for(Duration::from_secs(1), || stderr.lock().unwrap().contains("matches"));
+        let err = stderr.lock().unwrap().clone();
+        assert!(out.status.success(), "{sig}: {err}");
+        assert!(!alive, "{sig}: the command was left running: {err}");
+        assert!(
+            err.contains(&format!(
+                "prodtrace: interrupted: command {sleep} was killed by SIGTERM (a command prodtrace started ends \
+                 with its session)"
+            )),
+            "{sig}: {err}"
+        );
+    }
+}
+
+#[test]
+fn an_interrupted_session_leaves_a_command_stopped_by_stop_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let bin = build_c("badclose", dir.path(), "badclose");
+    let marker = dir.path().join("marker");
+    let (mut child, _) = start_catching(
+        catch(&["--syscall", "close", "--errno", "EBADF", "--stop", "-w", "--count", "0", "--"])
+            .arg(&bin)
+            .args([marker.to_str().unwrap(), "0", "-1", "0"]),
+    );
+    // Read stdout until the match is reported.
+    let mut reader = BufReader::new(child.stdout.take().unwrap());
+    let mut report = String::new();
+    while !report.contains("kill -CONT") {
+        assert!(reader.read_line(&mut report).unwrap() > 0, "{report}");
+    }
+    let pid = resume_pid(&report);
+    signal(child.id(), nix::sys::signal::Signal::SIGINT);
+    let out = finish(child, LIMIT);
+    assert!(out.status.success(), "{}", out.all());
+    assert_eq!(state(pid), Some('T'), "left stopped, as printed");
+    signal(pid, nix::sys::signal::Signal::SIGCONT);
+    assert!(wait_for(Duration::from_secs(10), || marker.exists()));
 }

@@ -2,7 +2,8 @@
 //! (compiled here with `cc -g`) and Node itself, checked with gdb, plus the
 //! ways it must refuse or fail cleanly (missing PID, traced target, no
 //! privileges, unwritable directory, full disk, size limit, target killed
-//! during the dump). Needs root, cc, gdb and /usr/bin/node.
+//! during the dump, destinations that are not regular files, a closed
+//! stdout, gcore itself interrupted). Needs root, cc, gdb and /usr/bin/node.
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -482,7 +483,7 @@ fn refuses_a_kernel_thread() {
     assert!(!o.status.success());
     assert_eq!(
         stderr(&o),
-        "prodtrace: process 2 is a kernel thread: it has no user memory to dump\n"
+        "prodtrace: process 2 is a kernel thread (kthreadd): it has no user memory to dump\n"
     );
 }
 
@@ -650,33 +651,205 @@ fn max_size_is_enforced_with_no_file_left() {
 
 #[test]
 fn a_target_killed_during_the_dump_gives_a_clean_error() {
-    // 1 GB of touched memory keeps it frozen long enough to be killed meanwhile.
-    let t = Target::start(&["1024"]);
+    // 1 GB of touched memory keeps the dump going long enough to kill the
+    // target at different moments: as soon as the temporary file exists
+    // (before the freeze), once it is frozen, and a little later.
+    for (round, extra_ms) in [None, Some(0), Some(30)].into_iter().enumerate() {
+        let t = Target::start(&["1024"]);
+        let dir = tempfile::tempdir().unwrap();
+        let core = dir.path().join("core");
+        let g = Command::new(PRODTRACE)
+            .args(["gcore", &t.pid.to_string(), "-o", core.to_str().unwrap()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let t0 = Instant::now();
+        match extra_ms {
+            None => {
+                while std::fs::read_dir(dir.path()).unwrap().count() == 0 {
+                    assert!(t0.elapsed() < Duration::from_secs(20), "no temporary file");
+                    std::thread::sleep(Duration::from_micros(200));
+                }
+            }
+            Some(ms) => {
+                while !thread_states(t.pid).contains(&'t') {
+                    assert!(t0.elapsed() < Duration::from_secs(20), "never frozen");
+                    std::thread::sleep(Duration::from_micros(200));
+                }
+                std::thread::sleep(Duration::from_millis(ms));
+            }
+        }
+        // SAFETY: kill(2) on our own child.
+        unsafe { libc::kill(t.pid as i32, libc::SIGKILL) };
+        let o = g.wait_with_output().unwrap();
+        assert!(!o.status.success(), "round {round}");
+        assert_eq!(
+            stderr(&o),
+            format!("prodtrace: process {} exited during the dump; no core written\n", t.pid),
+            "round {round}"
+        );
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "no partial file");
+    }
+}
+
+#[test]
+fn refuses_destinations_that_are_not_regular_files_before_touching_the_target() {
+    let t = Target::start(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let p = |n: &str| dir.path().join(n);
+    let c = |path: &Path| std::ffi::CString::new(path.to_str().unwrap()).unwrap();
+    // SAFETY: mknod/mkfifo on valid paths; a copy of /dev/null (1, 3).
+    unsafe {
+        assert_eq!(libc::mknod(c(&p("null")).as_ptr(), libc::S_IFCHR | 0o666, libc::makedev(1, 3)), 0);
+        assert_eq!(libc::mkfifo(c(&p("fifo")).as_ptr(), 0o600), 0);
+    }
+    std::os::unix::fs::symlink("/proc/self/fd/1", p("fd1")).unwrap();
+    std::os::unix::fs::symlink(p("null"), p("to-null")).unwrap();
+    use std::os::unix::fs::FileTypeExt;
+    let cases: [(&str, &str, fn(&std::fs::FileType) -> bool); 4] = [
+        ("null", "a character device", |t| t.is_char_device()),
+        ("fifo", "a FIFO", |t| t.is_fifo()),
+        ("fd1", "a symbolic link (to /proc/self/fd/1)", |t| t.is_symlink()),
+        ("to-null", "a symbolic link (to ", |t| t.is_symlink()),
+    ];
+    for (name, what, still) in cases {
+        let o = gcore(&[&t.pid.to_string(), "-o", p(name).to_str().unwrap()]);
+        assert!(!o.status.success(), "{name}");
+        let err = stderr(&o);
+        assert!(
+            err.starts_with(&format!("prodtrace: cannot write {}: it is {what}", p(name).display())),
+            "{err}"
+        );
+        assert!(err.ends_with("; a core is written only to a new name or over a regular file\n"), "{err}");
+        assert!(still(&std::fs::symlink_metadata(p(name)).unwrap().file_type()), "{name} was replaced");
+    }
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 4, "nothing else written");
+    t.assert_runs();
+    assert_eq!(tracer_pid(t.pid), 0);
+}
+
+#[test]
+fn a_missing_directory_is_refused_before_the_dump() {
+    let t = Target::start(&[]);
+    let cwd = tempfile::tempdir().unwrap();
+    for (dest, why) in [("newdir/", "no such directory"), ("newdir/core", "directory newdir does not exist")] {
+        let o = Command::new(PRODTRACE)
+            .args(["gcore", &t.pid.to_string(), "-o", dest])
+            .current_dir(cwd.path())
+            .output()
+            .unwrap();
+        assert!(!o.status.success());
+        assert_eq!(stderr(&o), format!("prodtrace: cannot write {dest}: {why}\n"));
+        assert_eq!(std::fs::read_dir(cwd.path()).unwrap().count(), 0, "nothing written");
+    }
+    t.assert_runs();
+}
+
+#[test]
+fn a_closed_or_full_stdout_still_gives_the_core() {
+    let t = Target::start(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    for full in [false, true] {
+        let core = dir.path().join(format!("core-{full}"));
+        let mut cmd = Command::new(PRODTRACE);
+        cmd.args(["gcore", &t.pid.to_string(), "-o", core.to_str().unwrap()]).stderr(Stdio::piped());
+        let o = if full {
+            cmd.stdout(std::fs::File::create("/dev/full").unwrap()).output().unwrap()
+        } else {
+            let mut child = cmd.stdout(Stdio::piped()).spawn().unwrap();
+            drop(child.stdout.take()); // nobody reads: writing fails with EPIPE
+            child.wait_with_output().unwrap()
+        };
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(0), "{err}");
+        let why = if full { "No space left on device" } else { "Broken pipe" };
+        assert!(err.starts_with(&format!("prodtrace: cannot write to standard output ({why})")), "{err}");
+        assert!(err.contains(&format!("Saved {}: ", core.display())), "{err}");
+        assert!(core.exists());
+        t.assert_runs();
+    }
+}
+
+#[test]
+fn an_interrupted_gcore_leaves_no_file_and_the_target_as_it_was() {
+    for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
+        let t = Target::start(&["1024"]);
+        let dir = tempfile::tempdir().unwrap();
+        let core = dir.path().join("core");
+        let g = Command::new(PRODTRACE)
+            .args(["gcore", &t.pid.to_string(), "-o", core.to_str().unwrap()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Interrupted once the target is frozen: 1 GB is still to copy and write.
+        let t0 = Instant::now();
+        while !thread_states(t.pid).contains(&'t') {
+            assert!(t0.elapsed() < Duration::from_secs(20), "never frozen");
+            std::thread::sleep(Duration::from_micros(200));
+        }
+        // SAFETY: kill(2) on our own child.
+        unsafe { libc::kill(g.id() as i32, sig) };
+        let o = g.wait_with_output().unwrap();
+        assert_eq!(o.status.code(), Some(1), "signal {sig}: {}", stderr(&o));
+        assert_eq!(
+            stderr(&o),
+            format!("prodtrace: interrupted; no core written (process {} is as it was before the dump)\n", t.pid)
+        );
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "signal {sig}: a file was left");
+        t.assert_runs();
+        assert_eq!(tracer_pid(t.pid), 0);
+    }
+}
+
+#[test]
+fn the_size_given_by_max_size_is_the_size_written() {
+    // A stopped target: its memory does not change between the runs.
+    let t = Target::start(&["8"]);
+    // SAFETY: kill(2) on our own child.
+    unsafe { libc::kill(t.pid as i32, libc::SIGSTOP) };
+    wait_all_stopped(t.pid);
     let dir = tempfile::tempdir().unwrap();
     let core = dir.path().join("core");
-    let g = Command::new(PRODTRACE)
-        .args(["gcore", &t.pid.to_string(), "-o", core.to_str().unwrap()])
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    // Kill it as soon as it is frozen (ptrace-stopped, 't').
-    let t0 = Instant::now();
-    while !thread_states(t.pid).contains(&'t') {
-        assert!(t0.elapsed() < Duration::from_secs(20), "never frozen");
-        std::thread::sleep(Duration::from_micros(200));
-    }
-    // SAFETY: kill(2) on our own child.
-    unsafe { libc::kill(t.pid as i32, libc::SIGKILL) };
-    let o = g.wait_with_output().unwrap();
+    let o = gcore(&[&t.pid.to_string(), "-o", core.to_str().unwrap(), "--max-size", "1"]);
     assert!(!o.status.success());
     let err = stderr(&o);
-    assert!(err.contains(&format!("process {} exited", t.pid)), "{err}");
-    assert_eq!(err.lines().count(), 1, "{err}");
+    let size: u64 = err
+        .strip_prefix("prodtrace: the core would be ")
+        .and_then(|r| r.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{err}"));
+    let o = gcore(&[&t.pid.to_string(), "-o", core.to_str().unwrap(), "--max-size", &size.to_string()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(std::fs::metadata(&core).unwrap().len(), size);
+    let o = gcore(&[&t.pid.to_string(), "-o", core.to_str().unwrap(), "--max-size", &(size - 1).to_string()]);
+    assert!(stderr(&o).starts_with(&format!("prodtrace: the core would be {size} bytes")), "{}", stderr(&o));
+    unsafe { libc::kill(t.pid as i32, libc::SIGCONT) };
+    t.assert_runs();
+}
+
+#[test]
+fn refuses_a_zombie() {
+    let mut child = Command::new("sleep").arg("30").spawn().unwrap();
+    let pid = child.id();
+    child.kill().unwrap();
+    let t0 = Instant::now();
+    while thread_states(pid) != vec!['Z'] {
+        assert!(t0.elapsed() < Duration::from_secs(5));
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let o = gcore(&[&pid.to_string()]);
     assert_eq!(
-        std::fs::read_dir(dir.path()).unwrap().count(),
-        0,
-        "no partial file"
+        stderr(&o),
+        format!(
+            "prodtrace: process {pid} is a zombie: it has exited and waits for its parent {} ({}) to collect its \
+             exit status; there is nothing left to dump\n",
+            std::process::id(),
+            std::fs::read_to_string(format!("/proc/{}/comm", std::process::id())).unwrap().trim()
+        )
     );
+    child.wait().unwrap();
 }
 
 /// Waits for and returns the first line a child writes to its (piped) stdout.

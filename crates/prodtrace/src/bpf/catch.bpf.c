@@ -16,6 +16,10 @@
  *   4. submits the event.
  * A global hit counter makes the program stop matching after `max_hits`
  * events, so with `--count 1` a second thread cannot be signalled too.
+ * When it stops processes (--core, --stop) it holds one at a time: a match
+ * while user space has not yet followed up the previous stop is counted in
+ * `skipped` and not acted on (no event, no signal).
+ * prodtrace's own process never matches (it would stop itself).
  *
  * The raw tracepoint needs no tracefs and passes the user registers of the
  * returning thread (args[0]) and the return value (args[1]).
@@ -80,6 +84,7 @@ struct event {
 };
 
 /* Filters and action, set by user space before loading. */
+const volatile __u32 self_tgid = 0;            /* prodtrace itself: never matches */
 const volatile __u32 target_tgid = 0;          /* 0: any process */
 const volatile bool filter_comm = false;
 const volatile char comm[TASK_COMM_LEN] = {};
@@ -93,9 +98,20 @@ const volatile __u64 arg_values[6] = {};
 const volatile __u32 send = SEND_NONE;
 const volatile __u32 max_hits = 0;             /* 0: unlimited */
 
-/* Counters read by user space: [0] hits, [1] events dropped (ring full). */
+/* Counters read by user space: matches acted on, matches dropped (ring
+ * full), matches skipped while a stopped process was being followed up. */
 __u64 hits = 0;
 __u64 dropped = 0;
+__u64 skipped = 0;
+
+/* 1 from the match that sends SIGSTOP until user space has resumed (or
+ * left stopped) that process and clears it: one process held at a time. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);     /* 64 bits: what BPF atomics take without alu32 */
+} holding SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -158,6 +174,8 @@ int catch_sys_exit(struct bpf_raw_tracepoint_args *ctx)
 	char tcomm[TASK_COMM_LEN], pcomm[TASK_COMM_LEN];
 
 	/* Cheapest tests first: this runs at every syscall exit on the machine. */
+	if (tgid == self_tgid)
+		return 0;
 	if (target_tgid && tgid != target_tgid)
 		return 0;
 	if (!ret_matches(ret))
@@ -190,14 +208,30 @@ int catch_sys_exit(struct bpf_raw_tracepoint_args *ctx)
 	 * atomic increment below decides races between threads). */
 	if (max_hits && hits >= max_hits)
 		return 0;
+	/* One held process at a time: take the hold, or count a skip. */
+	__u32 zero = 0;
+	__u64 *hold = NULL;
+	if (send == SEND_STOP_PROCESS) {
+		hold = bpf_map_lookup_elem(&holding, &zero);
+		if (!hold)
+			return 0;
+		if (__sync_val_compare_and_swap(hold, 0, 1) != 0) {
+			__sync_fetch_and_add(&skipped, 1);
+			return 0;
+		}
+	}
 	struct event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
 	if (!e) {
 		__sync_fetch_and_add(&dropped, 1);
+		if (hold)
+			*hold = 0;
 		return 0;
 	}
 	__u64 hit = __sync_fetch_and_add(&hits, 1) + 1;
 	if (max_hits && hit > max_hits) {
 		bpf_ringbuf_discard(e, 0);
+		if (hold)
+			*hold = 0;
 		return 0;
 	}
 

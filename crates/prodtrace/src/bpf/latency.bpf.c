@@ -441,6 +441,127 @@ int BPF_URETPROBE(run_return)
 	return 0;
 }
 
+/* ---- --serve: histograms kept in the kernel (loader: latency/serve.rs) ----
+ * With `aggregate` set, `done` adds each operation to `hists` instead of
+ * sending it through the ring buffer, as cloudflare's ebpf_exporter does:
+ * no event and no user-space work per operation; user space reads the map
+ * when it is scraped.  One entry per kind (and phase, with --breakdown);
+ * user space sizes the map to its per-process cap on kinds, so an
+ * operation of one kind too many is counted in hist_lost[0], and the
+ * first operation of each such kind in hist_lost[1] (kinds dropped). */
+const volatile bool aggregate = false;
+
+#define HIST_SLOTS 65
+struct hist_key {
+	u64 kind;
+	u64 caller;	/* --by caller, else 0 */
+	u32 kind_type;
+	u32 phase;	/* 0 total, 1 queue wait, 2 run, 3 completion delay */
+};
+
+/* slots[i]: operations that took (2^(i-1), 2^i] ns (slots[0]: 0 or 1 ns),
+ * the buckets of Prometheus's `le`. */
+struct hist {
+	u64 sum_ns;
+	u64 slots[HIST_SLOTS];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1024);
+	__uint(map_flags, 1);		/* BPF_F_NO_PREALLOC: memory as kinds appear */
+	__type(key, struct hist_key);
+	__type(value, struct hist);
+} hists SEC(".maps");
+
+/* A zeroed `struct hist` (too large for the stack) to create entries from. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, u32);
+	__type(value, struct hist);
+} hist_zero SEC(".maps");
+
+/* Kinds refused because `hists` was full (to count each once). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__uint(map_flags, 1);
+	__type(key, struct hist_key);
+	__type(value, u8);
+} hist_refused SEC(".maps");
+
+/* [0] operations not counted because `hists` was full, [1] kinds refused. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 2);
+	__type(key, u32);
+	__type(value, u64);
+} hist_lost SEC(".maps");
+
+static __always_inline u32 log2_u64(u64 v)
+{
+	u32 r = 0;
+
+	if (v >> 32) { v >>= 32; r += 32; }
+	if (v >> 16) { v >>= 16; r += 16; }
+	if (v >> 8) { v >>= 8; r += 8; }
+	if (v >> 4) { v >>= 4; r += 4; }
+	if (v >> 2) { v >>= 2; r += 2; }
+	if (v >> 1) r += 1;
+	return r;
+}
+
+static __always_inline void hist_count(u32 idx)
+{
+	u64 *c = bpf_map_lookup_elem(&hist_lost, &idx);
+	if (c)
+		__sync_fetch_and_add(c, 1);
+}
+
+static __always_inline void hist_add(struct hist_key *k, u64 ns)
+{
+	struct hist *h = bpf_map_lookup_elem(&hists, k);
+	u32 zero = 0, slot;
+
+	if (!h) {
+		struct hist *z = bpf_map_lookup_elem(&hist_zero, &zero);
+		u8 one = 1;
+
+		if (!z)
+			return;
+		/* Another CPU may create it first: then the lookup finds it. */
+		bpf_map_update_elem(&hists, k, z, BPF_NOEXIST);
+		h = bpf_map_lookup_elem(&hists, k);
+		if (!h) {
+			hist_count(0);
+			if (k->phase == 0 && bpf_map_update_elem(&hist_refused, k, &one, BPF_NOEXIST) == 0)
+				hist_count(1);
+			return;
+		}
+	}
+	slot = ns <= 1 ? 0 : log2_u64(ns - 1) + 1;
+	if (slot < HIST_SLOTS)
+		__sync_fetch_and_add(&h->slots[slot], 1);
+	__sync_fetch_and_add(&h->sum_ns, ns);
+}
+
+/* Adds a completed operation to `hists` (and its phases, when seen). */
+static __always_inline void aggregate_op(struct start *s, u64 t_done)
+{
+	struct hist_key k = { .kind = s->kind, .caller = s->caller, .kind_type = s->kind_type };
+
+	hist_add(&k, t_done - s->t_submit);
+	if (s->t_run && s->t_ran) {
+		k.phase = 1;
+		hist_add(&k, s->t_run - s->t_submit);
+		k.phase = 2;
+		hist_add(&k, s->t_ran - s->t_run);
+		k.phase = 3;
+		hist_add(&k, t_done - s->t_ran);
+	}
+}
+
 /* uv__queue_done(&req->work_req, status) on the event loop, just before
  * it calls after_work_cb, or the done function of libuv's own requests
  * (uv__fs_done...): the operation is complete. */
@@ -455,6 +576,11 @@ int BPF_UPROBE(done, u64 w)
 	s = get_start(w);
 	if (!s)
 		return 0;
+	if (aggregate) {
+		aggregate_op(s, bpf_ktime_get_ns());
+		drop_start(w, s);
+		return 0;
+	}
 	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
 	if (e) {
 		e->kind = s->kind;

@@ -2,16 +2,23 @@
 //! call and the symbolized stack, write a core while the BPF program holds
 //! the process stopped, abort the thread, and — unless asked to leave it
 //! stopped — resume the process, whatever went wrong in between.
+//!
+//! While a process is held, nothing is written to stdout or stderr (a pipe
+//! nobody reads could block us there): the lines are kept and written
+//! once it is resumed. Writing never fails the session (see `console`).
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
 
 use super::event::{Event, SKIPPED_TRACED};
+use super::names;
 use super::symbols::Symbols;
 use super::target;
 use super::unwind::{Method, StackUnwinder};
+use crate::console::{errln, outln};
 
 /// How long a process may take to reach group-stop after our SIGSTOP.
 const STOP_TIMEOUT: Duration = Duration::from_secs(5);
@@ -40,6 +47,32 @@ impl Actions {
     }
 }
 
+/// Lines to write once a held process is resumed, in order.
+#[derive(Default)]
+struct Held {
+    lines: Vec<(bool, String)>,
+}
+
+impl Held {
+    fn out(&mut self, line: String) {
+        self.lines.push((true, line));
+    }
+
+    fn err(&mut self, line: String) {
+        self.lines.push((false, line));
+    }
+
+    fn write(self) {
+        for (to_stdout, line) in self.lines {
+            if to_stdout {
+                outln!("{line}");
+            } else {
+                errln!("{line}");
+            }
+        }
+    }
+}
+
 /// Acts on events one at a time.
 pub struct Handler {
     acts: Actions,
@@ -47,11 +80,26 @@ pub struct Handler {
     symbols: Symbols,
     handled: u64,
     left_stopped: bool,
+    /// Processes whose core-dump settings were already shown (--abort).
+    noted: HashSet<u32>,
 }
 
 impl Handler {
     pub fn new(acts: Actions) -> Self {
-        Handler { acts, unwinder: StackUnwinder::default(), symbols: Symbols::new(), handled: 0, left_stopped: false }
+        Handler {
+            acts,
+            unwinder: StackUnwinder::default(),
+            symbols: Symbols::new(),
+            handled: 0,
+            left_stopped: false,
+            noted: HashSet::new(),
+        }
+    }
+
+    /// For --abort: what the kernel will do with the core of `pid`, once
+    /// per process.
+    pub fn abort_note(&mut self, pid: u32) -> Option<String> {
+        (self.acts.abort && self.noted.insert(pid)).then(|| format!("prodtrace: {}", target::abort_core_note(pid)))
     }
 
     /// Matches handled so far.
@@ -72,7 +120,7 @@ impl Handler {
         if ev.signal_err == SKIPPED_TRACED {
             // Signals to a traced thread go to its debugger: touch nothing.
             let tracer = target::status(ev.pid).map(|s| s.tracer).unwrap_or(0);
-            eprintln!(
+            errln!(
                 "prodtrace: thread {} is traced by a debugger (process {tracer}): not signalled, no core taken",
                 ev.tid
             );
@@ -81,29 +129,35 @@ impl Handler {
         }
         if !self.acts.stops() {
             if self.acts.abort && ev.signal_err != 0 {
-                eprintln!("prodtrace: could not send SIGABRT to thread {}: error {}", ev.tid, -ev.signal_err);
+                errln!("prodtrace: could not send SIGABRT to thread {}: {}", ev.tid, signal_error(ev.pid, ev.signal_err));
             }
             self.report(&ev, false);
             if self.acts.abort && ev.signal_err == 0 {
-                println!("sent SIGABRT to thread {} of process {} at the return of {}()", ev.tid, ev.pid, ev.syscall());
+                if let Some(note) = self.abort_note(ev.pid) {
+                    errln!("{note}");
+                }
+                outln!("sent SIGABRT to thread {} of process {} at the return of {}()", ev.tid, ev.pid, ev.syscall());
             }
             return Ok(());
         }
         if ev.signal_err != 0 {
-            eprintln!("prodtrace: could not stop process {}: error {}", ev.pid, -ev.signal_err);
+            errln!("prodtrace: could not stop process {}: {}", ev.pid, signal_error(ev.pid, ev.signal_err));
             self.report(&ev, false);
             return Ok(());
         }
         // The process is (being) stopped: keep the pause short — the core
-        // first, then resume, then the stack (unless it stays stopped).
+        // first, then resume, then the stack (unless it stays stopped) —
+        // and write nothing until it runs again.
         let since = Instant::now();
-        let stopped = self.wait_stopped(&ev);
-        self.report_head(&ev);
-        let result = self.act_while_stopped(&ev);
+        let mut held = Held::default();
+        let stopped = self.wait_stopped(&ev, &mut held);
+        held.out(self.head(&ev));
+        let result = self.act_while_stopped(&ev, &mut held);
         if self.acts.leave_stopped && stopped {
             self.left_stopped = true;
+            held.write();
             self.report_stack(&ev, true);
-            println!(
+            outln!(
                 "process {pid} is stopped at the return of {}(); resume it with: kill -CONT {pid}  \
                  (inspect it first with: gdb -p {pid})",
                 ev.syscall(),
@@ -114,10 +168,15 @@ impl Handler {
                 self.unwinder.remember_maps(ev.pid);
             }
             match target::resume(ev.pid) {
-                Ok(()) => println!("resumed process {} after {:.1} ms", ev.pid, since.elapsed().as_secs_f64() * 1e3),
-                Err(e) if procctl::process_exists(ev.pid) => eprintln!("prodtrace: {e:#}"),
+                Ok(()) => held.out(format!(
+                    "resumed process {} after {:.1} ms",
+                    ev.pid,
+                    since.elapsed().as_secs_f64() * 1e3
+                )),
+                Err(e) if procctl::process_exists(ev.pid) => held.err(format!("prodtrace: {e:#}")),
                 Err(_) => {}
             }
+            held.write();
             self.report_stack(&ev, false);
         }
         result
@@ -125,19 +184,19 @@ impl Handler {
 
     /// Waits for the group-stop our SIGSTOP started; false (with a message)
     /// when it did not happen in time or the process died.
-    fn wait_stopped(&self, ev: &Event) -> bool {
+    fn wait_stopped(&self, ev: &Event, held: &mut Held) -> bool {
         if target::wait_group_stop(ev.pid, STOP_TIMEOUT) {
             return true;
         }
         if procctl::process_exists(ev.pid) {
-            eprintln!("prodtrace: process {} did not stop within {STOP_TIMEOUT:?}", ev.pid);
+            held.err(format!("prodtrace: process {} did not stop within {STOP_TIMEOUT:?}", ev.pid));
         } else {
-            eprintln!("prodtrace: process {} is gone", ev.pid);
+            held.err(format!("prodtrace: process {} ended before it could be held", ev.pid));
         }
         false
     }
 
-    fn act_while_stopped(&mut self, ev: &Event) -> Result<()> {
+    fn act_while_stopped(&mut self, ev: &Event, held: &mut Held) -> Result<()> {
         let mut result = Ok(());
         if let Some(dir) = &self.acts.core_dir {
             if procctl::process_exists(ev.pid) {
@@ -146,14 +205,14 @@ impl Handler {
                 // The caught thread goes first, so gdb's `bt` shows the caller of the syscall.
                 let opts = corefile::Options { first_thread: Some(ev.tid), ..Default::default() };
                 match corefile::write_core(ev.pid, &path, &opts) {
-                    Ok(rep) => println!(
+                    Ok(rep) => held.out(format!(
                         "core: {} ({:.1} MB, {} thread{}, written in {:.0} ms)",
                         path.display(),
                         rep.bytes as f64 / 1e6,
                         rep.threads,
                         if rep.threads == 1 { "" } else { "s" },
                         t.elapsed().as_secs_f64() * 1e3
-                    ),
+                    )),
                     Err(e) => {
                         result = Err(e.context(format!("writing the core of process {} to {}", ev.pid, path.display())))
                     }
@@ -163,10 +222,12 @@ impl Handler {
         if self.acts.abort {
             // Queued while the thread is still stopped at the syscall's
             // return: it is the first thing the thread does when resumed.
-            eprintln!("prodtrace: {}", target::abort_core_note(ev.pid));
+            if let Some(note) = self.abort_note(ev.pid) {
+                held.err(note);
+            }
             match target::abort_thread(ev.pid, ev.tid) {
-                Ok(()) => println!("sent SIGABRT to thread {} of process {}", ev.tid, ev.pid),
-                Err(e) => eprintln!("prodtrace: {e:#}"),
+                Ok(()) => held.out(format!("sent SIGABRT to thread {} of process {}", ev.tid, ev.pid)),
+                Err(e) => held.err(format!("prodtrace: {e:#}")),
             }
         }
         result
@@ -174,19 +235,17 @@ impl Handler {
 
     /// Prints the match: one line, or the full report with --print.
     fn report(&mut self, ev: &Event, stopped: bool) {
-        self.report_head(ev);
+        outln!("{}", self.head(ev));
         self.report_stack(ev, stopped);
     }
 
     /// The call: one line, or with --print the header of the full report.
-    fn report_head(&self, ev: &Event) {
+    fn head(&self, ev: &Event) -> String {
         let who = format!("pid {} ({}) tid {} ({})", ev.pid, ev.pcomm, ev.tid, ev.comm);
         if self.acts.print {
-            println!("=== catch {}: {}", ev.hit, ev.time_text());
-            println!("{who}");
-            println!("{}", ev.call_line());
+            format!("=== catch {}: {}\n{who}\n{}", ev.hit, ev.time_text(), ev.call_line())
         } else {
-            println!("catch {}: {} {who}: {}", ev.hit, ev.time_text(), ev.call_line());
+            format!("catch {}: {} {who}: {}", ev.hit, ev.time_text(), ev.call_line())
         }
     }
 
@@ -201,16 +260,28 @@ impl Handler {
             Method::Dwarf => "DWARF unwinding",
             Method::FramePointer => "frame pointers",
         };
-        println!("user stack ({how}):");
+        outln!("user stack ({how}):");
         let (frames, offline) = self.symbols.name(ev.pid, &stack);
         if offline {
-            println!("  (process {} has exited: symbolized from its files)", ev.pid);
+            outln!("  (process {} has exited: symbolized from its files)", ev.pid);
         }
         for (i, f) in frames.iter().enumerate() {
             let name = f.name.clone().unwrap_or_else(|| "?".into());
             let module = f.module.as_deref().map(symbolize::short_module).unwrap_or("?");
-            println!("  #{i:<2} {:#018x}  {name}  [{module}]", f.addr);
+            outln!("  #{i:<2} {:#018x}  {name}  [{module}]", f.addr);
         }
+    }
+}
+
+/// Why the BPF program could not send its signal (`err`: a negative errno).
+fn signal_error(pid: u32, err: i32) -> String {
+    let n = -err;
+    if n == libc::EPERM && pid == 1 {
+        return "the kernel does not let a BPF program signal the init process".into();
+    }
+    match names::errno_name(n) {
+        Some(name) => format!("{name} ({})", names::errno_description(n)),
+        None => format!("errno {n} ({})", names::errno_description(n)),
     }
 }
 

@@ -112,13 +112,16 @@ impl Filter {
         for (i, v) in &self.args {
             parts.push(format!("with arg{i} == {}", *v as i64));
         }
-        if self.failed {
+        let errno = self.ret.filter(|r| r.op == Op::Eq && (-4095..0).contains(&r.value));
+        if self.failed && errno.is_none() {
             parts.push("failing".into());
         }
         if let Some(r) = self.ret {
-            let errno = (r.op == Op::Eq && r.value < 0).then(|| names::errno_name(-r.value as i32)).flatten();
             parts.push(match errno {
-                Some(name) => format!("failing with {name}"),
+                Some(_) => match names::errno_name(-r.value as i32) {
+                    Some(name) => format!("failing with {name}"),
+                    None => format!("failing with errno {}", -r.value),
+                },
                 None => format!("returning {} {}", r.op.symbol(), r.value),
             });
         }
@@ -169,5 +172,10 @@ mod tests {
         assert_eq!(f.describe(), "close() failing with EBADF in process 42");
         let f = Filter { ret: Some(RetCond { op: Op::Lt, value: 0 }), ..Default::default() };
         assert_eq!(f.describe(), "any system call returning < 0");
+        // --errno says failing already: --failed adds nothing.
+        let f = Filter { syscalls: vec![3], ret: Some(RetCond { op: Op::Eq, value: -9 }), failed: true, ..Default::default() };
+        assert_eq!(f.describe(), "close() failing with EBADF");
+        let f = Filter { failed: true, ret: Some(RetCond { op: Op::Ne, value: -9 }), ..Default::default() };
+        assert_eq!(f.describe(), "any system call failing returning != -9");
     }
 }

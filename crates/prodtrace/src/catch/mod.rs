@@ -7,11 +7,16 @@
 //! Submodules: [`names`] (syscall and errno names), [`filter`] (what
 //! matches), [`probe`] (the BPF program), [`event`] (one match),
 //! [`unwind`] (its user stack), [`symbols`] (names for it), [`target`] (process state and signals),
-//! [`actions`] (what is done at a match).
+//! [`actions`] (what is done at a match), [`lock`] (one stopping session
+//! per process). This file holds the command line and the session: its
+//! start, its loop, and how it ends — including the end of a command it
+//! started, which does not outlive an interrupted session unless `--stop`
+//! left it stopped on purpose.
 
 mod actions;
 mod event;
 mod filter;
+mod lock;
 mod names;
 mod probe;
 mod symbols;
@@ -24,11 +29,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
+use procctl::Spawned;
 
+use crate::console::errln;
 use crate::privileges;
 use actions::{Actions, Handler};
 use filter::Filter;
 use probe::{Probe, Send};
+
+/// How long a started command may take to end after SIGTERM before it is
+/// killed (when the session is interrupted or fails).
+const COMMAND_GRACE: Duration = Duration::from_secs(2);
 
 const EXAMPLES: &str = "\
 Examples:
@@ -78,10 +89,12 @@ pub struct Args {
     /// Allow actions that signal or stop the target (like dtrace -w)
     #[arg(short = 'w', long)]
     destructive: bool,
-    /// Exit after N matches (0: go on until Ctrl-C or the target exits)
+    /// Exit after acting on N matches (0: go on until Ctrl-C or the target exits); with --core/--stop,
+    /// matches that come while a process is held for an earlier one are counted as skipped
     #[arg(long, default_value_t = 1, value_name = "N")]
     count: u32,
-    /// Start this command and catch in it (it is held until the probe is attached)
+    /// Start this command and catch in it (it is held until the probe is attached; it is ended
+    /// with the session when prodtrace is interrupted, unless --stop left it stopped)
     #[arg(last = true, value_name = "CMD")]
     command: Vec<String>,
 }
@@ -165,44 +178,78 @@ enum End {
     CommandExited(std::process::ExitStatus),
 }
 
+/// Whether the command line ends with a `--` that has nothing after it
+/// (clap gives an empty command either way).
+fn dangling_separator() -> bool {
+    std::env::args_os().last().is_some_and(|a| a == "--")
+}
+
+/// Refuses a `-p` target that catch cannot or must not act on.
+fn check_target(pid: u32, acts: &Actions) -> Result<()> {
+    procctl::check_process(pid, procctl::Use::Catch)?;
+    if acts.signals() {
+        if pid == 1 {
+            bail!(
+                "process 1 is the init process: the kernel does not let a BPF program signal it (and stopping it \
+                 would stall the whole machine); drop --abort/--core/--stop to print its matches, or take a core \
+                 with: prodtrace gcore 1"
+            );
+        }
+        target::check_can_signal(pid)?;
+    } else if matches!(target::status(pid)?.state, 'T' | 't') {
+        errln!("prodtrace: note: process {pid} is stopped; it makes no system calls until resumed");
+    }
+    Ok(())
+}
+
 pub fn run(args: Args) -> Result<()> {
+    if args.command.is_empty() && dangling_separator() {
+        bail!("nothing after --: give the command to start (-- CMD ARGS...), or leave out the --");
+    }
     let mut filter = build_filter(&args)?;
     let acts = build_actions(&args)?;
     privileges::require_bpf("prodtrace catch")?;
-
-    let mut spawned = None;
-    if let Some(pid) = args.pid {
-        if !procctl::process_exists(pid) {
-            bail!("no process with PID {pid}");
-        }
-        if acts.signals() {
-            target::check_can_signal(pid)?;
-        } else if matches!(target::status(pid)?.state, 'T' | 't') {
-            eprintln!("prodtrace: note: process {pid} is stopped; it makes no system calls until resumed");
-        }
-        if acts.abort {
-            eprintln!("prodtrace: {}", target::abort_core_note(pid));
-        }
-    } else if !args.command.is_empty() {
-        let s = procctl::spawn_stopped(&args.command)?;
-        filter.pid = Some(s.pid);
-        if acts.abort {
-            eprintln!("prodtrace: {}", target::abort_core_note(s.pid));
-        }
-        spawned = Some(s);
-    }
-
-    let send = if acts.core_dir.is_some() || acts.leave_stopped {
+    let stops = acts.core_dir.is_some() || acts.leave_stopped;
+    let send = if stops {
         Send::StopProcess
     } else if acts.abort {
         Send::AbortThread
     } else {
         Send::Nothing
     };
+    // Before anything is started: a signal now must not kill us with a
+    // command held at its first instruction.
     let interrupted = Arc::new(AtomicBool::new(false));
     {
         let flag = interrupted.clone();
         ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst)).context("installing the Ctrl-C handler")?;
+    }
+
+    let mut spawned = None;
+    let _lock = if let Some(pid) = args.pid {
+        check_target(pid, &acts)?;
+        if stops {
+            lock::take(Some(pid))?
+        } else {
+            None
+        }
+    } else if !args.command.is_empty() {
+        // A command that --stop leaves stopped gets a session of its own,
+        // or it would die of SIGHUP when we exit (see procctl::Session).
+        let session = if acts.leave_stopped { procctl::Session::New } else { procctl::Session::Shared };
+        let s = procctl::spawn_stopped_in(&args.command, session)?;
+        filter.pid = Some(s.pid);
+        let lock = if stops { lock::take(Some(s.pid))? } else { None };
+        spawned = Some(s);
+        lock
+    } else if stops {
+        lock::take(None)?
+    } else {
+        None
+    };
+    let mut handler = Handler::new(acts);
+    if let Some(note) = filter.pid.and_then(|pid| handler.abort_note(pid)) {
+        errln!("{note}");
     }
 
     let mut storage = probe::ObjectStorage::uninit();
@@ -213,22 +260,31 @@ pub fn run(args: Args) -> Result<()> {
         1 => "the first match".to_string(),
         n => format!("{n} matches"),
     };
-    eprintln!("prodtrace: catching {} ({until}); Ctrl-C to stop", filter.describe());
+    errln!("prodtrace: catching {} ({until}); Ctrl-C to stop", filter.describe());
     if let Some(s) = spawned.as_mut() {
         s.resume()?;
     }
 
-    let mut handler = Handler::new(acts);
     let mut failure = None;
+    let handle = |handler: &mut Handler, raw: &[u8], failure: &mut Option<anyhow::Error>| {
+        if let Err(e) = handler.handle(raw) {
+            failure.get_or_insert(e);
+        }
+        // The process stopped at this match is resumed or left stopped:
+        // the program may stop one again.
+        if stops {
+            if let Err(e) = probe.release_hold() {
+                failure.get_or_insert(e);
+            }
+        }
+    };
     let end = loop {
         let batch = events.poll(Duration::from_millis(100)).unwrap_or_else(|e| {
             failure.get_or_insert(e);
             Vec::new()
         });
         for raw in batch {
-            if let Err(e) = handler.handle(&raw) {
-                failure.get_or_insert(e);
-            }
+            handle(&mut handler, &raw, &mut failure);
         }
         if failure.is_some() || (args.count > 0 && handler.handled() >= args.count as u64) {
             break End::Count;
@@ -250,49 +306,84 @@ pub fn run(args: Args) -> Result<()> {
     // process is left stopped by a signal we did not follow up.
     probe.detach();
     for raw in events.drain().unwrap_or_default() {
-        if let Err(e) = handler.handle(&raw) {
-            failure.get_or_insert(e);
-        }
+        handle(&mut handler, &raw, &mut failure);
     }
-    let dropped = probe.dropped();
+    let (dropped, skipped) = (probe.dropped(), probe.skipped());
+    drop(events);
+    drop(probe);
     if dropped > 0 {
-        eprintln!("prodtrace: {dropped} matches were lost: the ring buffer was full");
+        errln!("prodtrace: {dropped} matches were lost: the ring buffer was full");
+    }
+    if let Some(s) = spawned.as_mut() {
+        end_command(s, &end, failure.is_some(), handler.left_stopped(), &interrupted)?;
     }
     if let Some(e) = failure {
         return Err(e);
     }
     let n = handler.handled();
     match end {
-        End::Count | End::Interrupted => {
-            if let (Some(s), false, End::Count) = (spawned.as_mut(), handler.left_stopped(), &end) {
-                let status = s.wait()?;
-                eprintln!("prodtrace: command {}", describe_status(status));
-            }
-        }
-        End::TargetExited if n == 0 => {
+        End::TargetExited if n + skipped == 0 => {
             bail!("process {} exited before any matching system call", args.pid.unwrap_or(0))
         }
-        End::TargetExited => eprintln!("prodtrace: process {} exited", args.pid.unwrap_or(0)),
-        End::CommandExited(status) if n == 0 => {
-            bail!("command {} before any matching system call", describe_status(status))
+        End::TargetExited => errln!("prodtrace: process {} exited", args.pid.unwrap_or(0)),
+        End::CommandExited(status) if n + skipped == 0 => {
+            bail!("command {} before any matching system call", procctl::describe_exit(status))
         }
-        End::CommandExited(status) => eprintln!("prodtrace: command {}", describe_status(status)),
+        _ => {}
     }
-    eprintln!("prodtrace: {n} match{}", if n == 1 { "" } else { "es" });
+    if skipped == 0 {
+        errln!("prodtrace: {n} match{}", if n == 1 { "" } else { "es" });
+    } else {
+        errln!(
+            "prodtrace: {} matches: {n} acted on, {skipped} skipped (they came while a process was held for an \
+             earlier match)",
+            n + skipped
+        );
+    }
     Ok(())
 }
 
-/// `exited with status 0`, `was killed by SIGABRT (core dumped)`.
-fn describe_status(status: std::process::ExitStatus) -> String {
-    use std::os::unix::process::ExitStatusExt;
-    match (status.code(), status.signal()) {
-        (Some(code), _) => format!("exited with status {code}"),
-        (None, Some(sig)) => {
-            let name =
-                nix::sys::signal::Signal::try_from(sig).map(|s| s.as_str().to_string()).unwrap_or(sig.to_string());
-            let core = if status.core_dumped() { " (core dumped)" } else { "" };
-            format!("was killed by {name}{core}")
-        }
-        _ => "ended".to_string(),
+/// Ends the session's part in the command it started, and says how the
+/// command ended. Left alone when --stop left it stopped (it waits for
+/// `kill -CONT`); ended (SIGTERM, then SIGKILL) when the session was
+/// interrupted or failed; else waited for — until it exits, or until an
+/// interruption ends it.
+fn end_command(
+    s: &mut Spawned,
+    end: &End,
+    failed: bool,
+    left_stopped: bool,
+    interrupted: &AtomicBool,
+) -> Result<()> {
+    // Still stopped ('t': a debugger is looking at it already).
+    let stopped = target::status(s.pid).is_ok_and(|st| matches!(st.state, 'T' | 't'));
+    if left_stopped && stopped {
+        return Ok(());
     }
+    let ended = |status| procctl::describe_exit(status);
+    let pid = s.pid;
+    let ended_with_session = |why: &str, status| {
+        errln!(
+            "prodtrace: {why}command {pid} {} (a command prodtrace started ends with its session)",
+            procctl::describe_exit(status)
+        )
+    };
+    match end {
+        End::CommandExited(status) => errln!("prodtrace: command {}", ended(*status)),
+        End::Interrupted => ended_with_session("interrupted: ", s.terminate(COMMAND_GRACE)?),
+        _ if failed => ended_with_session("", s.terminate(COMMAND_GRACE)?),
+        _ => loop {
+            if let Some(status) = s.try_wait()? {
+                errln!("prodtrace: command {}", ended(status));
+                break;
+            }
+            if interrupted.load(Ordering::SeqCst) {
+                ended_with_session("interrupted: ", s.terminate(COMMAND_GRACE)?);
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        },
+    }
+    Ok(())
 }
+

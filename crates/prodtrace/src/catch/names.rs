@@ -15,21 +15,35 @@ const ERRNO_ALIASES: &[(&str, i32)] = &[("EWOULDBLOCK", 11), ("EDEADLOCK", 35), 
 /// Highest errno number the kernel hands to user space.
 const MAX_ERRNO: i32 = 4095;
 
-/// The syscall number of `name` (`close`, also accepted as `sys_close`, or
-/// a number of a known syscall: `3`).
+/// The syscall number of `name` (`close`, in any case, also accepted as
+/// `sys_close`, or a number of a known syscall: `3`). System calls that
+/// never return (`exit`, `exit_group`) are refused: nothing can be caught
+/// at their return.
 pub fn syscall_number(name: &str) -> Result<u32> {
-    if let Ok(nr) = name.parse::<usize>() {
-        return match Sysno::new(nr) {
-            Some(s) => Ok(s.id() as u32),
-            None => bail!("there is no x86_64 system call number {nr}"),
-        };
+    let sysno = if name.bytes().all(|b| b.is_ascii_digit()) && !name.is_empty() {
+        match name.parse::<usize>().ok().and_then(Sysno::new) {
+            Some(s) => s,
+            None => bail!("there is no x86_64 system call number {name}"),
+        }
+    } else {
+        let lower = name.to_ascii_lowercase();
+        let wanted = lower.strip_prefix("sys_").unwrap_or(&lower);
+        match wanted.parse::<Sysno>() {
+            Ok(s) => s,
+            Err(_) => {
+                let names: Vec<&str> = Sysno::iter().map(|s| s.name()).collect();
+                bail!("unknown system call '{name}'{}", suggest(wanted, &names))
+            }
+        }
+    };
+    if matches!(sysno, Sysno::exit | Sysno::exit_group) {
+        bail!(
+            "{}() never returns, so it cannot be caught at its return (catch the call that fails before it, \
+             or use --abort/--core on that one)",
+            sysno.name()
+        )
     }
-    let wanted = name.strip_prefix("sys_").unwrap_or(name);
-    if let Ok(sysno) = wanted.parse::<Sysno>() {
-        return Ok(sysno.id() as u32);
-    }
-    let names: Vec<&str> = Sysno::iter().map(|s| s.name()).collect();
-    bail!("unknown system call '{name}'{}", suggest(wanted, &names))
+    Ok(sysno.id() as u32)
 }
 
 /// The name of syscall number `nr`, or `syscall_NR` when it has none.
@@ -44,11 +58,12 @@ pub fn syscall_name(nr: i64) -> String {
 /// The errno number of `text`: a name (`EBADF`, case-insensitive) or a
 /// number (`9`).
 pub fn errno_number(text: &str) -> Result<i32> {
-    if let Ok(n) = text.parse::<i32>() {
-        if (1..=MAX_ERRNO).contains(&n) {
-            return Ok(n);
-        }
-        bail!("errno {n} is out of range (1 to {MAX_ERRNO})");
+    let digits = text.strip_prefix('-').unwrap_or(text);
+    if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
+        return match text.parse::<i32>() {
+            Ok(n) if (1..=MAX_ERRNO).contains(&n) => Ok(n),
+            _ => bail!("errno {text} is out of range (1 to {MAX_ERRNO})"),
+        };
     }
     let upper = text.to_ascii_uppercase();
     if let Some(&(_, n)) = ERRNO_ALIASES.iter().find(|(a, _)| *a == upper) {
@@ -106,9 +121,19 @@ mod tests {
         assert_eq!(syscall_number("sys_openat").unwrap(), 257);
         assert_eq!(syscall_number("io_uring_enter").unwrap(), 426);
         assert_eq!(syscall_number("3").unwrap(), 3);
+        assert_eq!(syscall_number("CLOSE").unwrap(), 3);
+        assert_eq!(syscall_number("SYS_Openat").unwrap(), 257);
         assert!(syscall_number("999").is_err());
         assert_eq!(syscall_name(3), "close");
         assert_eq!(syscall_name(100_000), "syscall_100000");
+    }
+
+    #[test]
+    fn syscalls_that_never_return_are_refused() {
+        for name in ["exit", "exit_group", "EXIT_GROUP", "60", "231"] {
+            let err = syscall_number(name).unwrap_err().to_string();
+            assert!(err.contains("never returns, so it cannot be caught at its return"), "{name}: {err}");
+        }
     }
 
     #[test]
@@ -117,6 +142,8 @@ mod tests {
         assert!(err.starts_with("unknown system call 'clsoe'; did you mean: close"), "{err}");
         let err = syscall_number("opnat").unwrap_err().to_string();
         assert!(err.contains("openat"), "{err}");
+        let err = syscall_number("CLSOE").unwrap_err().to_string();
+        assert!(err.starts_with("unknown system call 'CLSOE'; did you mean: close"), "{err}");
     }
 
     #[test]
@@ -127,7 +154,9 @@ mod tests {
         assert_eq!(errno_number("EWOULDBLOCK").unwrap(), 11);
         assert_eq!(errno_name(9), Some("EBADF"));
         assert_eq!(errno_description(9), "Bad file descriptor");
-        assert!(errno_number("0").is_err());
+        for n in ["0", "4096", "99999999999", "-9"] {
+            assert_eq!(errno_number(n).unwrap_err().to_string(), format!("errno {n} is out of range (1 to 4095)"));
+        }
     }
 
     #[test]

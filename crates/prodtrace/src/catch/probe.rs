@@ -2,7 +2,9 @@
 //! [`Filter`] and the signal to send into the program's read-only
 //! configuration, attaches it to the raw `sys_exit` tracepoint, and hands
 //! matched events from its ring buffer to the caller.  Dropping the
-//! [`Probe`] detaches the program.
+//! [`Probe`] detaches the program.  When it stops processes, the program
+//! holds one at a time until [`Probe::release_hold`] (matches meanwhile are
+//! counted as [`Probe::skipped`]); prodtrace's own process never matches.
 
 use std::cell::RefCell;
 use std::collections::VecDeque;
@@ -12,7 +14,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use libbpf_rs::skel::{OpenSkel, SkelBuilder};
-use libbpf_rs::{Link, OpenObject, RingBuffer, RingBufferBuilder};
+use libbpf_rs::{Link, MapCore, MapFlags, OpenObject, RingBuffer, RingBufferBuilder};
 
 use super::filter::Filter;
 
@@ -55,6 +57,7 @@ impl<'obj> Probe<'obj> {
         let mut open = CatchSkelBuilder::default().open(storage).context("opening the catch BPF program")?;
         {
             let ro = open.maps.rodata_data.as_deref_mut().context("BPF program has no read-only data")?;
+            ro.self_tgid = std::process::id();
             ro.target_tgid = filter.pid.unwrap_or(0);
             if let Some(comm) = &filter.comm {
                 ro.filter_comm = true;
@@ -112,6 +115,19 @@ impl<'obj> Probe<'obj> {
     /// for them: no event, no signal).
     pub fn dropped(&self) -> u64 {
         self.skel.maps.bss_data.as_deref().map(|b| b.dropped).unwrap_or(0)
+    }
+
+    /// Matches not acted on because a process stopped at an earlier match
+    /// was still held (no event, no signal).
+    pub fn skipped(&self) -> u64 {
+        self.skel.maps.bss_data.as_deref().map(|b| b.skipped).unwrap_or(0)
+    }
+
+    /// Lets the program stop a process again: call it once the process
+    /// stopped at the last match is resumed (or left stopped on purpose).
+    pub fn release_hold(&self) -> Result<()> {
+        let (key, value) = (0u32.to_ne_bytes(), 0u64.to_ne_bytes());
+        self.skel.maps.holding.update(&key, &value, MapFlags::ANY).context("releasing the BPF program's hold")
     }
 }
 

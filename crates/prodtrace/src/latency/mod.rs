@@ -7,11 +7,19 @@
 //! Modules: `target` (the process, its mappings, where its libuv is),
 //! `elf` + `sites` (where to put the probes, N-API's layout), `tracer` (the
 //! BPF program), `kinds` (naming kinds), `report` (histograms and output).
+//! `--serve` (many processes, exported to Prometheus): `serve` (the loop),
+//! `procwatch` (exec/exit tracepoints), `sample` (--sample), `metrics`
+//! (the store and its exposition), `http` (the endpoint).
 //! This file holds the command line and the tracing session.
 
 mod elf;
+mod http;
 mod kinds;
+mod metrics;
+mod procwatch;
 mod report;
+mod sample;
+mod serve;
 mod sites;
 mod target;
 mod tracer;
@@ -49,11 +57,12 @@ Examples:
   prodtrace latency -p 1234 -d 10s --json        10 seconds, JSON
   prodtrace latency -i 5 -p 1234                 print and reset every 5 s
   prodtrace latency --breakdown -p 1234          queue wait / run / event-loop lag
-  prodtrace latency -d 10s -- node examples/node/sqlite-demo.js")]
+  prodtrace latency -d 10s -- node examples/node/sqlite-demo.js
+  prodtrace latency --serve 127.0.0.1:9464 --comm node   Prometheus metrics of every node process")]
 pub struct Args {
-    /// Trace this running process.
+    /// Trace this running process (with --serve, may be repeated).
     #[arg(short, long, value_name = "PID", conflicts_with = "command")]
-    pub pid: Option<u32>,
+    pub pid: Vec<u32>,
     /// Stop after this long: 10s, 500ms, 2m, 1h (a bare number is seconds).
     #[arg(short, long, value_name = "TIME", value_parser = parse_duration)]
     pub duration: Option<Duration>,
@@ -73,6 +82,29 @@ pub struct Args {
     /// that return at once, to measure what the traps alone cost.
     #[arg(long, hide = true)]
     pub bench_bare_probes: bool,
+    /// For bench/serve.sh: --serve with the ring buffer and histograms in
+    /// user space, instead of histograms kept in the kernel.
+    #[arg(long, hide = true)]
+    pub bench_serve_ringbuf: bool,
+    /// Serve Prometheus metrics on ADDR (IP:PORT, e.g. 127.0.0.1:9464) at /metrics until stopped,
+    /// for every process given by -p and --comm.
+    #[arg(long, value_name = "ADDR")]
+    pub serve: Option<String>,
+    /// With --serve: also trace every process named NAME, including those that start later
+    /// (may be repeated).
+    #[arg(long, value_name = "NAME", requires = "serve")]
+    pub comm: Vec<String>,
+    /// With --serve: attach the probes for ON out of every PERIOD (e.g. 2s/20s), or `off`
+    /// to keep them attached [default: 2s/30s].
+    #[arg(long, value_name = "ON/PERIOD", requires = "serve")]
+    pub sample: Option<String>,
+    /// With --serve: at most this many kinds (histograms) per process; operations of other
+    /// kinds are counted as lost.
+    #[arg(long, value_name = "N", default_value_t = 100, requires = "serve")]
+    pub max_kinds: usize,
+    /// With --serve: how long the series of a process that ended stay exported.
+    #[arg(long, value_name = "TIME", value_parser = parse_duration, default_value = "2m", requires = "serve")]
+    pub grace: Duration,
     /// Start this command and trace it from its first instruction (like dtrace -c).
     #[arg(last = true, value_name = "CMD ARGS")]
     pub command: Vec<String>,
@@ -117,10 +149,16 @@ fn install_stop_handlers() -> Result<()> {
 }
 
 pub fn run(args: Args) -> Result<()> {
+    if let Some(addr) = &args.serve {
+        return serve::run(&args, addr);
+    }
+    if args.pid.len() > 1 {
+        bail!("tracing several processes (-p ... -p ...) needs --serve ADDR");
+    }
     privileges::require_bpf("prodtrace latency")?;
     install_stop_handlers()?;
-    let mut target = match (args.pid, args.command.is_empty()) {
-        (Some(pid), true) => Target::attach(pid)?,
+    let mut target = match (args.pid.first(), args.command.is_empty()) {
+        (Some(&pid), true) => Target::attach(pid)?,
         (None, false) => Target::spawn(&args.command)?,
         _ => bail!("say what to trace: -p PID, or -- CMD ARGS..."),
     };
@@ -220,6 +258,8 @@ impl Session {
             breakdown: args.breakdown,
             internal,
             dl_debug_state,
+            compact: false,
+            aggregate: None,
         };
         Ok(Self { cfg, exe, exe_bias, libuv_display: libuv_path.display().to_string() })
     }
@@ -293,14 +333,17 @@ impl Session {
             }
             drain(&mut report, &mut namer);
             if STOP.load(Ordering::SeqCst) {
-                break "interrupted";
+                break "interrupted".to_string();
             }
             let now = Instant::now();
             if deadline.is_some_and(|d| now >= d) {
-                break "duration elapsed";
+                break "duration elapsed".to_string();
             }
             if !target.alive() {
-                break "process exited";
+                break match target.ended() {
+                    Some(how) => format!("command {how}"),
+                    None => "process exited".into(),
+                };
             }
             if let (Some(next), Some(every)) = (next_print, args.interval) {
                 if now >= next {
@@ -334,21 +377,17 @@ impl Session {
 }
 
 /// A process prodtrace started is stopped with it: SIGTERM, then SIGKILL
-/// after 2 s.
+/// after 2 s (as `catch` does).
 fn stop_spawned(target: &mut Target) {
     if target.spawned.is_none() || !target.alive() {
         return;
     }
-    let pid = nix::unistd::Pid::from_raw(target.pid as i32);
-    let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
-    let until = Instant::now() + Duration::from_secs(2);
-    while target.alive() && Instant::now() < until {
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    if target.alive() {
-        if let Some(s) = target.spawned.as_mut() {
-            s.kill();
-        }
+    if let Some(Ok(status)) = target.spawned.as_mut().map(|s| s.terminate(Duration::from_secs(2))) {
+        eprintln!(
+            "prodtrace: command {} {} (a command prodtrace started ends with its session)",
+            target.pid,
+            procctl::describe_exit(status)
+        );
     }
 }
 

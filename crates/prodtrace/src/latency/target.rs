@@ -20,11 +20,10 @@ pub struct Target {
 }
 
 impl Target {
-    /// An existing process.
+    /// An existing process (refused with one line when it is not a live
+    /// user-space process we may trace: see `procctl::check_process`).
     pub fn attach(pid: u32) -> Result<Self> {
-        if !procctl::process_exists(pid) {
-            bail!("no process with PID {pid}");
-        }
+        procctl::check_process(pid, procctl::Use::Trace)?;
         Ok(Self { pid, spawned: None })
     }
 
@@ -47,6 +46,13 @@ impl Target {
             Some(s) => matches!(s.try_wait(), Ok(None)),
             None => procctl::process_exists(self.pid),
         }
+    }
+
+    /// How the command we started ended (`exited with status 3`, `was
+    /// killed by SIGSEGV`), once it has; `None` for a `-p` target.
+    pub fn ended(&mut self) -> Option<String> {
+        let s = self.spawned.as_mut()?;
+        s.try_wait().ok().flatten().map(procctl::describe_exit)
     }
 
     /// A path that opens the target's view of `path` (its mount namespace);

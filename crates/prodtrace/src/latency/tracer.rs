@@ -48,6 +48,12 @@ pub struct Config {
     /// ld.so (opened through the target's root) and the file offset of its
     /// `_dl_debug_state`, to hear about library loads.
     pub dl_debug_state: Option<(PathBuf, u64)>,
+    /// Smaller maps (1 MiB ring buffer, 8192 overflow slots), for --serve,
+    /// which loads the program once per traced process.
+    pub compact: bool,
+    /// --serve: keep histograms in the kernel (`hists`, at most this many
+    /// entries) instead of sending operations through the ring buffer.
+    pub aggregate: Option<u32>,
 }
 
 /// The worker-side probes of --breakdown (file offsets).
@@ -148,6 +154,16 @@ impl<'obj> Tracer<'obj> {
                 ro.skip1_hi = hi;
             }
         }
+        if cfg.compact {
+            open.maps.events.set_max_entries(1 << 20).context("sizing the ring buffer")?;
+            open.maps.starts.set_max_entries(8192).context("sizing the in-flight table")?;
+        }
+        if let Some(entries) = cfg.aggregate {
+            open.maps.rodata_data.as_deref_mut().context("BPF program has no read-only data")?.aggregate = true;
+            open.maps.hists.set_max_entries(entries.max(1)).context("sizing the histogram map")?;
+            // Only library-load notices use a ring buffer then.
+            open.maps.events.set_max_entries(4096).context("sizing the ring buffer")?;
+        }
         if cfg.internal.is_none() {
             open.progs.submit_internal.set_autoload(false);
         }
@@ -225,6 +241,14 @@ impl<'obj> Tracer<'obj> {
         while let Some(link) = self.links.pop() {
             drop(link);
         }
+    }
+
+    /// Takes the uprobe links out, for the caller to close.  Closing one
+    /// waits for an RCU grace period (about 50 ms here), so --serve,
+    /// which detaches often and from many processes, closes them all at
+    /// once on threads.
+    pub fn take_links(&mut self) -> Vec<Link> {
+        std::mem::take(&mut self.links)
     }
 
     /// (events lost because the ring buffer was full, operations not

@@ -218,3 +218,35 @@ pub fn bt_frames(gdb_output: &str) -> Vec<String> {
     let start = lines.iter().rposition(|l| l.starts_with("#0 ")).unwrap_or(lines.len());
     lines[start..].iter().filter(|l| l.starts_with('#')).map(|l| l.to_string()).collect()
 }
+
+/// Held by the tests of one test binary that run catch sessions that stop
+/// processes: a session that may stop any process (`--comm`) refuses to
+/// start beside another stopping session, and tests run in parallel.
+pub fn stopping_sessions() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: Mutex<()> = Mutex::new(());
+    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The PID in the banner `prodtrace: catching ... in process N ...`.
+pub fn banner_pid(stderr: &str) -> u32 {
+    let at = stderr.find(" in process ").expect("a banner naming the process");
+    stderr[at + 12..].split(|c: char| !c.is_ascii_digit()).next().unwrap().parse().unwrap()
+}
+
+/// Sends `sig` to `pid`.
+pub fn signal(pid: u32, sig: nix::sys::signal::Signal) {
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), sig).unwrap();
+}
+
+/// Compiles `examples/c/threads_badclose.c` into `dir/tbc`.
+pub fn build_threads_badclose(dir: &Path) -> PathBuf {
+    let bin = dir.join("tbc");
+    let st = Command::new("cc")
+        .args(["-O2", "-g", "-pthread", "-o"])
+        .arg(&bin)
+        .arg(repo().join("examples/c/threads_badclose.c"))
+        .status()
+        .unwrap();
+    assert!(st.success());
+    bin
+}
