@@ -83,6 +83,42 @@ pub enum FrameKind {
     V8 { label: String, builtin: Option<String> },
 }
 
+impl JsFunction {
+    /// `name (script:line:column)`; `<anonymous>` for no name.
+    pub fn display(&self, tier: Tier) -> String {
+        let name = if self.name.is_empty() { "<anonymous>" } else { self.name.as_str() };
+        match (&self.script, self.line, self.column) {
+            (Some(s), Some(l), Some(c)) => format!("{name} ({s}:{l}:{c})"),
+            (Some(s), _, _) => format!("{name} ({s})"),
+            (None, _, _) if tier == Tier::Builtin => name.to_string(),
+            (None, _, _) => format!("{name} (<no script>)"),
+        }
+    }
+}
+
+impl FrameKind {
+    /// How a debugger's `bt` shows a V8 or JavaScript frame, one line per
+    /// function, inlined ones first: `name (script:line:column)  [tier]`,
+    /// `<Entry>  [JSEntry]`.  `None` for a native frame: the caller names it.
+    pub fn lines(&self) -> Option<Vec<String>> {
+        match self {
+            FrameKind::Native => None,
+            FrameKind::V8 { label, builtin: Some(b) } => Some(vec![format!("<{label}>  [{b}]")]),
+            FrameKind::V8 { label, builtin: None } => Some(vec![format!("<{label}>")]),
+            FrameKind::Js { tier, functions } => Some(
+                functions
+                    .iter()
+                    .enumerate()
+                    .map(|(i, f)| {
+                        let inlined = if i + 1 < functions.len() { ", inlined" } else { "" };
+                        format!("{}  [{}{inlined}]", f.display(*tier), tier.as_str())
+                    })
+                    .collect(),
+            ),
+        }
+    }
+}
+
 /// One frame of a thread's stack.
 #[derive(Clone, Debug)]
 pub struct Frame {
@@ -99,48 +135,57 @@ struct CodeInfo {
     kind: u32,
 }
 
+/// Walks the stack of `thread`: with a [`Reader`], V8's frames decoded;
+/// without one (a process that is not node), native frames only.
+pub fn walk(reader: Option<&Reader>, image: &Image, thread: &Thread, native: &mut NativeUnwinder) -> Vec<Frame> {
+    let heap = reader.map(|r| Heap::new(&*image.memory, &r.layout));
+    let mem = &*image.memory;
+    let r = &thread.regs;
+    let mut regs = UnwindRegsX86_64::new(r.ip(), r.sp(), r.bp());
+    let mut address = FrameAddress::from_instruction_pointer(r.ip());
+    let mut frames = Vec::new();
+    while frames.len() < MAX_FRAMES {
+        let (pc, sp, fp) = (address.address(), regs.sp(), regs.bp());
+        if pc == 0 {
+            break;
+        }
+        let top = frames.is_empty();
+        let v8 = match (reader, &heap) {
+            (Some(reader), Some(heap)) if reader.is_v8_code(image, pc, native) => reader.v8_frame(heap, pc, fp, top, thread),
+            _ => None,
+        };
+        let next = match v8 {
+            Some(kind) => {
+                frames.push(Frame { pc, sp, fp, kind });
+                // The caller, by frame pointer.
+                if fp < sp || fp & 7 != 0 {
+                    break;
+                }
+                let (Some(saved_fp), Some(ret)) = (mem.u64(fp), mem.u64(fp + 8)) else { break };
+                regs = UnwindRegsX86_64::new(ret, fp + 16, saved_fp);
+                ret
+            }
+            None => {
+                frames.push(Frame { pc, sp, fp, kind: FrameKind::Native });
+                match native.step(image, address, &mut regs) {
+                    Some(ret) => ret,
+                    None => break,
+                }
+            }
+        };
+        let Some(a) = FrameAddress::from_return_address(next) else { break };
+        address = a;
+        if regs.sp() <= sp {
+            break; // no progress: a damaged stack
+        }
+    }
+    frames
+}
+
 impl Reader {
     /// Walks the stack of `thread`.
     pub fn walk(&self, image: &Image, thread: &Thread, native: &mut NativeUnwinder) -> Vec<Frame> {
-        let heap = Heap::new(&*image.memory, &self.layout);
-        let mem = &*image.memory;
-        let r = &thread.regs;
-        let mut regs = UnwindRegsX86_64::new(r.ip(), r.sp(), r.bp());
-        let mut address = FrameAddress::from_instruction_pointer(r.ip());
-        let mut frames = Vec::new();
-        while frames.len() < MAX_FRAMES {
-            let (pc, sp, fp) = (address.address(), regs.sp(), regs.bp());
-            if pc == 0 {
-                break;
-            }
-            let top = frames.is_empty();
-            let v8 = if self.is_v8_code(image, pc, native) { self.v8_frame(&heap, pc, fp, top, thread) } else { None };
-            let next = match v8 {
-                Some(kind) => {
-                    frames.push(Frame { pc, sp, fp, kind });
-                    // The caller, by frame pointer.
-                    if fp < sp || fp & 7 != 0 {
-                        break;
-                    }
-                    let (Some(saved_fp), Some(ret)) = (mem.u64(fp), mem.u64(fp + 8)) else { break };
-                    regs = UnwindRegsX86_64::new(ret, fp + 16, saved_fp);
-                    ret
-                }
-                None => {
-                    frames.push(Frame { pc, sp, fp, kind: FrameKind::Native });
-                    match native.step(image, address, &mut regs) {
-                        Some(ret) => ret,
-                        None => break,
-                    }
-                }
-            };
-            let Some(a) = FrameAddress::from_return_address(next) else { break };
-            address = a;
-            if regs.sp() <= sp {
-                break; // no progress: a damaged stack
-            }
-        }
-        frames
+        walk(Some(self), image, thread, native)
     }
 
     /// Whether `pc` may be V8-generated code: a builtin of the embedded
@@ -187,7 +232,7 @@ impl Reader {
             if name == "BuiltinExitFrame" {
                 // The builtin's JSFunction ("target") is pushed above the
                 // return address, after new.target.
-                if let Some(f) = (2..5).filter_map(|i| heap.mem.u64(fp + 8 * i)).find(|&w| heap.is_js_function(w)) {
+                if let Some(f) = (2..5).filter_map(|i| heap.slot(fp + 8 * i)).find(|&w| heap.is_js_function(w)) {
                     if let Some(sfi) = heap.shared_info(f) {
                         label = format!("BuiltinExit {}", heap.function_name(sfi));
                     }
@@ -195,7 +240,7 @@ impl Reader {
             }
             return Some(FrameKind::V8 { label, builtin });
         }
-        let function = heap.mem.u64(fp.wrapping_add(l.fp_function as u64))?;
+        let function = heap.slot(fp.wrapping_add(l.fp_function as u64))?;
         if !heap.is_heap_object(marker) || !heap.is_js_function(function) {
             return None;
         }
@@ -251,8 +296,7 @@ impl Reader {
     ) -> FrameKind {
         let l = &self.layout;
         let bytecode = heap
-            .mem
-            .u64(fp.wrapping_add(l.fp_bytecode_array as u64))
+            .slot(fp.wrapping_add(l.fp_bytecode_array as u64))
             .filter(|&b| heap.has_type(b, l.bytecode_array_type));
         let raw_offset = heap.mem.u64(fp.wrapping_add(l.fp_bytecode_offset as u64)).and_then(|w| heap.smi(w));
         let interpreter = builtin.is_none_or(|b| {
@@ -303,8 +347,7 @@ impl Reader {
     fn baseline_position(&self, heap: &Heap, fp: u64, code: &CodeInfo, pc_offset: u64) -> Option<i64> {
         let l = &self.layout;
         let bytecode = heap
-            .mem
-            .u64(fp.wrapping_add(l.fp_bytecode_array as u64))
+            .slot(fp.wrapping_add(l.fp_bytecode_array as u64))
             .filter(|&b| heap.has_type(b, l.bytecode_array_type))?;
         let table = heap.byte_array(heap.object_field(code.code, l.code_source_positions)?)?;
         let starts = self.bytecode_starts(heap, bytecode)?;
@@ -315,7 +358,7 @@ impl Reader {
     /// The offset of each bytecode of a BytecodeArray, from the bytecode
     /// sizes table of the binary (`Bytecodes::kBytecodeSizes`).
     fn bytecode_starts(&self, heap: &Heap, bytecode: u64) -> Option<Vec<u32>> {
-        let sizes = self.bytecode_sizes.as_ref()?;
+        let sizes = self.md.bytecode_sizes.as_ref()?;
         let len = heap.array_length(bytecode)?.min(1 << 24) as usize;
         let bytes = heap.mem.bytes(bytecode - self.layout.heap_object_tag + self.layout.bytecode_array_header, len)?;
         let count = sizes.len() / 3;

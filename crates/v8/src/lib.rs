@@ -26,6 +26,7 @@ pub mod positions;
 pub mod receiver;
 
 use std::cell::Cell;
+use std::sync::Arc;
 
 use anyhow::{bail, Result};
 
@@ -33,12 +34,14 @@ pub use frames::{Frame, FrameKind, JsFunction, Tier};
 pub use image::{Image, Module, Regs, Thread};
 use layout::Layout;
 use memory::MemoryExt;
-use metadata::Metadata;
+use metadata::{Metadata, MetadataCache};
 pub use native::NativeUnwinder;
 
 /// Reads JavaScript stacks of one process image.
 pub struct Reader {
-    pub md: Metadata,
+    pub md: Arc<Metadata>,
+    /// The path the image maps the V8 binary under.
+    pub module_path: String,
     /// Run-time address minus file address of the V8 binary.
     pub bias: u64,
     pub layout: Layout,
@@ -48,7 +51,6 @@ pub struct Reader {
     /// The mappings of the V8 binary: without `embedded` (a stripped
     /// binary), its code that has no CFI is taken for builtins.
     binary: Vec<(u64, u64)>,
-    bytecode_sizes: Option<Vec<u8>>,
     /// Where to look up anonymous methods in their receiver.
     properties: Option<receiver::PropertyLayout>,
     /// The map of InstructionStream objects, once seen.
@@ -69,7 +71,12 @@ impl Reader {
     /// Fails with "no V8 metadata in ..." for a process that is not node,
     /// and names the V8 version whose layout it cannot read.
     pub fn new(image: &Image) -> Result<Reader> {
-        let (md, bias) = Metadata::find(&image.modules)?;
+        Reader::new_cached(image, &mut MetadataCache::default())
+    }
+
+    /// [`Reader::new`], reading each binary's metadata once per `cache`.
+    pub fn new_cached(image: &Image, cache: &mut MetadataCache) -> Result<Reader> {
+        let (md, bias, module_path) = Metadata::find(&image.modules, cache)?;
         let layout = match Layout::new(&md) {
             Ok(l) => l,
             Err(e) => match version(&md, bias, image) {
@@ -77,11 +84,19 @@ impl Reader {
                 None => return Err(e),
             },
         };
-        let embedded = embedded_ranges(&md, bias, image);
-        let bytecode_sizes = md.bytecode_sizes.clone();
-        let binary = image.modules.iter().filter(|m| m.path == md.module_path).map(|m| (m.start, m.end)).collect();
+        let embedded = embedded_ranges(&md, &module_path, bias, image);
+        let binary = image.modules.iter().filter(|m| m.path == module_path).map(|m| (m.start, m.end)).collect();
         let properties = receiver::PropertyLayout::new(&md);
-        Ok(Reader { md, bias, layout, embedded, binary, bytecode_sizes, properties, istream_map: Cell::new(None) })
+        Ok(Reader {
+            md,
+            module_path,
+            bias,
+            layout,
+            embedded,
+            binary,
+            properties,
+            istream_map: Cell::new(None),
+        })
     }
 
     /// V8's version (`11.3`).
@@ -108,12 +123,12 @@ fn version(md: &Metadata, bias: u64, image: &Image) -> Option<String> {
 /// (`current_embedded_blob_code_`) if that is elsewhere.  Empty when the
 /// binary's symbol table is gone (a stripped libnode): then code without
 /// unwind information is tried as V8 code instead (see `frames`).
-fn embedded_ranges(md: &Metadata, bias: u64, image: &Image) -> Vec<Embedded> {
+fn embedded_ranges(md: &Metadata, module_path: &str, bias: u64, image: &Image) -> Vec<Embedded> {
     let Some((blob_start, blob_end)) = md.embedded_blob() else { return Vec::new() };
     let mut out: Vec<Embedded> = image
         .modules
         .iter()
-        .filter(|m| m.path == md.module_path)
+        .filter(|m| m.path == module_path)
         .filter_map(|m| {
             let (vstart, vend) = md.file_addresses(m)?;
             let (s, e) = (vstart.max(blob_start), vend.min(blob_end));

@@ -9,7 +9,9 @@
 
 use std::collections::HashMap;
 use std::fs::File;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
 use memmap2::Mmap;
@@ -21,8 +23,6 @@ use crate::image::Module;
 pub struct Metadata {
     /// The file it was read from.
     pub path: PathBuf,
-    /// The path the image maps it under (the modules' `path`).
-    pub module_path: String,
     /// `v8dbg_NAME` → value, keyed by NAME.
     consts: HashMap<String, i64>,
     /// Embedded builtins from `.symtab`: (address, size, name without the
@@ -42,6 +42,26 @@ pub struct Metadata {
     /// `(p_offset, p_vaddr, p_filesz)` of each loadable segment, to find
     /// the load bias from a mapping.
     loads: Vec<(u64, u64, u64)>,
+}
+
+/// The metadata of every file read so far (and which files have none),
+/// by device and inode: a session reading many processes (`prodtrace
+/// catch`) reads each binary once.
+#[derive(Default)]
+pub struct MetadataCache(HashMap<(u64, u64), Option<Arc<Metadata>>>);
+
+impl MetadataCache {
+    /// The metadata of `file` (`None`: not a V8 binary).
+    pub fn read(&mut self, file: &Path) -> Result<Option<Arc<Metadata>>> {
+        let meta = std::fs::metadata(file).with_context(|| format!("cannot read {}", file.display()))?;
+        let key = (meta.dev(), meta.ino());
+        if let Some(md) = self.0.get(&key) {
+            return Ok(md.clone());
+        }
+        let md = Metadata::read(file)?.map(Arc::new);
+        self.0.insert(key, md.clone());
+        Ok(md)
+    }
 }
 
 /// Symbols of `.symtab` the reader uses when present.
@@ -129,11 +149,9 @@ impl Metadata {
             (Some(start), Some(size)) if size > 0 => Some((start, size as u64)),
             _ => None,
         };
-        let module_path = path.to_string_lossy().into_owned();
         let version_string = if symbols.contains_key("_ZN2v88internal7Version6major_E") { None } else { find_version(&elf) };
         Ok(Some(Metadata {
             path: path.to_path_buf(),
-            module_path,
             consts,
             builtins,
             symbols,
@@ -145,8 +163,9 @@ impl Metadata {
     }
 
     /// Finds the V8 binary among the modules of an image (the executable,
-    /// or a libnode.so) and reads its metadata.
-    pub fn find(modules: &[Module]) -> Result<(Metadata, u64)> {
+    /// or a libnode.so) and reads its metadata, through `cache`: returns it,
+    /// its load bias and the path the image maps it under.
+    pub fn find(modules: &[Module], cache: &mut MetadataCache) -> Result<(Arc<Metadata>, u64, String)> {
         let mut tried = Vec::new();
         // Executables and libnode first: the usual homes of V8.
         let mut candidates: Vec<&Module> = modules.iter().filter(|m| m.file_offset == 0).collect();
@@ -156,11 +175,10 @@ impl Metadata {
             if !seen.insert(&m.path) || m.path.starts_with("/dev/") || m.path.starts_with("/memfd:") {
                 continue;
             }
-            match Metadata::read(&m.file) {
-                Ok(Some(mut md)) => {
-                    md.module_path = m.path.clone();
+            match cache.read(&m.file) {
+                Ok(Some(md)) => {
                     let bias = md.load_bias(modules, &m.path).unwrap_or(0);
-                    return Ok((md, bias));
+                    return Ok((md, bias, m.path.clone()));
                 }
                 Ok(None) => tried.push(m.path.clone()),
                 Err(_) => tried.push(format!("{} (unreadable)", m.path)),

@@ -8,7 +8,8 @@
 use std::collections::HashMap;
 use std::fs::File;
 use std::ops::Range;
-use std::path::{Path, PathBuf};
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
 use std::sync::Arc;
 
 use framehop::x86_64::{CacheX86_64, UnwindRegsX86_64, UnwinderX86_64};
@@ -30,6 +31,18 @@ struct ElfUnwindInfo {
     eh_frame_hdr: Option<(Range<u64>, Bytes)>,
 }
 
+/// The unwind sections of every file read so far (and which files have
+/// none), by device and inode, for sessions that unwind many stacks.
+#[derive(Default)]
+pub struct ElfCache(HashMap<(u64, u64), Option<Arc<ElfUnwindInfo>>>);
+
+impl ElfCache {
+    fn get(&mut self, file: &Path) -> Option<Arc<ElfUnwindInfo>> {
+        let meta = std::fs::metadata(file).ok()?;
+        self.0.entry((meta.dev(), meta.ino())).or_insert_with(|| load_elf(file).map(Arc::new)).clone()
+    }
+}
+
 /// A framehop unwinder over the executable mappings of an image.
 pub struct NativeUnwinder {
     unwinder: UnwinderX86_64<Bytes>,
@@ -48,12 +61,15 @@ struct CfiTable {
 impl NativeUnwinder {
     /// Loads the CFI of every file `image` maps executable code from.
     pub fn new(image: &Image) -> NativeUnwinder {
+        NativeUnwinder::new_cached(image, &mut ElfCache::default())
+    }
+
+    /// [`NativeUnwinder::new`], reading each file once per `cache`.
+    pub fn new_cached(image: &Image, cache: &mut ElfCache) -> NativeUnwinder {
         let mut unwinder = UnwinderX86_64::new();
         let mut tables = Vec::new();
-        let mut infos: HashMap<PathBuf, Option<Arc<ElfUnwindInfo>>> = HashMap::new();
         for m in &image.modules {
-            let info = infos.entry(m.file.clone()).or_insert_with(|| load_elf(&m.file).map(Arc::new)).clone();
-            let Some(info) = info else { continue };
+            let Some(info) = cache.get(&m.file) else { continue };
             // Only the mapping of the text segment gets a module.
             let Some(text) = &info.text else { continue };
             let Some(bias) = load_bias(m, &info) else { continue };

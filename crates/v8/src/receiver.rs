@@ -105,7 +105,7 @@ impl PropertyLayout {
 impl Heap<'_> {
     /// The receiver of the JavaScript frame whose frame pointer is `fp`.
     pub fn frame_receiver(&self, p: &PropertyLayout, fp: u64) -> Option<u64> {
-        self.mem.u64(fp.checked_add(p.fp_receiver)?)
+        self.slot(fp.checked_add(p.fp_receiver)?)
     }
 
     /// The key under which `receiver` or one of its prototypes holds
