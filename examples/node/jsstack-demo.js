@@ -7,8 +7,11 @@
 // MODE:
 //   interp    a recursive function in the interpreter
 //   opt       a TurboFan-optimized loop with an inlined callee (needs --allow-natives-syntax)
+//   maglev    the same loop compiled by Maglev (needs --allow-natives-syntax --maglev; node 22+)
 //   baseline  the same functions compiled by Sparkplug (needs --allow-natives-syntax)
 //   internal  called back from node's own modules (events, Array.prototype.forEach)
+//   names     methods, class and static methods, an async function, and anonymous
+//             functions only their receiver names (a fast and a dictionary-mode object)
 //   worker    a worker thread and the main thread, both stopped
 //   spin      no blocking: a hot loop running optimized code forever
 'use strict';
@@ -59,12 +62,12 @@ function spin() {
   for (;;) s = (s + middle(s & 0xff, 'main')) | 0;
 }
 
-function optimized(thread) {
+function optimized(thread, compiler) {
   // eval: the natives syntax is only parsed with --allow-natives-syntax.
   eval('%NeverOptimizeFunction(block); %NeverOptimizeFunction(check); %PrepareFunctionForOptimization(hot); %PrepareFunctionForOptimization(middle)');
   hot(50, thread);
   hot(50, thread);
-  eval('%OptimizeFunctionOnNextCall(hot)');
+  eval(compiler === 'maglev' ? '%OptimizeMaglevOnNextCall(hot)' : '%OptimizeFunctionOnNextCall(hot)');
   hot(50, thread);
   Atomics.store(cell, 1, 1);
   hot(3, thread);
@@ -86,6 +89,25 @@ function internal(thread) {
   e.emit('go', 2);
 }
 
+function names(thread) {
+  const put = (o, k, f) => { o[k] = f; return o; };
+  // Anonymous functions V8 cannot name from the source: only the property
+  // of the receiver that holds them names them.
+  const fast = put({ x: 1 }, 'fastKey', function () { block(thread); });
+  const dict = { a: 1, b: 2 };
+  delete dict.a; // dictionary mode
+  put(dict, 'dictKey', function () { fast.fastKey(); });
+  const obj = {};
+  obj.method = function () { dict.dictKey(); }; // V8 infers "obj.method"
+  class K {
+    m() { obj.method(); }
+    static s() { new K().m(); }
+  }
+  async function asy() { await null; K.s(); }
+  const arrow = () => { asy(); };
+  arrow();
+}
+
 const mode = isMainThread ? process.argv[2] : workerData.mode;
 if (isMainThread && mode === 'worker') {
   const w = new Worker(__filename, { workerData: { sab, mode: 'interp-worker' } });
@@ -99,15 +121,19 @@ if (isMainThread && mode === 'worker') {
 } else if (mode === 'interp') {
   recurse(3, 'main');
 } else if (mode === 'opt') {
-  optimized('main');
+  optimized('main', 'turbofan');
+} else if (mode === 'maglev') {
+  optimized('main', 'maglev');
 } else if (mode === 'baseline') {
   baseline('main');
 } else if (mode === 'internal') {
   internal('main');
+} else if (mode === 'names') {
+  names('main');
 } else if (mode === 'spin') {
   console.log(JSON.stringify({ thread: 'main', spinning: process.pid }));
   spin();
 } else {
-  console.error('usage: node jsstack-demo.js interp|opt|baseline|internal|worker|spin');
+  console.error('usage: node jsstack-demo.js interp|opt|maglev|baseline|internal|names|worker|spin');
   process.exit(2);
 }

@@ -33,10 +33,15 @@ fn proc_status(pid: u32, field: &str) -> String {
 #[test]
 fn a_process_that_is_not_node() {
     let mut sleep = Command::new("sleep").arg("60").spawn().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !proc_status(sleep.id(), "State").starts_with('S') {
+        assert!(Instant::now() < deadline, "sleep never slept");
+        std::thread::sleep(Duration::from_millis(10));
+    }
     let o = jsstack(&[&sleep.id().to_string()]);
     assert_clean_failure(&o, "no V8 metadata in /usr/bin/sleep");
     assert_eq!(proc_status(sleep.id(), "TracerPid"), "0");
-    assert!(proc_status(sleep.id(), "State").starts_with('S'));
+    assert!(proc_status(sleep.id(), "State").starts_with('S'), "left sleeping, not stopped");
     sleep.kill().unwrap();
     sleep.wait().unwrap();
 }
@@ -48,7 +53,7 @@ fn a_process_that_does_not_exist() {
 
 #[test]
 fn a_stopped_process_is_read_and_left_stopped() {
-    let demo = Demo::start(Path::new(NODE), &[], "interp", 1);
+    let demo = Demo::start(NODE20, &[], "interp", 1);
     unsafe { libc::kill(demo.pid as i32, libc::SIGSTOP) };
     let deadline = Instant::now() + Duration::from_secs(10);
     while !proc_status(demo.pid, "State").starts_with('T') {
@@ -67,7 +72,7 @@ fn a_stopped_process_is_read_and_left_stopped() {
 
 #[test]
 fn a_process_traced_by_a_debugger() {
-    let demo = Demo::start(Path::new(NODE), &[], "interp", 1);
+    let demo = Demo::start(NODE20, &[], "interp", 1);
     let mut gdb = Command::new("gdb")
         .args(["-nx", "-batch", "-p", &demo.pid.to_string(), "-ex", "shell sleep 20"])
         .stdin(Stdio::null())
@@ -105,7 +110,7 @@ fn files_that_are_not_node_cores() {
     assert!(g.status.success(), "{}", text(&g));
     assert_clean_failure(&jsstack(&["--core", core.to_str().unwrap()]), "no V8 metadata in /usr/bin/sleep");
     // A node core read with the wrong executable.
-    let demo = Demo::start(Path::new(NODE), &[], "interp", 1);
+    let demo = Demo::start(NODE20, &[], "interp", 1);
     let node_core = dir.path().join("core.node");
     let g = Command::new(env!("CARGO_BIN_EXE_prodtrace")).args(["gcore", &demo.pid.to_string(), "-o"]).arg(&node_core).output().unwrap();
     assert!(g.status.success(), "{}", text(&g));
@@ -114,7 +119,7 @@ fn files_that_are_not_node_cores() {
 
 /// A core of the demo, and the JavaScript frames read from it intact.
 fn demo_core(dir: &Path, filter: Option<&str>) -> (std::path::PathBuf, usize) {
-    let demo = Demo::start(Path::new(NODE), &[], "interp", 1);
+    let demo = Demo::start(NODE20, &[], "interp", 1);
     if let Some(f) = filter {
         std::fs::write(format!("/proc/{}/coredump_filter", demo.pid), f).unwrap();
     }
@@ -163,7 +168,7 @@ fn truncated_and_damaged_cores_never_crash_or_hang() {
             x ^= x << 13;
             x ^= x >> 7;
             x ^= x << 17;
-            let at = 4096 + (x as usize % (damaged.len() - 4096 - 8)) & !7;
+            let at = (4096 + (x as usize % (damaged.len() - 4096 - 8))) & !7;
             let word = match round % 4 {
                 0 => x,
                 1 => x & 0xffff_ffff_ffff_fff8 | 1, // looks like a heap pointer
@@ -187,7 +192,7 @@ fn truncated_and_damaged_cores_never_crash_or_hang() {
 
 #[test]
 fn a_closed_stdout_leaves_the_target_running() {
-    let demo = Demo::start(Path::new(NODE), &[], "interp", 1);
+    let demo = Demo::start(NODE20, &[], "interp", 1);
     let mut child = Command::new(env!("CARGO_BIN_EXE_prodtrace"))
         .args(["jsstack", &demo.pid.to_string()])
         .stdout(Stdio::piped())
@@ -202,4 +207,38 @@ fn a_closed_stdout_leaves_the_target_running() {
     assert!(status.success() || err.lines().count() <= 1, "{status:?} {err}");
     assert_eq!(proc_status(demo.pid, "TracerPid"), "0");
     assert!(proc_status(demo.pid, "State").starts_with('S'), "blocked in its wait, not stopped");
+}
+
+/// Where the file holds the value of dynamic symbol `name` of an ELF file.
+fn symbol_file_offset(data: &[u8], name: &str) -> usize {
+    use object::{Object, ObjectSection, ObjectSymbol};
+    let elf = object::File::parse(data).unwrap();
+    let sym = elf.dynamic_symbols().find(|s| s.name() == Ok(name)).unwrap_or_else(|| panic!("no {name}"));
+    let section = elf.section_by_index(sym.section_index().unwrap()).unwrap();
+    let (offset, _) = section.file_range().unwrap();
+    (offset + sym.address() - section.address()) as usize
+}
+
+#[test]
+fn a_v8_layout_it_cannot_read_is_refused_naming_the_version() {
+    // A node 20 core read with a copy of node whose metadata says tagged
+    // values are 4 bytes (a V8 built with pointer compression, as Chrome's
+    // and Electron's are): refused in one line naming V8's version.
+    let dir = tempfile::tempdir().unwrap();
+    let demo = Demo::start(NODE20, &[], "interp", 1);
+    let core = dir.path().join("core");
+    let g = Command::new(env!("CARGO_BIN_EXE_prodtrace")).args(["gcore", &demo.pid.to_string(), "-o"]).arg(&core).output().unwrap();
+    assert!(g.status.success(), "{}", text(&g));
+    drop(demo);
+    let mut node = std::fs::read(NODE).unwrap();
+    let at = symbol_file_offset(&node, "v8dbg_TaggedSize");
+    assert_eq!(node[at..at + 4], 8i32.to_le_bytes());
+    node[at..at + 4].copy_from_slice(&4i32.to_le_bytes());
+    let patched = dir.path().join("node");
+    std::fs::write(&patched, &node).unwrap();
+    let o = jsstack(&["--core", core.to_str().unwrap(), "--exe", patched.to_str().unwrap()]);
+    assert_clean_failure(&o, "V8 11.3 is not supported");
+    assert!(stderr(&o).contains("pointer compression"), "{}", stderr(&o));
+    // The same core with the real binary reads.
+    assert!(jsstack(&["--core", core.to_str().unwrap()]).status.success());
 }

@@ -22,6 +22,7 @@ use framehop::FrameAddress;
 
 use crate::heap::Heap;
 use crate::image::{Image, Thread};
+use crate::layout::Instructions;
 use crate::memory::MemoryExt;
 use crate::native::NativeUnwinder;
 use crate::positions::{self, SourcePosition};
@@ -82,6 +83,42 @@ pub enum FrameKind {
     V8 { label: String, builtin: Option<String> },
 }
 
+impl JsFunction {
+    /// `name (script:line:column)`; `<anonymous>` for no name.
+    pub fn display(&self, tier: Tier) -> String {
+        let name = if self.name.is_empty() { "<anonymous>" } else { self.name.as_str() };
+        match (&self.script, self.line, self.column) {
+            (Some(s), Some(l), Some(c)) => format!("{name} ({s}:{l}:{c})"),
+            (Some(s), _, _) => format!("{name} ({s})"),
+            (None, _, _) if tier == Tier::Builtin => name.to_string(),
+            (None, _, _) => format!("{name} (<no script>)"),
+        }
+    }
+}
+
+impl FrameKind {
+    /// How a debugger's `bt` shows a V8 or JavaScript frame, one line per
+    /// function, inlined ones first: `name (script:line:column)  [tier]`,
+    /// `<Entry>  [JSEntry]`.  `None` for a native frame: the caller names it.
+    pub fn lines(&self) -> Option<Vec<String>> {
+        match self {
+            FrameKind::Native => None,
+            FrameKind::V8 { label, builtin: Some(b) } => Some(vec![format!("<{label}>  [{b}]")]),
+            FrameKind::V8 { label, builtin: None } => Some(vec![format!("<{label}>")]),
+            FrameKind::Js { tier, functions } => Some(
+                functions
+                    .iter()
+                    .enumerate()
+                    .map(|(i, f)| {
+                        let inlined = if i + 1 < functions.len() { ", inlined" } else { "" };
+                        format!("{}  [{}{inlined}]", f.display(*tier), tier.as_str())
+                    })
+                    .collect(),
+            ),
+        }
+    }
+}
+
 /// One frame of a thread's stack.
 #[derive(Clone, Debug)]
 pub struct Frame {
@@ -98,57 +135,65 @@ struct CodeInfo {
     kind: u32,
 }
 
+/// Walks the stack of `thread`: with a [`Reader`], V8's frames decoded;
+/// without one (a process that is not node), native frames only.
+pub fn walk(reader: Option<&Reader>, image: &Image, thread: &Thread, native: &mut NativeUnwinder) -> Vec<Frame> {
+    let heap = reader.map(|r| Heap::new(&*image.memory, &r.layout));
+    let mem = &*image.memory;
+    let r = &thread.regs;
+    let mut regs = UnwindRegsX86_64::new(r.ip(), r.sp(), r.bp());
+    let mut address = FrameAddress::from_instruction_pointer(r.ip());
+    let mut frames = Vec::new();
+    while frames.len() < MAX_FRAMES {
+        let (pc, sp, fp) = (address.address(), regs.sp(), regs.bp());
+        if pc == 0 {
+            break;
+        }
+        let top = frames.is_empty();
+        let v8 = match (reader, &heap) {
+            (Some(reader), Some(heap)) if reader.is_v8_code(image, pc, native) => reader.v8_frame(heap, pc, fp, top, thread),
+            _ => None,
+        };
+        let next = match v8 {
+            Some(kind) => {
+                frames.push(Frame { pc, sp, fp, kind });
+                // The caller, by frame pointer.
+                if fp < sp || fp & 7 != 0 {
+                    break;
+                }
+                let (Some(saved_fp), Some(ret)) = (mem.u64(fp), mem.u64(fp + 8)) else { break };
+                regs = UnwindRegsX86_64::new(ret, fp + 16, saved_fp);
+                ret
+            }
+            None => {
+                frames.push(Frame { pc, sp, fp, kind: FrameKind::Native });
+                match native.step(image, address, &mut regs) {
+                    Some(ret) => ret,
+                    None => break,
+                }
+            }
+        };
+        let Some(a) = FrameAddress::from_return_address(next) else { break };
+        address = a;
+        if regs.sp() <= sp {
+            break; // no progress: a damaged stack
+        }
+    }
+    frames
+}
+
 impl Reader {
     /// Walks the stack of `thread`.
     pub fn walk(&self, image: &Image, thread: &Thread, native: &mut NativeUnwinder) -> Vec<Frame> {
-        let heap = Heap::new(&*image.memory, &self.layout);
-        let mem = &*image.memory;
-        let r = &thread.regs;
-        let mut regs = UnwindRegsX86_64::new(r.ip(), r.sp(), r.bp());
-        let mut address = FrameAddress::from_instruction_pointer(r.ip());
-        let mut frames = Vec::new();
-        while frames.len() < MAX_FRAMES {
-            let (pc, sp, fp) = (address.address(), regs.sp(), regs.bp());
-            if pc == 0 {
-                break;
-            }
-            let top = frames.is_empty();
-            let v8 = if self.is_v8_code(image, pc) { self.v8_frame(&heap, pc, fp, top, thread) } else { None };
-            let next = match v8 {
-                Some(kind) => {
-                    frames.push(Frame { pc, sp, fp, kind });
-                    // The caller, by frame pointer.
-                    if fp < sp || fp & 7 != 0 {
-                        break;
-                    }
-                    let (Some(saved_fp), Some(ret)) = (mem.u64(fp), mem.u64(fp + 8)) else { break };
-                    regs = UnwindRegsX86_64::new(ret, fp + 16, saved_fp);
-                    ret
-                }
-                None => {
-                    frames.push(Frame { pc, sp, fp, kind: FrameKind::Native });
-                    match native.step(image, address, &mut regs) {
-                        Some(ret) => ret,
-                        None => break,
-                    }
-                }
-            };
-            let Some(a) = FrameAddress::from_return_address(next) else { break };
-            address = a;
-            if regs.sp() <= sp {
-                break; // no progress: a damaged stack
-            }
-        }
-        frames
+        walk(Some(self), image, thread, native)
     }
 
     /// Whether `pc` may be V8-generated code: a builtin of the embedded
-    /// blob, or code outside every mapped file (the JIT's code space).
-    fn is_v8_code(&self, image: &Image, pc: u64) -> bool {
-        if let Some((start, end)) = self.embedded {
-            if pc >= start && pc < end {
-                return true;
-            }
+    /// blob (in a stripped binary: code of the V8 binary without CFI), or
+    /// code outside every mapped file (the JIT's code space).
+    fn is_v8_code(&self, image: &Image, pc: u64, native: &NativeUnwinder) -> bool {
+        if self.in_embedded(pc) {
+            return self.embedded.iter().any(|e| pc >= e.start && pc < e.end) || !native.has_cfi(pc);
         }
         if !image.anon_exec.is_empty() {
             return image.anon_exec.iter().any(|&(s, e)| pc >= s && pc < e);
@@ -158,11 +203,19 @@ impl Reader {
 
     /// The builtin whose code holds `pc`, from the symbol table.
     pub fn builtin_at(&self, pc: u64) -> Option<&str> {
-        self.md.builtin_at(pc.wrapping_sub(self.bias))
+        match self.embedded.iter().find(|e| pc >= e.start && pc < e.end) {
+            Some(e) => self.md.builtin_at(pc - e.start + e.file_address),
+            None => self.md.builtin_at(pc.wrapping_sub(self.bias)),
+        }
     }
 
+    /// Whether `pc` is in the embedded builtins — or, when the binary does
+    /// not say where they are, anywhere in the V8 binary.
     fn in_embedded(&self, pc: u64) -> bool {
-        self.embedded.is_some_and(|(s, e)| pc >= s && pc < e)
+        if self.embedded.is_empty() {
+            return self.binary.iter().any(|&(s, e)| pc >= s && pc < e);
+        }
+        self.embedded.iter().any(|e| pc >= e.start && pc < e.end)
     }
 
     /// Decodes the V8 frame whose frame pointer is `fp`; `None` when it
@@ -179,7 +232,7 @@ impl Reader {
             if name == "BuiltinExitFrame" {
                 // The builtin's JSFunction ("target") is pushed above the
                 // return address, after new.target.
-                if let Some(f) = (2..5).filter_map(|i| heap.mem.u64(fp + 8 * i)).find(|&w| heap.is_js_function(w)) {
+                if let Some(f) = (2..5).filter_map(|i| heap.slot(fp + 8 * i)).find(|&w| heap.is_js_function(w)) {
                     if let Some(sfi) = heap.shared_info(f) {
                         label = format!("BuiltinExit {}", heap.function_name(sfi));
                     }
@@ -187,10 +240,27 @@ impl Reader {
             }
             return Some(FrameKind::V8 { label, builtin });
         }
-        let function = heap.mem.u64(fp.wrapping_add(l.fp_function as u64))?;
+        let function = heap.slot(fp.wrapping_add(l.fp_function as u64))?;
         if !heap.is_heap_object(marker) || !heap.is_js_function(function) {
             return None;
         }
+        let mut kind = self.js_frame(heap, pc, fp, function, top, thread, builtin)?;
+        // An anonymous function (not inlined: its receiver is in the
+        // frame) is named by the property of its receiver that holds it.
+        if let (FrameKind::Js { functions, .. }, Some(p)) = (&mut kind, &self.properties) {
+            if let Some(f) = functions.last_mut().filter(|f| f.name.is_empty()) {
+                if let Some(key) = heap.frame_receiver(p, fp).and_then(|r| heap.method_key(p, r, function)) {
+                    f.name = key;
+                }
+            }
+        }
+        Some(kind)
+    }
+
+    /// The JavaScript frame of `function` whose frame pointer is `fp`.
+    #[allow(clippy::too_many_arguments)]
+    fn js_frame(&self, heap: &Heap, pc: u64, fp: u64, function: u64, top: bool, thread: &Thread, builtin: Option<String>) -> Option<FrameKind> {
+        let l = &self.layout;
         let sfi = heap.shared_info(function)?;
         if self.in_embedded(pc) {
             return Some(self.builtin_js_frame(heap, pc, fp, sfi, top, thread, builtin.as_deref()));
@@ -226,8 +296,7 @@ impl Reader {
     ) -> FrameKind {
         let l = &self.layout;
         let bytecode = heap
-            .mem
-            .u64(fp.wrapping_add(l.fp_bytecode_array as u64))
+            .slot(fp.wrapping_add(l.fp_bytecode_array as u64))
             .filter(|&b| heap.has_type(b, l.bytecode_array_type));
         let raw_offset = heap.mem.u64(fp.wrapping_add(l.fp_bytecode_offset as u64)).and_then(|w| heap.smi(w));
         let interpreter = builtin.is_none_or(|b| {
@@ -278,8 +347,7 @@ impl Reader {
     fn baseline_position(&self, heap: &Heap, fp: u64, code: &CodeInfo, pc_offset: u64) -> Option<i64> {
         let l = &self.layout;
         let bytecode = heap
-            .mem
-            .u64(fp.wrapping_add(l.fp_bytecode_array as u64))
+            .slot(fp.wrapping_add(l.fp_bytecode_array as u64))
             .filter(|&b| heap.has_type(b, l.bytecode_array_type))?;
         let table = heap.byte_array(heap.object_field(code.code, l.code_source_positions)?)?;
         let starts = self.bytecode_starts(heap, bytecode)?;
@@ -290,7 +358,7 @@ impl Reader {
     /// The offset of each bytecode of a BytecodeArray, from the bytecode
     /// sizes table of the binary (`Bytecodes::kBytecodeSizes`).
     fn bytecode_starts(&self, heap: &Heap, bytecode: u64) -> Option<Vec<u32>> {
-        let sizes = self.bytecode_sizes.as_ref()?;
+        let sizes = self.md.bytecode_sizes.as_ref()?;
         let len = heap.array_length(bytecode)?.min(1 << 24) as usize;
         let bytes = heap.mem.bytes(bytecode - self.layout.heap_object_tag + self.layout.bytecode_array_header, len)?;
         let count = sizes.len() / 3;
@@ -368,7 +436,8 @@ impl Reader {
 
     /// The code object holding `pc` (heap code only): the function's
     /// current code if it holds `pc`, else found by searching back from
-    /// `pc` for the header of the InstructionStream holding it.
+    /// `pc` for the header of the object whose instructions hold it (the
+    /// InstructionStream, or in V8 10 the Code object itself).
     fn find_code(&self, heap: &Heap, pc: u64, function: u64) -> Option<CodeInfo> {
         let l = &self.layout;
         if let Some(code) = l.js_function_code.and_then(|off| heap.object_field(function, off)) {
@@ -376,22 +445,27 @@ impl Reader {
                 return Some(info);
             }
         }
-        let (istream_type, header) = (l.istream_type?, l.istream_header);
+        let (header, holder_type) = match l.instructions {
+            Instructions::Inline { header } => (header, l.code_type),
+            Instructions::Stream { header, stream_type, .. } => (header, stream_type),
+        };
         // Instructions start at 32-byte (or coarser) aligned addresses.
         let mut start = pc & !31;
         let lowest = pc.saturating_sub(MAX_CODE_SIZE);
         let known_map = self.istream_map.get();
         while start > lowest {
-            let istream = start - header + l.heap_object_tag;
-            let map = heap.mem.u64(istream - l.heap_object_tag);
+            let holder = start - header + l.heap_object_tag;
+            let map = heap.mem.u64(holder - l.heap_object_tag);
             let hit = match (map, known_map) {
                 (Some(m), Some(k)) => m == k,
-                (Some(_), None) => heap.has_type(istream, istream_type),
+                (Some(_), None) => heap.has_type(holder, holder_type),
                 (None, _) => return None,
             };
-            if hit {
-                let code = heap.object_field(istream, l.istream_code)?;
-                let info = self.code_info(heap, code)?;
+            let code = match l.instructions {
+                Instructions::Inline { .. } => Some(holder),
+                Instructions::Stream { code, .. } => heap.object_field(holder, code),
+            };
+            if let Some(info) = code.filter(|_| hit).and_then(|c| self.code_info(heap, c)) {
                 if info.start == start && self.code_contains(heap, &info, pc) {
                     self.istream_map.set(map);
                     return Some(info);
@@ -404,10 +478,13 @@ impl Reader {
 
     fn code_info(&self, heap: &Heap, code: u64) -> Option<CodeInfo> {
         let l = &self.layout;
-        if !heap.has_type(code, l.code_type?) {
+        if !heap.has_type(code, l.code_type) {
             return None;
         }
-        let start = heap.field(code, l.code_instruction_start)?;
+        let start = match l.instructions {
+            Instructions::Inline { header } => code - l.heap_object_tag + header,
+            Instructions::Stream { start, .. } => heap.field(code, start)?,
+        };
         let flags = heap.mem.u32(code - l.heap_object_tag + l.code_flags)?;
         Some(CodeInfo { code, start, kind: (flags >> l.code_kind_shift) & l.code_kind_mask })
     }

@@ -71,6 +71,22 @@ impl<'a> Heap<'a> {
         w & self.l.heap_object_tag_mask == self.l.heap_object_tag && w > 0x1000
     }
 
+    /// A tagged value held in a stack slot at `addr`.  A heap object a
+    /// garbage collection moved since the stack was copied (a caught
+    /// thread that ran on) is found at its new place: the collector leaves
+    /// the new address, untagged, in the old copy's map word.  Values read
+    /// from the heap itself never need this (the collector updated them).
+    pub fn slot(&self, addr: u64) -> Option<u64> {
+        let w = self.mem.u64(addr)?;
+        if !self.is_heap_object(w) {
+            return Some(w);
+        }
+        let Some(map_word) = self.field(w, self.l.map) else { return Some(w) };
+        let moved = map_word & self.l.heap_object_tag_mask == 0 && map_word > 0x1000;
+        let new = map_word.wrapping_add(self.l.heap_object_tag);
+        Some(if moved && self.instance_type(new).is_some() { new } else { w })
+    }
+
     /// The word at byte offset `off` of object `obj` (a tagged pointer).
     pub fn field(&self, obj: u64, off: u64) -> Option<u64> {
         self.mem.u64(obj.wrapping_sub(self.l.heap_object_tag).wrapping_add(off))

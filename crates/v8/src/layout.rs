@@ -37,8 +37,7 @@ pub struct Layout {
     pub script_type: u16,
     pub scope_info_type: u16,
     pub bytecode_array_type: u16,
-    pub code_type: Option<u16>,
-    pub istream_type: Option<u16>,
+    pub code_type: u16,
     pub byte_array_types: Vec<u16>,
     pub fixed_array_types: Vec<u16>,
 
@@ -85,7 +84,7 @@ pub struct Layout {
     pub bytecode_array_source_positions: u64,
 
     // Code.
-    pub code_instruction_start: u64,
+    pub instructions: Instructions,
     pub code_instruction_size: u64,
     pub code_flags: u64,
     pub code_kind_mask: u32,
@@ -94,9 +93,6 @@ pub struct Layout {
     pub code_kind_interpreted: u32,
     pub code_deopt_data: u64,
     pub code_source_positions: u64,
-    pub code_instruction_stream: Option<u64>,
-    pub istream_code: u64,
-    pub istream_header: u64,
 
     // Deoptimization data (indexes into a FixedArray).
     pub deopt_literal_array: u64,
@@ -107,6 +103,17 @@ pub struct Layout {
     // Registers (x86_64 encoding).
     pub bytecode_offset_register: Option<i64>,
     pub bytecode_array_register: Option<i64>,
+}
+
+/// Where the machine code of a Code object is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Instructions {
+    /// V8 10 and older: right after the Code object's header of `header` bytes.
+    Inline { header: u64 },
+    /// V8 11 and later: in an InstructionStream object (of type
+    /// `stream_type`, instructions after its `header` bytes, its Code in
+    /// field `code`); the Code object holds their address in field `start`.
+    Stream { start: u64, stream_type: u16, header: u64, code: u64 },
 }
 
 impl Layout {
@@ -139,36 +146,60 @@ impl Layout {
         };
         let types_named = |names: &[&str]| names.iter().filter_map(|n| md.instance_type(n)).map(|v| v as u16).collect::<Vec<_>>();
 
-        // JSFunction::code: exported before V8 11 and since 12; in 11.x it
-        // is the field after raw_feedback_cell (shared, context,
-        // feedback_cell, code, prototype_or_initial_map).
+        // JSFunction::code: exported before V8 11 and in 12; in 11.x it is
+        // the field between raw_feedback_cell and prototype_or_initial_map.
+        // V8 13 (node 24) has none: a handle into a per-process dispatch
+        // table takes its place (code is then found from the PC alone).
+        let feedback_cell = md.field("JSFunction", "raw_feedback_cell");
         let js_function_code = md
             .field("JSFunction", "code")
-            .or_else(|| md.field("JSFunction", "raw_feedback_cell").map(|v| v + 8))
+            .or_else(|| {
+                let cell = feedback_cell?;
+                (md.field("JSFunction", "prototype_or_initial_map")? == cell + 16).then_some(cell + 8)
+            })
             .map(|v| v as u64);
 
-        // Code.  V8 12+ exports instruction_start, instruction_size and
-        // flags.  V8 11.x (node 20) exports relocation_info,
-        // deoptimization_data and source_position_table; its Code then has
+        // Code.  V8 10 and older (node 18) export flags, instruction_size
+        // and instruction_start as a `uintptr_t` offset: the instructions
+        // follow the Code header; relocation_info, deoptimization_data,
+        // position_table and code_data_container come before
+        // instruction_size.  V8 11.x (node 20) exports relocation_info,
+        // deoptimization_data and source_position_table; then come
         // instruction_stream, code_entry_point (u64), flags (u32),
-        // builtin_id (u16), kind_specific_flags (u16), instruction_size (i32).
-        // V8 10 and older (node 18): instructions follow the Code header.
+        // builtin_id (u16), kind_specific_flags (u16), instruction_size
+        // (i32).  V8 12+ exports instruction_start (an `Address` field),
+        // instruction_size and flags, with deoptimization_data,
+        // position_table and wrapper before instruction_stream.
         let positions = md.field("Code", "source_position_table");
         let wrapper = md.field("Code", "wrapper");
-        let (code_instruction_start, code_instruction_size, code_flags, code_deopt_data, code_source_positions, code_instruction_stream) =
-            if let (Some(start), Some(size), Some(flags)) = (
+        let stream = |start: i64| -> Result<Instructions> {
+            Ok(Instructions::Stream {
+                start: start as u64,
+                stream_type: t("INSTRUCTION_STREAM_TYPE")?,
+                header: need(md.field("InstructionStream", "instruction_start"), "InstructionStream::instruction_start")? as u64,
+                code: f("HeapObject", "map")? + 8,
+            })
+        };
+        let (instructions, code_instruction_size, code_flags, code_deopt_data, code_source_positions) =
+            if let (Some(header), Some(size), Some(flags)) = (
+                md.get("class_Code__instruction_start__uintptr_t"),
+                md.field("Code", "instruction_size"),
+                md.field("Code", "flags"),
+            ) {
+                let pos = positions.unwrap_or(size - 16);
+                let deopt = md.field("Code", "deoptimization_data").unwrap_or(pos - 8);
+                (Instructions::Inline { header: header as u64 }, size, flags, deopt, pos)
+            } else if let (Some(start), Some(size), Some(flags)) = (
                 md.field("Code", "instruction_start"),
                 md.field("Code", "instruction_size"),
                 md.field("Code", "flags"),
             ) {
-                // 12.x and later: deoptimization_data_or_interpreter_data,
-                // position_table, wrapper, instruction_stream.
                 let pos = positions.or(wrapper.map(|w| w - 8)).unwrap_or(16);
                 let deopt = md.field("Code", "deoptimization_data").unwrap_or(pos - 8);
-                (start, size, flags, deopt, pos, md.field("Code", "instruction_stream"))
+                (stream(start)?, size, flags, deopt, pos)
             } else if let Some(pos) = positions {
                 let deopt = md.field("Code", "deoptimization_data").unwrap_or(pos - 8);
-                (pos + 16, pos + 32, pos + 24, deopt, pos, Some(pos + 8))
+                (stream(pos + 16)?, pos + 32, pos + 24, deopt, pos)
             } else {
                 bail!("{}: unknown layout of V8 Code objects", md.path.display());
             };
@@ -200,8 +231,7 @@ impl Layout {
             script_type: t("SCRIPT_TYPE")?,
             scope_info_type: t("SCOPE_INFO_TYPE")?,
             bytecode_array_type: t("BYTECODE_ARRAY_TYPE")?,
-            code_type: md.instance_type("CODE_TYPE").map(|v| v as u16),
-            istream_type: md.instance_type("INSTRUCTION_STREAM_TYPE").map(|v| v as u16),
+            code_type: t("CODE_TYPE")?,
             byte_array_types: types_named(&["BYTE_ARRAY_TYPE", "TRUSTED_BYTE_ARRAY_TYPE"]),
             fixed_array_types: types_named(&["FIXED_ARRAY_TYPE", "TRUSTED_FIXED_ARRAY_TYPE"]),
             string_length: f("String", "length")?,
@@ -245,7 +275,7 @@ impl Layout {
             ]),
             bytecode_array_header: f("BytecodeArray", "data")?,
             bytecode_array_source_positions,
-            code_instruction_start: code_instruction_start as u64,
+            instructions,
             code_instruction_size: code_instruction_size as u64,
             code_flags: code_flags as u64,
             code_kind_mask: c("CodeKindFieldMask")? as u32,
@@ -254,9 +284,6 @@ impl Layout {
             code_kind_interpreted: c("CodeKindInterpretedFunction")? as u32,
             code_deopt_data: code_deopt_data as u64,
             code_source_positions: code_source_positions as u64,
-            code_instruction_stream: code_instruction_stream.map(|v| v as u64),
-            istream_code: f("HeapObject", "map")? + 8,
-            istream_header: md.field("InstructionStream", "instruction_start").unwrap_or(0) as u64,
             deopt_literal_array: md.get("DeoptimizationDataLiteralArrayIndex").unwrap_or(2) as u64,
             deopt_inlining_positions: md.get("DeoptimizationDataInliningPositionsIndex").unwrap_or(7) as u64,
             deopt_shared_info: md

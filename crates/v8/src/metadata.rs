@@ -9,7 +9,9 @@
 
 use std::collections::HashMap;
 use std::fs::File;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
 use memmap2::Mmap;
@@ -31,9 +33,35 @@ pub struct Metadata {
     /// `interpreter::Bytecodes::kBytecodeSizes` (3 operand scales ×
     /// bytecode count, bytes), from `.symtab`: the length of every bytecode.
     pub bytecode_sizes: Option<Vec<u8>>,
+    /// `MAJOR.MINOR` of the V8 version string in read-only data
+    /// (`10.2.154.26-node.37`), for binaries without `.symtab`.
+    pub version_string: Option<String>,
+    /// File address and size of the embedded builtins' code
+    /// (`v8_Default_embedded_blob_code_` and its size), from `.symtab`.
+    blob: Option<(u64, u64)>,
     /// `(p_offset, p_vaddr, p_filesz)` of each loadable segment, to find
     /// the load bias from a mapping.
     loads: Vec<(u64, u64, u64)>,
+}
+
+/// The metadata of every file read so far (and which files have none),
+/// by device and inode: a session reading many processes (`prodtrace
+/// catch`) reads each binary once.
+#[derive(Default)]
+pub struct MetadataCache(HashMap<(u64, u64), Option<Arc<Metadata>>>);
+
+impl MetadataCache {
+    /// The metadata of `file` (`None`: not a V8 binary).
+    pub fn read(&mut self, file: &Path) -> Result<Option<Arc<Metadata>>> {
+        let meta = std::fs::metadata(file).with_context(|| format!("cannot read {}", file.display()))?;
+        let key = (meta.dev(), meta.ino());
+        if let Some(md) = self.0.get(&key) {
+            return Ok(md.clone());
+        }
+        let md = Metadata::read(file)?.map(Arc::new);
+        self.0.insert(key, md.clone());
+        Ok(md)
+    }
 }
 
 /// Symbols of `.symtab` the reader uses when present.
@@ -87,9 +115,14 @@ impl Metadata {
         let mut builtins = Vec::new();
         let mut symbols = HashMap::new();
         let mut bytecode_sizes = None;
+        let (mut blob_start, mut blob_size) = (None, None);
         for sym in elf.symbols() {
             let Ok(name) = sym.name() else { continue };
-            if name == "_ZN2v88internal11interpreter9Bytecodes14kBytecodeSizesE" && sym.size() % 3 == 0 {
+            if name == "v8_Default_embedded_blob_code_" {
+                blob_start = Some(sym.address());
+            } else if name == "v8_Default_embedded_blob_code_size_" {
+                blob_size = read_int(sym.address(), 4);
+            } else if name == "_ZN2v88internal11interpreter9Bytecodes14kBytecodeSizesE" && sym.size() % 3 == 0 {
                 // uint8_t kBytecodeSizes[3][kBytecodeCount].
                 bytecode_sizes = read_bytes(sym.address(), sym.size());
             } else if let Some(b) = name.strip_prefix("Builtins_") {
@@ -100,6 +133,9 @@ impl Metadata {
                 symbols.insert(*w, sym.address());
             }
         }
+        if bytecode_sizes.is_none() {
+            bytecode_sizes = find_bytecode_sizes(&elf);
+        }
         builtins.sort();
         builtins.dedup_by_key(|b| b.0);
         let loads = elf
@@ -109,12 +145,27 @@ impl Metadata {
                 (off, s.address(), size)
             })
             .collect();
-        Ok(Some(Metadata { path: path.to_path_buf(), consts, builtins, symbols, bytecode_sizes, loads }))
+        let blob = match (blob_start, blob_size) {
+            (Some(start), Some(size)) if size > 0 => Some((start, size as u64)),
+            _ => None,
+        };
+        let version_string = if symbols.contains_key("_ZN2v88internal7Version6major_E") { None } else { find_version(&elf) };
+        Ok(Some(Metadata {
+            path: path.to_path_buf(),
+            consts,
+            builtins,
+            symbols,
+            bytecode_sizes,
+            version_string,
+            blob,
+            loads,
+        }))
     }
 
     /// Finds the V8 binary among the modules of an image (the executable,
-    /// or a libnode.so) and reads its metadata.
-    pub fn find(modules: &[Module]) -> Result<(Metadata, u64)> {
+    /// or a libnode.so) and reads its metadata, through `cache`: returns it,
+    /// its load bias and the path the image maps it under.
+    pub fn find(modules: &[Module], cache: &mut MetadataCache) -> Result<(Arc<Metadata>, u64, String)> {
         let mut tried = Vec::new();
         // Executables and libnode first: the usual homes of V8.
         let mut candidates: Vec<&Module> = modules.iter().filter(|m| m.file_offset == 0).collect();
@@ -124,10 +175,10 @@ impl Metadata {
             if !seen.insert(&m.path) || m.path.starts_with("/dev/") || m.path.starts_with("/memfd:") {
                 continue;
             }
-            match Metadata::read(&m.file) {
+            match cache.read(&m.file) {
                 Ok(Some(md)) => {
                     let bias = md.load_bias(modules, &m.path).unwrap_or(0);
-                    return Ok((md, bias));
+                    return Ok((md, bias, m.path.clone()));
                 }
                 Ok(None) => tried.push(m.path.clone()),
                 Err(_) => tried.push(format!("{} (unreadable)", m.path)),
@@ -152,6 +203,25 @@ impl Metadata {
                 .find(|(off, _, size)| m.file_offset >= *off && m.file_offset < off + (*size).max(1))?;
             Some(m.start.wrapping_sub(p_vaddr.wrapping_add(m.file_offset - p_offset)))
         })
+    }
+
+    /// The file addresses a mapping of this binary holds: `(start, end)`.
+    pub fn file_addresses(&self, m: &Module) -> Option<(u64, u64)> {
+        let &(p_offset, p_vaddr, _) =
+            self.loads.iter().find(|(off, _, size)| m.file_offset >= *off && m.file_offset < off + (*size).max(1))?;
+        let start = p_vaddr + (m.file_offset - p_offset);
+        Some((start, start + (m.end - m.start)))
+    }
+
+    /// File addresses `(start, end)` of the embedded builtins' code: the
+    /// blob's own symbols, else the span of the `Builtins_*` symbols.
+    pub fn embedded_blob(&self) -> Option<(u64, u64)> {
+        if let Some((start, size)) = self.blob {
+            return Some((start, start + size));
+        }
+        let first = self.builtins.first()?;
+        let last = self.builtins.last()?;
+        Some((first.0, last.0 + last.1.max(1)))
     }
 
     /// `v8dbg_NAME`.
@@ -208,6 +278,66 @@ impl Metadata {
     }
 }
 
+/// The V8 version node embeds as a string (`V8_VERSION_STRING` with node's
+/// `-node.N` suffix, e.g. `10.2.154.26-node.37`): `10.2`.
+fn find_version(elf: &object::File) -> Option<String> {
+    const SUFFIX: &[u8] = b"-node.";
+    for section in elf.sections().filter(|s| s.kind() == SectionKind::ReadOnlyString || s.kind() == SectionKind::ReadOnlyData) {
+        let Ok(data) = section.data() else { continue };
+        let mut at = 0;
+        while let Some(i) = data[at..].windows(SUFFIX.len()).position(|w| w == SUFFIX) {
+            let end = at + i;
+            at = end + 1;
+            let start = data[..end].iter().rposition(|&c| !(c.is_ascii_digit() || c == b'.')).map_or(0, |p| p + 1);
+            let version = std::str::from_utf8(&data[start..end]).ok()?;
+            let parts: Vec<&str> = version.split('.').collect();
+            if parts.len() == 4 && parts.iter().all(|p| !p.is_empty()) && data.get(start.wrapping_sub(1)).is_none_or(|&c| c == 0) {
+                return Some(format!("{}.{}", parts[0], parts[1]));
+            }
+        }
+    }
+    None
+}
+
+/// `Bytecodes::kBytecodeSizes` of a binary without `.symtab`, found by its
+/// shape in read-only data: three rows (operand scales 1, 2, 4) of one
+/// byte per bytecode, each starting with the four one-byte prefixes (Wide,
+/// ExtraWide and their DebugBreak twins) and DebugBreak0..; an operand
+/// scaled by 2 or 4 makes a bytecode at most twice longer each time
+/// (`size(2x) - 1 <= 2 (size(1x) - 1)`).  Only a single match is taken.
+fn find_bytecode_sizes(elf: &object::File) -> Option<Vec<u8>> {
+    const ROW0: [u8; 7] = [1, 1, 1, 1, 1, 2, 3];
+    const ROW1: [u8; 7] = [1, 1, 1, 1, 1, 3, 5];
+    const ROW2: [u8; 7] = [1, 1, 1, 1, 1, 5, 9];
+    let mut found = Vec::new();
+    for section in elf.sections().filter(|s| s.kind() == SectionKind::ReadOnlyData) {
+        let Ok(data) = section.data() else { continue };
+        let mut at = 0;
+        while let Some(i) = data[at..].windows(ROW0.len()).position(|w| w == ROW0) {
+            let x = at + i;
+            at = x + 1;
+            for n in 100..400 {
+                let Some(rows) = data.get(x..x + 3 * n) else { break };
+                let (r0, r1, r2) = (&rows[..n], &rows[n..2 * n], &rows[2 * n..]);
+                if !r1.starts_with(&ROW1) || !r2.starts_with(&ROW2) {
+                    continue;
+                }
+                let shaped = (0..n).all(|i| {
+                    let (a, b, c) = (r0[i], r1[i], r2[i]);
+                    1 <= a && a <= b && b <= c && c <= 32 && b - 1 <= 2 * (a - 1) && c - 1 <= 2 * (b - 1)
+                });
+                if shaped {
+                    found.push(rows.to_vec());
+                }
+            }
+            if found.len() > 1 {
+                return None;
+            }
+        }
+    }
+    (found.len() == 1).then(|| found.pop()).flatten()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -228,6 +358,17 @@ mod tests {
         // Wide, ExtraWide: one byte; every bytecode is longer at a wider scale or as long.
         assert_eq!((sizes[0], sizes[1]), (1, 1));
         assert!((0..n).all(|i| sizes[i] <= sizes[n + i] && sizes[n + i] <= sizes[2 * n + i]));
+    }
+
+    #[test]
+    fn bytecode_sizes_found_by_shape_are_the_symbol() {
+        let file = File::open("/usr/bin/node").unwrap();
+        let map = unsafe { Mmap::map(&file) }.unwrap();
+        let elf = object::File::parse(&*map).unwrap();
+        let md = Metadata::read(Path::new("/usr/bin/node")).unwrap().unwrap();
+        assert_eq!(find_bytecode_sizes(&elf), md.bytecode_sizes);
+        assert!(find_bytecode_sizes(&object::File::parse(&*unsafe { Mmap::map(&File::open("/bin/sh").unwrap()) }.unwrap()).unwrap()).is_none());
+        assert_eq!(find_version(&elf).as_deref(), Some("11.3"), "the string agrees with Version::major_/minor_");
     }
 
     #[test]

@@ -1,12 +1,15 @@
 //! Native frames: unwinding C/C++ code with the DWARF CFI (`.eh_frame`) of
 //! the files an image maps, through the framehop crate.  Code without CFI
 //! (V8's builtins and JIT code, which always keep frame pointers) is
-//! unwound by frame pointer, by framehop's fallback or by the V8 walker.
+//! unwound by frame pointer, by framehop's fallback or by the V8 walker;
+//! [`NativeUnwinder::has_cfi`] tells the two apart (in a stripped binary,
+//! code without CFI is how V8's embedded builtins are recognised).
 
 use std::collections::HashMap;
 use std::fs::File;
 use std::ops::Range;
-use std::path::{Path, PathBuf};
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
 use std::sync::Arc;
 
 use framehop::x86_64::{CacheX86_64, UnwindRegsX86_64, UnwinderX86_64};
@@ -28,20 +31,45 @@ struct ElfUnwindInfo {
     eh_frame_hdr: Option<(Range<u64>, Bytes)>,
 }
 
+/// The unwind sections of every file read so far (and which files have
+/// none), by device and inode, for sessions that unwind many stacks.
+#[derive(Default)]
+pub struct ElfCache(HashMap<(u64, u64), Option<Arc<ElfUnwindInfo>>>);
+
+impl ElfCache {
+    fn get(&mut self, file: &Path) -> Option<Arc<ElfUnwindInfo>> {
+        let meta = std::fs::metadata(file).ok()?;
+        self.0.entry((meta.dev(), meta.ino())).or_insert_with(|| load_elf(file).map(Arc::new)).clone()
+    }
+}
+
 /// A framehop unwinder over the executable mappings of an image.
 pub struct NativeUnwinder {
     unwinder: UnwinderX86_64<Bytes>,
     cache: CacheX86_64,
+    /// The unwind tables of each text mapping, to ask whether a PC has CFI.
+    tables: Vec<CfiTable>,
+}
+
+/// `.eh_frame_hdr`'s search table and `.eh_frame` of one text mapping.
+struct CfiTable {
+    range: Range<u64>,
+    bias: u64,
+    info: Arc<ElfUnwindInfo>,
 }
 
 impl NativeUnwinder {
     /// Loads the CFI of every file `image` maps executable code from.
     pub fn new(image: &Image) -> NativeUnwinder {
+        NativeUnwinder::new_cached(image, &mut ElfCache::default())
+    }
+
+    /// [`NativeUnwinder::new`], reading each file once per `cache`.
+    pub fn new_cached(image: &Image, cache: &mut ElfCache) -> NativeUnwinder {
         let mut unwinder = UnwinderX86_64::new();
-        let mut infos: HashMap<PathBuf, Option<Arc<ElfUnwindInfo>>> = HashMap::new();
+        let mut tables = Vec::new();
         for m in &image.modules {
-            let info = infos.entry(m.file.clone()).or_insert_with(|| load_elf(&m.file).map(Arc::new)).clone();
-            let Some(info) = info else { continue };
+            let Some(info) = cache.get(&m.file) else { continue };
             // Only the mapping of the text segment gets a module.
             let Some(text) = &info.text else { continue };
             let Some(bias) = load_bias(m, &info) else { continue };
@@ -50,9 +78,30 @@ impl NativeUnwinder {
             }
             if let Some(module) = make_module(m, &info, bias) {
                 unwinder.add_module(module);
+                tables.push(CfiTable { range: m.start..m.end, bias, info: info.clone() });
             }
         }
-        NativeUnwinder { unwinder, cache: CacheX86_64::new() }
+        NativeUnwinder { unwinder, cache: CacheX86_64::new(), tables }
+    }
+
+    /// Whether a mapped file has CFI (an `.eh_frame` entry) for `pc`.
+    pub fn has_cfi(&self, pc: u64) -> bool {
+        use gimli::{BaseAddresses, EhFrame, EhFrameHdr, LittleEndian, UnwindSection};
+        let Some(t) = self.tables.iter().find(|t| t.range.contains(&pc)) else { return false };
+        let (Some((hdr_range, hdr)), Some((eh_range, eh))) = (&t.info.eh_frame_hdr, &t.info.eh_frame) else {
+            return false;
+        };
+        let mut bases = BaseAddresses::default().set_eh_frame_hdr(hdr_range.start).set_eh_frame(eh_range.start);
+        if let Some(text) = &t.info.text {
+            bases = bases.set_text(text.start);
+        }
+        if let Some(got) = &t.info.got {
+            bases = bases.set_got(got.start);
+        }
+        let Ok(parsed) = EhFrameHdr::new(hdr, LittleEndian).parse(&bases, 8) else { return false };
+        let Some(table) = parsed.table() else { return false };
+        let eh_frame = EhFrame::new(eh, LittleEndian);
+        table.fde_for_address(&eh_frame, &bases, pc.wrapping_sub(t.bias), EhFrame::cie_from_offset).is_ok()
     }
 
     /// Unwinds one frame: from `regs` (ip of this frame in `address`),

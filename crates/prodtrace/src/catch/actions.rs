@@ -17,7 +17,7 @@ use super::event::{Event, SKIPPED_TRACED};
 use super::names;
 use super::symbols::Symbols;
 use super::target;
-use super::unwind::{Method, StackUnwinder};
+use super::unwind::{Method, Stack, StackUnwinder};
 use crate::console::{errln, outln};
 
 /// How long a process may take to reach group-stop after our SIGSTOP.
@@ -102,6 +102,15 @@ impl Handler {
         (self.acts.abort && self.noted.insert(pid)).then(|| format!("prodtrace: {}", target::abort_core_note(pid)))
     }
 
+    /// Reads, before any match, what printing the stacks of `pid` needs
+    /// from its binaries (unwind tables, V8 metadata): a match then holds
+    /// it only for the reading of its memory.
+    pub fn prepare(&mut self, pid: u32) {
+        if self.acts.print {
+            self.unwinder.prepare(pid);
+        }
+    }
+
     /// Matches handled so far.
     pub fn handled(&self) -> u64 {
         self.handled
@@ -124,14 +133,14 @@ impl Handler {
                 "prodtrace: thread {} is traced by a debugger (process {tracer}): not signalled, no core taken",
                 ev.tid
             );
-            self.report(&ev, false);
+            self.report(&ev);
             return Ok(());
         }
         if !self.acts.stops() {
             if self.acts.abort && ev.signal_err != 0 {
                 errln!("prodtrace: could not send SIGABRT to thread {}: {}", ev.tid, signal_error(ev.pid, ev.signal_err));
             }
-            self.report(&ev, false);
+            self.report(&ev);
             if self.acts.abort && ev.signal_err == 0 {
                 if let Some(note) = self.abort_note(ev.pid) {
                     errln!("{note}");
@@ -142,7 +151,7 @@ impl Handler {
         }
         if ev.signal_err != 0 {
             errln!("prodtrace: could not stop process {}: {}", ev.pid, signal_error(ev.pid, ev.signal_err));
-            self.report(&ev, false);
+            self.report(&ev);
             return Ok(());
         }
         // The process is (being) stopped: keep the pause short — the core
@@ -153,10 +162,13 @@ impl Handler {
         let stopped = self.wait_stopped(&ev, &mut held);
         held.out(self.head(&ev));
         let result = self.act_while_stopped(&ev, &mut held);
+        // The stack — JavaScript frames too — is read while the process
+        // is still held at the call; it is named and printed after.
+        let stack = self.acts.print.then(|| self.unwinder.unwind(&ev, stopped));
         if self.acts.leave_stopped && stopped {
             self.left_stopped = true;
             held.write();
-            self.report_stack(&ev, true);
+            self.print_stack(&ev, stack);
             outln!(
                 "process {pid} is stopped at the return of {}(); resume it with: kill -CONT {pid}  \
                  (inspect it first with: gdb -p {pid})",
@@ -164,9 +176,6 @@ impl Handler {
                 pid = ev.pid
             );
         } else {
-            if self.acts.print {
-                self.unwinder.remember_maps(ev.pid);
-            }
             match target::resume(ev.pid) {
                 Ok(()) => held.out(format!(
                     "resumed process {} after {:.1} ms",
@@ -177,7 +186,7 @@ impl Handler {
                 Err(_) => {}
             }
             held.write();
-            self.report_stack(&ev, false);
+            self.print_stack(&ev, stack);
         }
         result
     }
@@ -234,9 +243,9 @@ impl Handler {
     }
 
     /// Prints the match: one line, or the full report with --print.
-    fn report(&mut self, ev: &Event, stopped: bool) {
+    fn report(&mut self, ev: &Event) {
         outln!("{}", self.head(ev));
-        self.report_stack(ev, stopped);
+        self.report_stack(ev);
     }
 
     /// The call: one line, or with --print the header of the full report.
@@ -249,26 +258,32 @@ impl Handler {
         }
     }
 
-    /// With --print, the thread's user stack at the call.  `stopped`: the
-    /// process is still held at the call (live stack memory is valid).
-    fn report_stack(&mut self, ev: &Event, stopped: bool) {
-        if !self.acts.print {
-            return;
+    /// With --print, the thread's user stack at the call, read now: the
+    /// process is not held (it runs on, or was aborted).
+    fn report_stack(&mut self, ev: &Event) {
+        if self.acts.print {
+            let stack = self.unwinder.unwind(ev, false);
+            self.print_stack(ev, Some(stack));
         }
-        let stack = self.unwinder.unwind(ev, stopped);
+    }
+
+    /// Prints a stack read by [`StackUnwinder::unwind`].
+    fn print_stack(&self, ev: &Event, stack: Option<Stack>) {
+        let Some(stack) = stack else { return };
         let how = match stack.method {
             Method::Dwarf => "DWARF unwinding",
             Method::FramePointer => "frame pointers",
         };
-        outln!("user stack ({how}):");
+        match &stack.v8 {
+            Some(v) => outln!("user stack ({how}; JavaScript frames read from V8 {v}'s heap):"),
+            None => outln!("user stack ({how}):"),
+        }
         let (frames, offline) = self.symbols.name(ev.pid, &stack);
         if offline {
             outln!("  (process {} has exited: symbolized from its files)", ev.pid);
         }
         for (i, f) in frames.iter().enumerate() {
-            let name = f.name.clone().unwrap_or_else(|| "?".into());
-            let module = f.module.as_deref().map(symbolize::short_module).unwrap_or("?");
-            outln!("  #{i:<2} {:#018x}  {name}  [{module}]", f.addr);
+            outln!("  #{i:<2} {:#018x}  {}", f.addr, f.text);
         }
     }
 }

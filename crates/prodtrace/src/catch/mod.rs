@@ -251,6 +251,16 @@ pub fn run(args: Args) -> Result<()> {
     if let Some(note) = filter.pid.and_then(|pid| handler.abort_note(pid)) {
         errln!("{note}");
     }
+    // What printing stacks needs from the targets' binaries is read now,
+    // not while a match holds one of them.
+    let targets: Vec<u32> = match (filter.pid, &filter.comm) {
+        (Some(pid), _) => vec![pid],
+        (None, Some(comm)) => processes_named(comm),
+        (None, None) => Vec::new(),
+    };
+    for pid in targets {
+        handler.prepare(pid);
+    }
 
     let mut storage = probe::ObjectStorage::uninit();
     let probe = Probe::attach(&mut storage, &filter, send, args.count)?;
@@ -341,6 +351,15 @@ pub fn run(args: Args) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// The processes whose name is `comm` now (as `--comm` matches a process).
+fn processes_named(comm: &str) -> Vec<u32> {
+    let Ok(dir) = std::fs::read_dir("/proc") else { return Vec::new() };
+    dir.flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|&pid| pid != std::process::id() && procctl::comm(pid).is_ok_and(|c| c == comm))
+        .collect()
 }
 
 /// Ends the session's part in the command it started, and says how the

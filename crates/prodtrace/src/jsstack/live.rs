@@ -72,8 +72,9 @@ pub fn run(pid: u32, opts: &Options) -> Result<()> {
     report::print(&stacks, &report::Namer::Live { pid, snapshot }, opts)
 }
 
-/// The file mappings of a process, each with a path that reads its file.
-fn modules_of(snapshot: &Snapshot) -> Vec<Module> {
+/// The file mappings of a process, each with a path that reads its file
+/// (also what `catch` reads a caught thread's stack with).
+pub(crate) fn modules_of(snapshot: &Snapshot) -> Vec<Module> {
     snapshot
         .modules()
         .iter()

@@ -11,6 +11,8 @@ mod core;
 mod live;
 mod report;
 
+pub(crate) use live::modules_of;
+
 use std::path::PathBuf;
 
 use anyhow::{bail, Result};

@@ -7,7 +7,7 @@ use std::io::Write;
 use anyhow::Result;
 use serde_json::json;
 use symbolize::{Snapshot, Symbolizer};
-use v8::{Frame, FrameKind, Module, Tier};
+use v8::{Frame, FrameKind, Module};
 
 pub struct Options {
     pub json: bool,
@@ -189,26 +189,13 @@ fn lines_of(t: &ThreadStack, namer: &Namer, symbolizer: &Symbolizer, opts: &Opti
                 if opts.js_only {
                     continue;
                 }
-                let text = match builtin {
-                    Some(b) => format!("<{label}>  [{b}]"),
-                    None => format!("<{label}>"),
-                };
+                let text = f.kind.lines().unwrap_or_default().concat();
                 let json = json!({"pc": format!("{:#x}", f.pc), "kind": "v8", "frame": label, "builtin": builtin});
                 lines.push(Line { pc: f.pc, text, json });
             }
             FrameKind::Js { tier, functions } => {
-                let n = functions.len();
-                for (i, func) in functions.iter().enumerate() {
-                    let inlined = i + 1 < n;
-                    let name = if func.name.is_empty() { "<anonymous>" } else { func.name.as_str() };
-                    let location = match (&func.script, func.line, func.column) {
-                        (Some(s), Some(l), Some(c)) => format!(" ({s}:{l}:{c})"),
-                        (Some(s), _, _) => format!(" ({s})"),
-                        (None, _, _) if *tier == Tier::Builtin => String::new(),
-                        (None, _, _) => " (<no script>)".to_string(),
-                    };
-                    let tier_text = if inlined { format!("{}, inlined", tier.as_str()) } else { tier.as_str().to_string() };
-                    let text = format!("{name}{location}  [{tier_text}]");
+                let texts = f.kind.lines().unwrap_or_default();
+                for (i, (func, text)) in functions.iter().zip(texts).enumerate() {
                     let json = json!({
                         "pc": format!("{:#x}", f.pc),
                         "kind": "js",
@@ -217,7 +204,7 @@ fn lines_of(t: &ThreadStack, namer: &Namer, symbolizer: &Symbolizer, opts: &Opti
                         "line": func.line,
                         "column": func.column,
                         "tier": tier.as_str(),
-                        "inlined": inlined,
+                        "inlined": i + 1 < functions.len(),
                     });
                     lines.push(Line { pc: f.pc, text, json });
                 }
