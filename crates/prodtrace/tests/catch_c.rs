@@ -84,14 +84,7 @@ fn abort_kills_the_thread_at_the_call_and_tells_about_core_limits() {
     let mut cmd = catch(&["--syscall", "close", "--errno", "EBADF", "--abort", "-w", "--"]);
     cmd.arg(&bin).args([marker.to_str().unwrap(), "0", "-1", "0"]).current_dir(dir.path());
     // The child inherits a core limit of 0: prodtrace must say so.
-    // SAFETY: setrlimit is async-signal-safe.
-    unsafe {
-        std::os::unix::process::CommandExt::pre_exec(&mut cmd, || {
-            let zero = libc::rlimit { rlim_cur: 0, rlim_max: libc::RLIM_INFINITY };
-            libc::setrlimit(libc::RLIMIT_CORE, &zero);
-            Ok(())
-        });
-    }
+    core_limit_zero(&mut cmd);
     let out = run(&mut cmd, LIMIT);
     assert!(out.status.success(), "{}", out.all());
     assert!(out.stdout.contains("sent SIGABRT to thread"), "{}", out.all());
@@ -204,14 +197,7 @@ fn core_is_taken_at_the_call_and_the_process_resumed() {
 #[test]
 fn count_is_exact_when_many_threads_fail_at_once() {
     let dir = tempfile::tempdir().unwrap();
-    let bin = dir.path().join("tbc");
-    let st = Command::new("cc")
-        .args(["-O2", "-g", "-pthread", "-o"])
-        .arg(&bin)
-        .arg(repo().join("examples/c/threads_badclose.c"))
-        .status()
-        .unwrap();
-    assert!(st.success());
+    let bin = build_threads_badclose(dir.path());
     // 4 threads x 3000 failing closes; exactly 3 are acted on.
     let out = run(
         catch(&["--syscall", "close", "--errno", "EBADF", "--count", "3", "--"]).arg(&bin).args(["4", "3000"]),

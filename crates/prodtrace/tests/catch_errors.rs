@@ -254,14 +254,7 @@ fn the_core_limit_note_is_given_once() {
     let marker = dir.path().join("marker");
     let mut cmd = catch(&["--syscall", "close", "--errno", "EBADF", "--core"]);
     cmd.arg(dir.path()).args(["--abort", "-w", "--"]).arg(&bin).args([marker.to_str().unwrap(), "0", "-1", "0"]);
-    // SAFETY: setrlimit is async-signal-safe.
-    unsafe {
-        std::os::unix::process::CommandExt::pre_exec(&mut cmd, || {
-            let zero = libc::rlimit { rlim_cur: 0, rlim_max: libc::RLIM_INFINITY };
-            libc::setrlimit(libc::RLIMIT_CORE, &zero);
-            Ok(())
-        });
-    }
+    core_limit_zero(&mut cmd);
     let out = run(&mut cmd, LIMIT);
     assert!(out.status.success(), "{}", out.all());
     assert!(out.stdout.contains("core: ") && out.stdout.contains("sent SIGABRT to thread"), "{}", out.all());

@@ -114,6 +114,16 @@ fn gcore(args: &[&str]) -> Output {
         .unwrap()
 }
 
+/// Starts `prodtrace gcore PID -o CORE` in the background, its stderr piped.
+fn spawn_gcore(pid: u32, core: &Path) -> std::process::Child {
+    Command::new(PRODTRACE)
+        .args(["gcore", &pid.to_string(), "-o", core.to_str().unwrap()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
 fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
@@ -658,12 +668,7 @@ fn a_target_killed_during_the_dump_gives_a_clean_error() {
         let t = Target::start(&["1024"]);
         let dir = tempfile::tempdir().unwrap();
         let core = dir.path().join("core");
-        let g = Command::new(PRODTRACE)
-            .args(["gcore", &t.pid.to_string(), "-o", core.to_str().unwrap()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
+        let g = spawn_gcore(t.pid, &core);
         let t0 = Instant::now();
         match extra_ms {
             None => {
@@ -777,12 +782,7 @@ fn an_interrupted_gcore_leaves_no_file_and_the_target_as_it_was() {
         let t = Target::start(&["1024"]);
         let dir = tempfile::tempdir().unwrap();
         let core = dir.path().join("core");
-        let g = Command::new(PRODTRACE)
-            .args(["gcore", &t.pid.to_string(), "-o", core.to_str().unwrap()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
+        let g = spawn_gcore(t.pid, &core);
         // Interrupted once the target is frozen: 1 GB is still to copy and write.
         let t0 = Instant::now();
         while !thread_states(t.pid).contains(&'t') {

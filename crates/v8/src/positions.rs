@@ -24,25 +24,10 @@ impl SourcePosition {
     }
 }
 
-/// Reads one zigzag-encoded variable-length integer (7 bits a byte, low
-/// bits first, high bit = more).
+/// Reads one zigzag-encoded variable-length integer (a VLQ whose low bit
+/// is the sign).
 fn read_zigzag(bytes: &[u8], at: &mut usize) -> Option<i64> {
-    let mut v: u64 = 0;
-    let mut shift = 0;
-    loop {
-        let b = *bytes.get(*at)?;
-        *at += 1;
-        if shift < 64 {
-            v |= u64::from(b & 0x7f) << shift;
-        }
-        shift += 7;
-        if b & 0x80 == 0 {
-            break;
-        }
-        if shift > 70 {
-            return None;
-        }
-    }
+    let v = read_vlq(bytes, at)?;
     Some(((v >> 1) as i64) ^ -((v & 1) as i64))
 }
 

@@ -238,6 +238,19 @@ pub fn signal(pid: u32, sig: nix::sys::signal::Signal) {
     nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), sig).unwrap();
 }
 
+/// Makes `cmd`'s child start with a core file size limit of 0 (the
+/// default on most hosts), which `catch --abort` must report.
+pub fn core_limit_zero(cmd: &mut Command) {
+    // SAFETY: setrlimit is async-signal-safe.
+    unsafe {
+        std::os::unix::process::CommandExt::pre_exec(cmd, || {
+            let zero = libc::rlimit { rlim_cur: 0, rlim_max: libc::RLIM_INFINITY };
+            libc::setrlimit(libc::RLIMIT_CORE, &zero);
+            Ok(())
+        });
+    }
+}
+
 /// Compiles `examples/c/threads_badclose.c` into `dir/tbc`.
 pub fn build_threads_badclose(dir: &Path) -> PathBuf {
     let bin = dir.join("tbc");
