@@ -95,10 +95,7 @@ pub fn parse(argv: &[String]) -> Result<Opts> {
             o.files.push(arg);
             continue;
         }
-        let mut value = |what: &str| {
-            args.next()
-                .ok_or_else(|| anyhow!("missing argument to \"{what}\""))
-        };
+        let mut value = |what: &str| args.next().ok_or_else(|| anyhow!("missing argument to \"{what}\""));
         match arg.as_str() {
             "--" => end_of_options = true,
             "-h" | "--help" => o.help = true,
@@ -117,8 +114,7 @@ pub fn parse(argv: &[String]) -> Result<Opts> {
                         name.truncate(idx);
                     }
                 }
-                o.mode = OutputMode::from_name(&name)
-                    .ok_or_else(|| anyhow!("unknown output mode: \"{name}\""))?;
+                o.mode = OutputMode::from_name(&name).ok_or_else(|| anyhow!("unknown output mode: \"{name}\""))?;
             }
             "-j" => o.mode = OutputMode::Json,
             "-0" => o.mode = OutputMode::Bunyan,
@@ -146,19 +142,13 @@ pub fn parse(argv: &[String]) -> Result<Opts> {
             }
             "-l" | "--level" => {
                 let l = value(&arg)?;
-                o.level = Some(
-                    parse_level_arg(&l).ok_or_else(|| anyhow!("unknown level value: \"{l}\""))?,
-                );
+                o.level = Some(parse_level_arg(&l).ok_or_else(|| anyhow!("unknown level value: \"{l}\""))?);
             }
             "-c" | "--condition" => {
                 let c = value(&arg)?;
                 // node-bunyan's alternative evaluation mode: fields are globals.
                 let vm = std::env::var("BUNYAN_EXEC").is_ok_and(|v| v == "vm");
-                o.conditions.push(if vm {
-                    Condition::compile_vm(&c)?
-                } else {
-                    Condition::compile(&c)?
-                });
+                o.conditions.push(if vm { Condition::compile_vm(&c)? } else { Condition::compile(&c)? });
             }
             _ => {
                 if arg.starts_with('-') {

@@ -22,11 +22,7 @@ pub struct Input {
 
 /// Whether `fd` has data (or EOF) ready right now.
 fn ready(fd: RawFd) -> bool {
-    let mut pfd = libc::pollfd {
-        fd,
-        events: libc::POLLIN,
-        revents: 0,
-    };
+    let mut pfd = libc::pollfd { fd, events: libc::POLLIN, revents: 0 };
     // SAFETY: one valid pollfd, zero timeout.
     unsafe { libc::poll(&mut pfd, 1, 0) > 0 }
 }
@@ -42,21 +38,13 @@ pub struct BlockReader {
 
 impl BlockReader {
     pub fn new(input: Input) -> BlockReader {
-        BlockReader {
-            input,
-            buf: Vec::with_capacity(BLOCK + READ_SIZE),
-            consumed: 0,
-            eof: false,
-        }
+        BlockReader { input, buf: Vec::with_capacity(BLOCK + READ_SIZE), consumed: 0, eof: false }
     }
 
     /// The next block of complete lines (the last block may end without a
     /// newline), or `None` at end of input. `before_block` runs before a
     /// read that may wait.
-    pub fn next_block(
-        &mut self,
-        before_block: &mut dyn FnMut() -> io::Result<()>,
-    ) -> io::Result<Option<&[u8]>> {
+    pub fn next_block(&mut self, before_block: &mut dyn FnMut() -> io::Result<()>) -> io::Result<Option<&[u8]>> {
         self.buf.drain(..self.consumed);
         self.consumed = 0;
         loop {
@@ -149,10 +137,7 @@ mod tests {
         let long = vec![b'x'; 3 * BLOCK + 17];
         let mut data = long.clone();
         data.extend_from_slice(b"\n\nlast");
-        let mut r = BlockReader::new(Input {
-            reader: Box::new(io::Cursor::new(data.clone())),
-            poll_fd: None,
-        });
+        let mut r = BlockReader::new(Input { reader: Box::new(io::Cursor::new(data.clone())), poll_fd: None });
         let mut lines: Vec<Vec<u8>> = Vec::new();
         while let Some(b) = r.next_block(&mut || Ok(())).unwrap() {
             assert!(b.ends_with(b"\n") || b.ends_with(b"last"));
@@ -168,10 +153,7 @@ mod tests {
             data.extend_from_slice(format!("line {i}\n").as_bytes());
         }
         data.extend_from_slice(b"tail");
-        let mut r = BlockReader::new(Input {
-            reader: Box::new(io::Cursor::new(data.clone())),
-            poll_fd: None,
-        });
+        let mut r = BlockReader::new(Input { reader: Box::new(io::Cursor::new(data.clone())), poll_fd: None });
         assert!(r.never_waits());
         let (mut all, mut spare, mut blocks) = (Vec::new(), Vec::new(), 0);
         while let Some(b) = r.next_owned(spare, &mut || Ok(())).unwrap() {

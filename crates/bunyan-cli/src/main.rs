@@ -24,10 +24,7 @@ fn main() {
 }
 
 fn run() -> i32 {
-    let argv: Vec<String> = std::env::args_os()
-        .skip(1)
-        .map(|a| a.to_string_lossy().into_owned())
-        .collect();
+    let argv: Vec<String> = std::env::args_os().skip(1).map(|a| a.to_string_lossy().into_owned()).collect();
     let opts = match args::parse(&argv) {
         Ok(o) => o,
         Err(e) => {
@@ -40,10 +37,7 @@ fn run() -> i32 {
         return 0;
     }
     if opts.version {
-        println!(
-            "bunyan {NODE_BUNYAN_VERSION} (prodtrace bunyan-cli {})",
-            env!("CARGO_PKG_VERSION")
-        );
+        println!("bunyan {NODE_BUNYAN_VERSION} (prodtrace bunyan-cli {})", env!("CARGO_PKG_VERSION"));
         return 0;
     }
     if let (Some(p), false) = (&opts.pids, opts.files.is_empty()) {
@@ -51,10 +45,7 @@ fn run() -> i32 {
             args::Pids::Numbers(v) => v.join(","),
             args::Pids::Name(n) => n.clone(),
         };
-        eprintln!(
-            "bunyan: error: can't use both \"-p PID\" ({shown}) and file ({}) args",
-            opts.files.join(" ")
-        );
+        eprintln!("bunyan: error: can't use both \"-p PID\" ({shown}) and file ({}) args", opts.files.join(" "));
         return 1;
     }
     let color = opts.color.unwrap_or_else(|| {
@@ -72,10 +63,7 @@ fn run() -> i32 {
 
 fn execute(opts: Opts, color: bool) -> anyhow::Result<i32> {
     let mut processor = Processor {
-        filter: Filter {
-            level: opts.level,
-            conditions: opts.conditions,
-        },
+        filter: Filter { level: opts.level, conditions: opts.conditions },
         renderer: Renderer::new(RenderOptions {
             mode: opts.mode,
             json_indent: opts.json_indent,
@@ -92,11 +80,8 @@ fn execute(opts: Opts, color: bool) -> anyhow::Result<i32> {
         return Ok(code);
     }
 
-    let mut pager = if pager::wanted(opts.paginate, !opts.files.is_empty(), false) {
-        Some(pager::spawn()?)
-    } else {
-        None
-    };
+    let mut pager =
+        if pager::wanted(opts.paginate, !opts.files.is_empty(), false) { Some(pager::spawn()?) } else { None };
     let sink: Box<dyn Write> = match pager.as_mut().and_then(|p| p.stdin.take()) {
         Some(stdin) => Box::new(stdin),
         None => Box::new(io::stdout()),
@@ -150,10 +135,7 @@ fn stdin_input() -> input::Input {
         let mut st: libc::stat = std::mem::zeroed();
         libc::fstat(0, &mut st) == 0 && (st.st_mode & libc::S_IFMT) == libc::S_IFREG
     };
-    input::Input {
-        reader: Box::new(io::stdin()),
-        poll_fd: (!regular).then_some(0),
-    }
+    input::Input { reader: Box::new(io::stdin()), poll_fd: (!regular).then_some(0) }
 }
 
 /// node-bunyan ends colored output with a reset (`ESC[0m`).

@@ -17,11 +17,7 @@ pub struct Output {
 
 impl Output {
     pub fn new(sink: Box<dyn Write>) -> Output {
-        Output {
-            buf: Vec::with_capacity(FLUSH_AT * 2),
-            sink,
-            closed: false,
-        }
+        Output { buf: Vec::with_capacity(FLUSH_AT * 2), sink, closed: false }
     }
 
     /// Writes the buffer out if it is large.
@@ -38,10 +34,7 @@ impl Output {
             self.buf.clear();
             return Ok(());
         }
-        let r = self
-            .sink
-            .write_all(&self.buf)
-            .and_then(|()| self.sink.flush());
+        let r = self.sink.write_all(&self.buf).and_then(|()| self.sink.flush());
         self.buf.clear();
         match r {
             Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {

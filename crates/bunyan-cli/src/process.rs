@@ -91,9 +91,9 @@ impl Processor {
             return Kind::Other;
         }
         match parse_record(&decode(line)) {
-            Some(rec) if self.filter.matches(&rec) => Kind::Shown(date_millis(
-                rec.get("time").unwrap_or(&bunyan_view::Value::Null),
-            )),
+            Some(rec) if self.filter.matches(&rec) => {
+                Kind::Shown(date_millis(rec.get("time").unwrap_or(&bunyan_view::Value::Null)))
+            }
             Some(_) => Kind::Hidden,
             None => Kind::Other,
         }

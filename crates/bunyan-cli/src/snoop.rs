@@ -17,15 +17,9 @@ pub fn run(pids: &Pids, level: Option<f64>, p: &mut Processor, out: &mut Output)
         Pids::Numbers(list) => list.iter().map(|p| p.trim()).collect::<Vec<_>>().join(","),
         Pids::Name(name) => name.clone(),
     };
-    let options = bunyan_snoop::Options {
-        notices: Some(|m| eprintln!("bunyan: {m}")),
-        ..Default::default()
-    };
+    let options = bunyan_snoop::Options { notices: Some(|m| eprintln!("bunyan: {m}")), ..Default::default() };
     let stats = bunyan_snoop::run_with(&spec, options, &mut |record: &[u8]| {
-        let end = record
-            .iter()
-            .rposition(|&b| b != 0 && b != b'\n' && b != b'\r')
-            .map_or(0, |i| i + 1);
+        let end = record.iter().rposition(|&b| b != 0 && b != b'\n' && b != b'\r').map_or(0, |i| i + 1);
         p.handle_line(&record[..end], &mut out.buf);
         out.flush()?;
         if out.closed {

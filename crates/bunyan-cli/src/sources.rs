@@ -37,31 +37,18 @@ pub fn file_error(path: &str, e: &io::Error, op: &str) -> String {
 pub fn open(path: &str) -> Result<Input, String> {
     let f = File::open(path).map_err(|e| file_error(path, &e, "open"))?;
     if path.ends_with(".gz") {
-        return Ok(Input {
-            reader: Box::new(flate2::read::MultiGzDecoder::new(f)),
-            poll_fd: None,
-        });
+        return Ok(Input { reader: Box::new(flate2::read::MultiGzDecoder::new(f)), poll_fd: None });
     }
     let regular = f.metadata().is_ok_and(|m| m.is_file());
     let poll_fd = (!regular).then(|| f.as_raw_fd());
-    Ok(Input {
-        reader: Box::new(f),
-        poll_fd,
-    })
+    Ok(Input { reader: Box::new(f), poll_fd })
 }
 
 /// Streams one source through the processor, splitting big blocks over
 /// several threads (output order is kept). Returns an error message for a
 /// read error (the output written so far stays).
-pub fn run_single(
-    input: Input,
-    path: &str,
-    p: &mut Processor,
-    out: &mut Output,
-) -> io::Result<Result<(), String>> {
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(4);
+pub fn run_single(input: Input, path: &str, p: &mut Processor, out: &mut Output) -> io::Result<Result<(), String>> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(4);
     let mut workers: Vec<Processor> = Vec::new();
     let mut slots: Vec<Mutex<Vec<u8>>> = Vec::new();
     let mut reader = BlockReader::new(input);
@@ -259,13 +246,7 @@ fn read_chunk(
 }
 
 /// node's `handleLogLine` for a file: show non-records now, queue records.
-fn handle(
-    sources: &mut [Source],
-    i: usize,
-    line: Vec<u8>,
-    p: &mut Processor,
-    out: &mut Output,
-) -> io::Result<()> {
+fn handle(sources: &mut [Source], i: usize, line: Vec<u8>, p: &mut Processor, out: &mut Output) -> io::Result<()> {
     match p.classify(&line) {
         Kind::Other => {
             p.pass_through(&line, &mut out.buf);

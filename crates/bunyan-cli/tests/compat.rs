@@ -42,18 +42,10 @@ fn colors_and_local_time_match_node() {
     let (_d, f) = log("app.log", 1200, 4, 0);
     for mode in ["long", "short", "simple"] {
         assert_same(&["--color", "-o", mode, &f], b"", &[]);
-        assert_same(
-            &["--time", "local", "-o", mode, &f],
-            b"",
-            &[("TZ", "Asia/Kolkata")],
-        );
+        assert_same(&["--time", "local", "-o", mode, &f], b"", &[("TZ", "Asia/Kolkata")]);
         assert_same(&["-L", "-o", mode, &f], b"", &[("TZ", "America/New_York")]);
     }
-    assert_same(
-        &["--time", "utc", "-o", "short", &f],
-        b"",
-        &[("TZ", "Asia/Tokyo")],
-    );
+    assert_same(&["--time", "utc", "-o", "short", &f], b"", &[("TZ", "Asia/Tokyo")]);
     assert_same(&["--color", "--no-color", &f], b"", &[]);
 }
 
@@ -67,39 +59,20 @@ fn filters_match_node() {
         vec!["--strict"],
         vec!["--strict", "-o", "simple"],
         vec!["-c", "this.level >= WARN"],
-        vec![
-            "-c",
-            "this.req_id",
-            "-c",
-            "this.msg.indexOf('request') != -1",
-        ],
+        vec!["-c", "this.req_id", "-c", "this.msg.indexOf('request') != -1"],
         vec!["-c", "this.res && this.res.statusCode >= 500"],
-        vec![
-            "-c",
-            "/boom|custom/.test(this.msg) || (this.err && this.err.code === 'E_CUSTOM')",
-        ],
+        vec!["-c", "/boom|custom/.test(this.msg) || (this.err && this.err.code === 'E_CUSTOM')"],
         vec!["-c", "this.user && this.user.roles[0] == 'admin'"],
         vec!["-c", "this.component === 'db' && this.rows > 3;"],
         vec!["-c", "return this.pid > 0 && this.hostname == 'web-02'"],
-        vec![
-            "--condition",
-            "this.level === INFO",
-            "-l",
-            "info",
-            "-o",
-            "json-0",
-        ],
+        vec!["--condition", "this.level === INFO", "-l", "info", "-o", "json-0"],
     ] {
         let mut a = args.clone();
         a.push(&f);
         assert_same(&a, b"", &[]);
     }
     // node-bunyan's vm mode: record fields are globals.
-    assert_same(
-        &["-c", "level >= 40 && hostname == 'web-01'", &f],
-        b"",
-        &[("BUNYAN_EXEC", "vm")],
-    );
+    assert_same(&["-c", "level >= 40 && hostname == 'web-01'", &f], b"", &[("BUNYAN_EXEC", "vm")]);
 }
 
 #[test]
@@ -162,9 +135,7 @@ fn stdin_matches_node() {
 fn odd_records_match_node() {
     let f = odd_log();
     let f = f.to_str().unwrap();
-    for mode in [
-        "long", "short", "simple", "json", "json-3", "bunyan", "inspect",
-    ] {
+    for mode in ["long", "short", "simple", "json", "json-3", "bunyan", "inspect"] {
         assert_same(&["-o", mode, f], b"", &[]);
         assert_same(&["--color", "-o", mode, f], b"", &[]);
     }
@@ -203,12 +174,7 @@ fn exit_statuses_match_node() {
     ] {
         let n = run_node(&args, b"", &[]);
         let o = run_ours(&args, b"", &[]);
-        assert_eq!(
-            n.status.code(),
-            o.status.code(),
-            "{args:?}: {}",
-            String::from_utf8_lossy(&o.stderr)
-        );
+        assert_eq!(n.status.code(), o.status.code(), "{args:?}: {}", String::from_utf8_lossy(&o.stderr));
         assert_ne!(o.status.code(), Some(0), "{args:?}");
         let err = String::from_utf8_lossy(&o.stderr);
         assert!(err.starts_with("bunyan: "), "{args:?}: {err}");
@@ -227,10 +193,7 @@ fn help_lists_every_node_option() {
     let o = run_ours(&["-h"], b"", &[]);
     assert!(o.status.success());
     let ours = String::from_utf8_lossy(&o.stdout);
-    for line in String::from_utf8_lossy(&n.stdout)
-        .lines()
-        .filter(|l| l.trim_start().starts_with('-'))
-    {
+    for line in String::from_utf8_lossy(&n.stdout).lines().filter(|l| l.trim_start().starts_with('-')) {
         assert!(ours.contains(line), "missing from --help: {line}");
     }
     let v = run_ours(&["--version"], b"", &[]);

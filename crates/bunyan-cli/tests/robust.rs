@@ -33,8 +33,7 @@ fn bad_lines() -> Vec<Vec<u8>> {
     let mut big = b"BIG ".to_vec();
     big.extend(std::iter::repeat_n(b'x', 1 << 20));
     v.push(big);
-    let mut big_json =
-        br#"{"v":0,"level":30,"name":"x","hostname":"h","pid":1,"time":"t","msg":""#.to_vec();
+    let mut big_json = br#"{"v":0,"level":30,"name":"x","hostname":"h","pid":1,"time":"t","msg":""#.to_vec();
     big_json.extend(std::iter::repeat_n(b'y', 1 << 20));
     v.push(big_json); // truncated: no closing quote/brace
     v
@@ -77,17 +76,8 @@ fn bad_lines_pass_through_unchanged_in_every_mode() {
     let bad = bad_lines();
     for mode in ["long", "short", "simple", "json", "bunyan", "inspect"] {
         let o = run_ours(&["-o", mode], &data, &[]);
-        assert_eq!(
-            o.status.code(),
-            Some(0),
-            "{mode}: {}",
-            String::from_utf8_lossy(&o.stderr)
-        );
-        assert!(
-            o.stderr.is_empty(),
-            "{mode}: {}",
-            String::from_utf8_lossy(&o.stderr)
-        );
+        assert_eq!(o.status.code(), Some(0), "{mode}: {}", String::from_utf8_lossy(&o.stderr));
+        assert!(o.stderr.is_empty(), "{mode}: {}", String::from_utf8_lossy(&o.stderr));
         let lines = split_lines(&o.stdout);
         for b in &bad {
             assert!(
@@ -115,17 +105,16 @@ fn megabyte_record_renders_whole() {
 
 #[test]
 fn invalid_utf8_inside_a_record_renders_like_node() {
-    let mut line = br#"{"v":0,"level":30,"name":"app","hostname":"h","pid":7,"time":"2024-01-01T00:00:00.000Z","msg":"bad "#.to_vec();
+    let mut line =
+        br#"{"v":0,"level":30,"name":"app","hostname":"h","pid":7,"time":"2024-01-01T00:00:00.000Z","msg":"bad "#
+            .to_vec();
     line.extend_from_slice(b"\xff\xfe byte\"}\n");
     assert_same(&["-o", "short"], &line, &[]);
     assert_same(&[], &line, &[]);
     // node would replace the bytes of a non-record line too; we keep them.
     line.extend_from_slice(b"plain \xff line\n");
     let o = run_ours(&[], &line, &[]);
-    assert!(
-        o.stdout.ends_with(b"plain \xff line\n"),
-        "non-record bytes kept raw"
-    );
+    assert!(o.stdout.ends_with(b"plain \xff line\n"), "non-record bytes kept raw");
 }
 
 #[test]
@@ -143,11 +132,7 @@ fn gzip_files_are_read() {
     let plain = dir.path().join("a.log");
     let (data, _) = input();
     std::fs::write(&plain, &data).unwrap();
-    let st = Command::new("gzip")
-        .arg("-k")
-        .arg(&plain)
-        .status()
-        .expect("gzip");
+    let st = Command::new("gzip").arg("-k").arg(&plain).status().expect("gzip");
     assert!(st.success());
     let gz = dir.path().join("a.log.gz");
     let a = run_ours(&[plain.to_str().unwrap()], b"", &[]);
@@ -166,34 +151,21 @@ fn closed_pipe_ends_quietly() {
         data.push(b'\n');
     }
     std::fs::write(&f, data).unwrap();
-    let mut child = Command::new(ours())
-        .arg(&f)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = Command::new(ours()).arg(&f).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
     let mut out = child.stdout.take().unwrap();
     let mut first = [0u8; 100];
     std::io::Read::read_exact(&mut out, &mut first).unwrap();
     drop(out);
     let res = child.wait_with_output().unwrap();
     assert_eq!(res.status.code(), Some(0));
-    assert!(
-        res.stderr.is_empty(),
-        "{}",
-        String::from_utf8_lossy(&res.stderr)
-    );
+    assert!(res.stderr.is_empty(), "{}", String::from_utf8_lossy(&res.stderr));
 }
 
 #[test]
 fn live_pipe_output_is_not_held_back() {
     // A writer that pauses: records must show before the input ends.
-    let mut child = Command::new(ours())
-        .args(["-o", "simple"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child =
+        Command::new(ours()).args(["-o", "simple"]).stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
     let mut sin = child.stdin.take().unwrap();
     let mut sout = child.stdout.take().unwrap();
     std::io::Write::write_all(&mut sin, &record("first", "30")).unwrap();

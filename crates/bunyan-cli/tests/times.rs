@@ -56,9 +56,8 @@ fn merged_by_time_like_node() {
 /// printed "Invalid date"; node-bunyan does the opposite.
 #[test]
 fn date_range_limits() {
-    let rec = |t: &str| {
-        format!(r#"{{"v":0,"level":30,"name":"a","hostname":"h","pid":1,"time":{t},"msg":"m"}}"#) + "\n"
-    };
+    let rec =
+        |t: &str| format!(r#"{{"v":0,"level":30,"name":"a","hostname":"h","pid":1,"time":{t},"msg":"m"}}"#) + "\n";
     for (t, want) in [
         ("1e20", "Invalid date"),
         ("8640000000000001", "Invalid date"),

@@ -39,9 +39,7 @@ fn measure(min: Duration, mut f: impl FnMut(u64)) -> (f64, u64) {
 }
 
 fn bunyan_logger() -> Logger {
-    Logger::builder("bench")
-        .stream(Stream::writer("sink", io::sink(), Level::Info))
-        .build()
+    Logger::builder("bench").stream(Stream::writer("sink", io::sink(), Level::Info)).build()
 }
 
 fn main() {
@@ -65,9 +63,7 @@ fn main() {
         }
         "bunyan-written" => {
             // Not suppressed: the record is built and written to io::sink.
-            let log = Logger::builder("bench")
-                .stream(Stream::writer("sink", io::sink(), Level::Debug))
-                .build();
+            let log = Logger::builder("bench").stream(Stream::writer("sink", io::sink(), Level::Debug)).build();
             measure(min, |i| bunyan_log::debug!(log, req_id = i, "handled request {}", i))
         }
         "bunyan-tracing" => {
@@ -82,10 +78,7 @@ fn main() {
             measure(min, |i| log::debug!("handled request {} req_id={}", i, i))
         }
         "tracing" => {
-            let sub = tracing_subscriber::fmt()
-                .with_max_level(tracing::Level::INFO)
-                .with_writer(io::sink)
-                .finish();
+            let sub = tracing_subscriber::fmt().with_max_level(tracing::Level::INFO).with_writer(io::sink).finish();
             tracing::subscriber::with_default(sub, || {
                 measure(min, |i| tracing::debug!(req_id = i, "handled request {}", i))
             })

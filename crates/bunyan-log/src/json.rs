@@ -129,13 +129,7 @@ fn write_time(buf: &mut Vec<u8>, secs: u64, ms: u32) {
 
 fn push_millis(buf: &mut Vec<u8>, ms: u32) {
     let ms = ms.min(999);
-    buf.extend_from_slice(&[
-        b'0' + (ms / 100) as u8,
-        b'0' + (ms / 10 % 10) as u8,
-        b'0' + (ms % 10) as u8,
-        b'Z',
-        b'"',
-    ]);
+    buf.extend_from_slice(&[b'0' + (ms / 100) as u8, b'0' + (ms / 10 % 10) as u8, b'0' + (ms % 10) as u8, b'Z', b'"']);
 }
 
 #[cfg(test)]

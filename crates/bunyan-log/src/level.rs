@@ -22,14 +22,7 @@ pub enum Level {
 
 impl Level {
     /// All levels, lowest first.
-    pub const ALL: [Level; 6] = [
-        Level::Trace,
-        Level::Debug,
-        Level::Info,
-        Level::Warn,
-        Level::Error,
-        Level::Fatal,
-    ];
+    pub const ALL: [Level; 6] = [Level::Trace, Level::Debug, Level::Info, Level::Warn, Level::Error, Level::Fatal];
 
     /// The numeric Bunyan level (10, 20, … 60).
     pub const fn as_u8(self) -> u8 {
@@ -74,11 +67,7 @@ pub struct ParseLevelError(String);
 
 impl fmt::Display for ParseLevelError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "unknown level {:?} (expected trace, debug, info, warn, error, fatal or 10..60)",
-            self.0
-        )
+        write!(f, "unknown level {:?} (expected trace, debug, info, warn, error, fatal or 10..60)", self.0)
     }
 }
 
@@ -93,9 +82,6 @@ impl FromStr for Level {
         if let Ok(n) = t.parse::<u8>() {
             return Level::from_u8(n).ok_or_else(|| ParseLevelError(s.to_string()));
         }
-        Level::ALL
-            .into_iter()
-            .find(|l| l.name().eq_ignore_ascii_case(t))
-            .ok_or_else(|| ParseLevelError(s.to_string()))
+        Level::ALL.into_iter().find(|l| l.name().eq_ignore_ascii_case(t)).ok_or_else(|| ParseLevelError(s.to_string()))
     }
 }

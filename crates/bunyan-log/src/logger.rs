@@ -59,20 +59,12 @@ impl Logger {
 
     /// Starts building a root logger named `name`.
     pub fn builder(name: &str) -> Builder {
-        Builder {
-            name: name.to_string(),
-            hostname: None,
-            streams: Vec::new(),
-            fields: Vec::new(),
-        }
+        Builder { name: name.to_string(), hostname: None, streams: Vec::new(), fields: Vec::new() }
     }
 
     /// Starts building a child logger: same streams, more bound fields.
     pub fn child(&self) -> ChildBuilder<'_> {
-        ChildBuilder {
-            parent: self,
-            fields: self.inner.fields.clone(),
-        }
+        ChildBuilder { parent: self, fields: self.inner.fields.clone() }
     }
 
     /// Whether a record at `level` would be written to some stream.  (The
@@ -161,10 +153,7 @@ fn make_inner(core: Arc<Core>, fields: Vec<(String, Vec<u8>)>) -> Logger {
         prefix.push(b':');
         prefix.extend_from_slice(v);
     }
-    Logger {
-        core,
-        inner: Arc::new(Inner { fields, prefix }),
-    }
+    Logger { core, inner: Arc::new(Inner { fields, prefix }) }
 }
 
 /// Builds a root [`Logger`].
@@ -201,10 +190,7 @@ impl Builder {
         if streams.is_empty() {
             streams.push(Stream::stdout(Level::Info));
         }
-        let core = Arc::new(Core {
-            streams,
-            min_level: AtomicU8::new(0),
-        });
+        let core = Arc::new(Core { streams, min_level: AtomicU8::new(0) });
         core.recompute_min();
         let hostname = self.hostname.unwrap_or_else(host_name);
         let mut fields = vec![

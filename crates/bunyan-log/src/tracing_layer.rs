@@ -132,10 +132,7 @@ where
 
     fn on_new_span(&self, attrs: &span::Attributes<'_>, id: &span::Id, ctx: Context<'_, S>) {
         let mut out = Vec::new();
-        attrs.record(&mut Fields {
-            out: &mut out,
-            message: None,
-        });
+        attrs.record(&mut Fields { out: &mut out, message: None });
         if let Some(span) = ctx.span(id) {
             span.extensions_mut().insert(SpanFields(out));
         }
@@ -164,10 +161,7 @@ where
         }
         let mut own = Vec::new();
         let mut message = String::new();
-        event.record(&mut Fields {
-            out: &mut own,
-            message: Some(&mut message),
-        });
+        event.record(&mut Fields { out: &mut own, message: Some(&mut message) });
         rec.raw_fields(&own).msg(format_args!("{message}"));
     }
 }

@@ -12,9 +12,7 @@ use serde_json::{json, Value};
 
 fn logger(level: Level) -> (Logger, Sink) {
     let sink = Sink::default();
-    let log = Logger::builder("test-app")
-        .stream(Stream::writer("sink", sink.clone(), level))
-        .build();
+    let log = Logger::builder("test-app").stream(Stream::writer("sink", sink.clone(), level)).build();
     (log, sink)
 }
 
@@ -30,10 +28,7 @@ fn core_fields_in_node_bunyan_order() {
     let recs = sink.records();
     assert_eq!(recs.len(), 1);
     let r = &recs[0];
-    assert_eq!(
-        keys(r),
-        ["name", "hostname", "pid", "component", "level", "k", "msg", "time", "v"]
-    );
+    assert_eq!(keys(r), ["name", "hostname", "pid", "component", "level", "k", "msg", "time", "v"]);
     assert_eq!(r["name"], "test-app");
     assert_eq!(r["pid"], std::process::id());
     let mut host = [0u8; 256];
@@ -66,12 +61,7 @@ fn levels_are_numbers_and_filter_per_stream() {
     warn!(log, "w");
     error!(log, "e");
     bunyan_log::fatal!(log, "f");
-    let lv = |s: &Sink| {
-        s.records()
-            .iter()
-            .map(|r| r["level"].as_u64().unwrap())
-            .collect::<Vec<_>>()
-    };
+    let lv = |s: &Sink| s.records().iter().map(|r| r["level"].as_u64().unwrap()).collect::<Vec<_>>();
     assert_eq!(lv(&info_sink), [30, 40, 50, 60]);
     assert_eq!(lv(&debug_sink), [20, 30, 40, 50, 60]);
     assert_eq!(log.level(), Level::Debug);
@@ -105,21 +95,7 @@ fn child_loggers_bind_and_override_fields() {
     info!(b, "x");
     info!(a, "y");
     let recs = sink.records();
-    assert_eq!(
-        keys(&recs[0]),
-        [
-            "name",
-            "hostname",
-            "pid",
-            "component",
-            "shard",
-            "req",
-            "level",
-            "msg",
-            "time",
-            "v"
-        ]
-    );
+    assert_eq!(keys(&recs[0]), ["name", "hostname", "pid", "component", "shard", "req", "level", "msg", "time", "v"]);
     assert_eq!(recs[0]["shard"], 2);
     assert_eq!(recs[0]["req"], json!({"id": 7}));
     assert_eq!(recs[1]["shard"], 1);
@@ -134,10 +110,7 @@ fn display_debug_and_serde_fields() {
         url: String,
     }
     let (log, sink) = logger(Level::Info);
-    let req = Req {
-        method: "GET",
-        url: "/a".into(),
-    };
+    let req = Req { method: "GET", url: "/a".into() };
     let addr: std::net::SocketAddr = "10.0.0.1:80".parse().unwrap();
     info!(log, req = req, peer = %addr, dbg = ?Some(3), list = [1, 2], "done");
     let r = &sink.records()[0];
@@ -186,10 +159,7 @@ fn errors_render_as_message_name_stack() {
     );
     assert_eq!(recs[1]["err"]["name"], "Error");
     assert_eq!(recs[1]["err"]["message"], "no such file");
-    assert_eq!(
-        recs[2]["err"]["stack"],
-        "Error: saving the order failed\nCaused by: disk full"
-    );
+    assert_eq!(recs[2]["err"]["stack"], "Error: saving the order failed\nCaused by: disk full");
 }
 
 /// A value whose Serialize impl always fails.
@@ -239,10 +209,7 @@ fn unserializable_fields_never_panic_or_break_the_line() {
     assert_eq!(r["nan"], Value::Null);
     assert_eq!(r["inf"], Value::Null);
     assert!(
-        r["tuple_keys"]
-            .as_str()
-            .unwrap()
-            .starts_with("[unserializable: key must be a string"),
+        r["tuple_keys"].as_str().unwrap().starts_with("[unserializable: key must be a string"),
         "{:?}",
         r["tuple_keys"]
     );
@@ -256,10 +223,7 @@ fn messages_and_keys_are_escaped() {
     let (log, sink) = logger(Level::Info);
     let nasty = "quote \" backslash \\ newline \n tab \t nul \0 bell \u{7} é 🦀";
     info!(log, text = nasty, "{}", nasty);
-    log.record(Level::Info)
-        .unwrap()
-        .field("we\"ird\nkey", &1)
-        .msg(format_args!("k"));
+    log.record(Level::Info).unwrap().field("we\"ird\nkey", &1).msg(format_args!("k"));
     let recs = sink.records();
     assert_eq!(recs[0]["msg"], nasty);
     assert_eq!(recs[0]["text"], nasty);
@@ -287,9 +251,7 @@ fn file_streams_append_lines() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("app.log");
     std::fs::write(&path, "existing line\n").unwrap();
-    let log = Logger::builder("f")
-        .stream(Stream::file(&path, Level::Warn).unwrap())
-        .build();
+    let log = Logger::builder("f").stream(Stream::file(&path, Level::Warn).unwrap()).build();
     info!(log, "no");
     warn!(log, "yes");
     let text = std::fs::read_to_string(&path).unwrap();
@@ -297,9 +259,7 @@ fn file_streams_append_lines() {
     assert_eq!(lines.len(), 2);
     assert_eq!(lines[0], "existing line");
     assert_eq!(serde_json::from_str::<Value>(lines[1]).unwrap()["msg"], "yes");
-    let err = Stream::file(dir.path().join("missing/dir/x.log"), Level::Info)
-        .err()
-        .unwrap();
+    let err = Stream::file(dir.path().join("missing/dir/x.log"), Level::Info).err().unwrap();
     assert!(err.to_string().contains("opening log file"), "{err}");
 }
 
@@ -367,11 +327,7 @@ fn loggers_and_streams_are_shareable_across_threads() {
     let recs = sink.records();
     assert_eq!(recs.len(), 1000);
     for t in 0..4 {
-        let is: Vec<u64> = recs
-            .iter()
-            .filter(|r| r["t"] == t)
-            .map(|r| r["i"].as_u64().unwrap())
-            .collect();
+        let is: Vec<u64> = recs.iter().filter(|r| r["t"] == t).map(|r| r["i"].as_u64().unwrap()).collect();
         assert_eq!(is, (0..250).collect::<Vec<_>>());
     }
 }

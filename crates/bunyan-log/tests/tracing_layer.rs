@@ -20,9 +20,7 @@ impl std::error::Error for Timeout {}
 #[test]
 fn events_become_records_with_span_fields() {
     let sink = Sink::default();
-    let log = Logger::builder("traced")
-        .stream(Stream::writer("sink", sink.clone(), Level::Debug))
-        .build();
+    let log = Logger::builder("traced").stream(Stream::writer("sink", sink.clone(), Level::Debug)).build();
     let subscriber = tracing_subscriber::registry().with(BunyanLayer::new(log));
     tracing::subscriber::with_default(subscriber, || {
         let outer = tracing::info_span!("request", req_id = 7, path = "/x");

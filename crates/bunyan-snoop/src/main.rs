@@ -12,12 +12,7 @@ const USAGE: &str = "usage: bunyan-snoop [-l LEVEL] PID|NAME|'*'   (prints snoop
 /// A level name (`debug`) or number (`20`).
 fn parse_level(s: &str) -> Option<u8> {
     const NAMES: [&str; 6] = ["trace", "debug", "info", "warn", "error", "fatal"];
-    s.parse::<u8>().ok().or_else(|| {
-        NAMES
-            .iter()
-            .position(|n| n.eq_ignore_ascii_case(s))
-            .map(|i| (i as u8 + 1) * 10)
-    })
+    s.parse::<u8>().ok().or_else(|| NAMES.iter().position(|n| n.eq_ignore_ascii_case(s)).map(|i| (i as u8 + 1) * 10))
 }
 
 fn main() {
@@ -37,11 +32,8 @@ fn main() {
         }
     };
     let mut out = std::io::stdout().lock();
-    let options = bunyan_snoop::Options {
-        min_level,
-        notices: Some(|m| eprintln!("bunyan-snoop: {m}")),
-        ..Default::default()
-    };
+    let options =
+        bunyan_snoop::Options { min_level, notices: Some(|m| eprintln!("bunyan-snoop: {m}")), ..Default::default() };
     let result = bunyan_snoop::run_with(spec, options, &mut |rec| {
         out.write_all(rec)?;
         out.write_all(b"\n")?;
@@ -54,9 +46,7 @@ fn main() {
             stats.delivered, stats.dropped, stats.too_long, stats.unreadable
         ),
         // `bunyan-snoop … | head`: the reader left; not an error.
-        Err(e)
-            if e.downcast_ref::<std::io::Error>()
-                .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe) => {}
+        Err(e) if e.downcast_ref::<std::io::Error>().is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe) => {}
         Err(e) => {
             eprintln!("bunyan-snoop: {e:#}");
             std::process::exit(1);

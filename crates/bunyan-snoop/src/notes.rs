@@ -32,14 +32,10 @@ pub fn bunyan_probes(path: &Path) -> Result<Vec<Probe>> {
     let Some(notes) = elf.section_by_name(".note.stapsdt") else {
         return Ok(Vec::new());
     };
-    let data = notes
-        .data()
-        .with_context(|| format!("reading .note.stapsdt of {}", path.display()))?;
+    let data = notes.data().with_context(|| format!("reading .note.stapsdt of {}", path.display()))?;
     let base = elf.section_by_name(".stapsdt.base").map(|s| s.address());
-    let segments: Vec<(u64, u64, u64)> = elf
-        .segments()
-        .map(|s| (s.address(), s.file_range().0, s.file_range().1))
-        .collect();
+    let segments: Vec<(u64, u64, u64)> =
+        elf.segments().map(|s| (s.address(), s.file_range().0, s.file_range().1)).collect();
     let little = elf.is_little_endian();
     let mut probes = Vec::new();
     for note in parse_notes(data, little) {
@@ -57,11 +53,7 @@ pub fn bunyan_probes(path: &Path) -> Result<Vec<Probe>> {
                 .find(|(vaddr, _, size)| a >= *vaddr && a < vaddr + size)
                 .map(|(vaddr, off, _)| a - vaddr + off)
         });
-        probes.push(Probe {
-            name: note.name,
-            pc: adjust(note.pc),
-            semaphore_offset,
-        });
+        probes.push(Probe { name: note.name, pc: adjust(note.pc), semaphore_offset });
     }
     Ok(probes)
 }
@@ -79,19 +71,11 @@ struct RawNote {
 fn parse_notes(data: &[u8], little: bool) -> Vec<RawNote> {
     let u32_at = |b: &[u8], i: usize| -> Option<u32> {
         let a: [u8; 4] = b.get(i..i + 4)?.try_into().ok()?;
-        Some(if little {
-            u32::from_le_bytes(a)
-        } else {
-            u32::from_be_bytes(a)
-        })
+        Some(if little { u32::from_le_bytes(a) } else { u32::from_be_bytes(a) })
     };
     let u64_at = |b: &[u8], i: usize| -> Option<u64> {
         let a: [u8; 8] = b.get(i..i + 8)?.try_into().ok()?;
-        Some(if little {
-            u64::from_le_bytes(a)
-        } else {
-            u64::from_be_bytes(a)
-        })
+        Some(if little { u64::from_le_bytes(a) } else { u64::from_be_bytes(a) })
     };
     let align4 = |n: usize| (n + 3) & !3;
     let mut out = Vec::new();
@@ -102,10 +86,9 @@ fn parse_notes(data: &[u8], little: bool) -> Vec<RawNote> {
         let name_start = off + 12;
         let desc_start = name_start + align4(namesz);
         let next = desc_start + align4(descsz);
-        let (Some(owner), Some(desc)) = (
-            data.get(name_start..name_start + namesz),
-            data.get(desc_start..desc_start + descsz),
-        ) else {
+        let (Some(owner), Some(desc)) =
+            (data.get(name_start..name_start + namesz), data.get(desc_start..desc_start + descsz))
+        else {
             break;
         };
         off = next;
@@ -115,19 +98,11 @@ fn parse_notes(data: &[u8], little: bool) -> Vec<RawNote> {
         let (Some(pc), Some(base), Some(semaphore)) = (u64_at(desc, 0), u64_at(desc, 8), u64_at(desc, 16)) else {
             continue;
         };
-        let mut strings = desc[24..]
-            .split(|&b| b == 0)
-            .map(|s| String::from_utf8_lossy(s).into_owned());
+        let mut strings = desc[24..].split(|&b| b == 0).map(|s| String::from_utf8_lossy(s).into_owned());
         let (Some(provider), Some(name)) = (strings.next(), strings.next()) else {
             continue;
         };
-        out.push(RawNote {
-            pc,
-            base,
-            semaphore,
-            provider,
-            name,
-        });
+        out.push(RawNote { pc, base, semaphore, provider, name });
     }
     out
 }

@@ -27,14 +27,8 @@ mod skel {
 use skel::{SnoopSkel, SnoopSkelBuilder};
 
 /// The probes attached per file, one per level, with their levels.
-const PROBES: [(u8, &str); 6] = [
-    (10, "log-trace"),
-    (20, "log-debug"),
-    (30, "log-info"),
-    (40, "log-warn"),
-    (50, "log-error"),
-    (60, "log-fatal"),
-];
+const PROBES: [(u8, &str); 6] =
+    [(10, "log-trace"), (20, "log-debug"), (30, "log-info"), (40, "log-warn"), (50, "log-error"), (60, "log-fatal")];
 
 /// How long the reader sleeps between ring-buffer checks (the BPF side
 /// only wakes it early when the ring is a quarter full).
@@ -85,11 +79,7 @@ impl Session {
         }
         let mut links = Vec::new();
         for (_, probe) in PROBES.iter().filter(|(level, _)| *level >= self.min_level) {
-            match skel
-                .progs
-                .log_record
-                .attach_usdt(pid, &file.path, crate::notes::PROVIDER, probe)
-            {
+            match skel.progs.log_record.attach_usdt(pid, &file.path, crate::notes::PROVIDER, probe) {
                 Ok(link) => links.push(link),
                 // A file may lack some levels' probes; that is fine.
                 Err(e) if e.kind() == libbpf_rs::ErrorKind::NotFound => {}
@@ -140,10 +130,9 @@ impl Session {
     fn scan(&mut self, skel: &SnoopSkel<'_>, scan: Scan) -> Result<Found> {
         let (pids, by_name) = match &self.spec {
             Spec::Pids(pids) => (pids.clone(), None),
-            Spec::Name(name) => (
-                all_pids().into_iter().filter(|&p| name_matches(p, name)).collect(),
-                Some(name.clone()),
-            ),
+            Spec::Name(name) => {
+                (all_pids().into_iter().filter(|&p| name_matches(p, name)).collect(), Some(name.clone()))
+            }
             Spec::All => (all_pids(), None),
         };
         let explicit = matches!(self.spec, Spec::Pids(_));
@@ -183,10 +172,8 @@ impl Session {
 
 /// "process 12 (node)", "processes 12 (node), 13 (node)".
 fn describe(pids: &[i32], names: &HashMap<i32, String>) -> String {
-    let list: Vec<String> = pids
-        .iter()
-        .map(|p| format!("{p} ({})", names.get(p).cloned().unwrap_or_else(|| comm(*p))))
-        .collect();
+    let list: Vec<String> =
+        pids.iter().map(|p| format!("{p} ({})", names.get(p).cloned().unwrap_or_else(|| comm(*p)))).collect();
     format!("{} {}", if pids.len() == 1 { "process" } else { "processes" }, list.join(", "))
 }
 
@@ -222,7 +209,8 @@ fn wait_for_probes(
         let before = waiting.clone();
         let found = session.scan(skel, Scan::Waiting)?;
         if found.snooped > 0 {
-            let appeared: Vec<i32> = before.iter().copied().filter(|p| !found.waiting.contains(p) && alive(*p)).collect();
+            let appeared: Vec<i32> =
+                before.iter().copied().filter(|p| !found.waiting.contains(p) && alive(*p)).collect();
             notice(options, &format!("bunyan USDT probes appeared in {}: snooping", describe(&appeared, &names)));
             return Ok(true);
         }
@@ -261,11 +249,7 @@ fn detach_all(attached: &mut Attached) {
 
 /// What the BPF program lost so far: (ring full, too long, unreadable).
 fn losses(skel: &SnoopSkel<'_>) -> (u64, u64, u64) {
-    skel.maps
-        .bss_data
-        .as_deref()
-        .map(|b| (b.dropped_full, b.too_long, b.unreadable))
-        .unwrap_or_default()
+    skel.maps.bss_data.as_deref().map(|b| (b.dropped_full, b.too_long, b.unreadable)).unwrap_or_default()
 }
 
 /// The JSON text of a ring record: a u32 length, then the text.
@@ -279,10 +263,7 @@ fn record_text(data: &[u8]) -> &[u8] {
 /// The record without the line ending some loggers include in the probe
 /// argument (node-bunyan passes its output line, newline and all).
 fn trim_newline(data: &[u8]) -> &[u8] {
-    let end = data
-        .iter()
-        .rposition(|&b| b != b'\n' && b != b'\r')
-        .map_or(0, |i| i + 1);
+    let end = data.iter().rposition(|&b| b != b'\n' && b != b'\r').map_or(0, |i| i + 1);
     &data[..end]
 }
 
@@ -315,9 +296,7 @@ pub(crate) fn run(spec: &str, options: Options, on_record: &mut dyn FnMut(&[u8])
 
 fn snoop(spec: Spec, options: Options, on_record: &mut dyn FnMut(&[u8]) -> Result<()>) -> Result<Stats> {
     let mut storage = MaybeUninit::<OpenObject>::uninit();
-    let open = SnoopSkelBuilder::default()
-        .open(&mut storage)
-        .context("opening the snoop BPF program")?;
+    let open = SnoopSkelBuilder::default().open(&mut storage).context("opening the snoop BPF program")?;
     let skel = open.load().map_err(|e| {
         let hint = if unsafe { libc::geteuid() } != 0 {
             " (snooping needs root, or CAP_BPF and CAP_PERFMON: run it with sudo)"
@@ -386,10 +365,7 @@ fn snoop(spec: Spec, options: Options, on_record: &mut dyn FnMut(&[u8]) -> Resul
             break Err(e);
         }
         if rc < 0 && rc != -libc::EINTR {
-            break Err(anyhow!(
-                "reading the BPF ring buffer failed: {}",
-                std::io::Error::from_raw_os_error(-rc)
-            ));
+            break Err(anyhow!("reading the BPF ring buffer failed: {}", std::io::Error::from_raw_os_error(-rc)));
         }
         if last_scan.elapsed() >= RESCAN {
             last_scan = Instant::now();
@@ -414,10 +390,5 @@ fn snoop(spec: Spec, options: Options, on_record: &mut dyn FnMut(&[u8]) -> Resul
         return Err(e);
     }
     let (dropped, too_long, unreadable) = losses(&skel);
-    Ok(Stats {
-        delivered: delivered.get(),
-        dropped,
-        too_long,
-        unreadable,
-    })
+    Ok(Stats { delivered: delivered.get(), dropped, too_long, unreadable })
 }

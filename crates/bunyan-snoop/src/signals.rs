@@ -17,10 +17,7 @@ pub(crate) struct StopSignals {
 impl StopSignals {
     pub fn install() -> StopSignals {
         STOP.store(false, Ordering::SeqCst);
-        let mut old = [
-            (libc::SIGINT, unsafe { std::mem::zeroed() }),
-            (libc::SIGTERM, unsafe { std::mem::zeroed() }),
-        ];
+        let mut old = [(libc::SIGINT, unsafe { std::mem::zeroed() }), (libc::SIGTERM, unsafe { std::mem::zeroed() })];
         for (sig, prev) in old.iter_mut() {
             // SAFETY: a plain sigaction with an async-signal-safe handler
             // (an atomic store); no SA_RESTART, so blocking waits return

@@ -36,18 +36,10 @@ impl Spec {
         if spec == "*" {
             return Ok(Spec::All);
         }
-        if spec
-            .split(',')
-            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
-        {
+        if spec.split(',').all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit())) {
             let pids = spec
                 .split(',')
-                .map(|p| {
-                    p.parse::<i32>()
-                        .ok()
-                        .filter(|&n| n > 0)
-                        .with_context(|| format!("invalid PID {p:?}"))
-                })
+                .map(|p| p.parse::<i32>().ok().filter(|&n| n > 0).with_context(|| format!("invalid PID {p:?}")))
                 .collect::<Result<_>>()?;
             return Ok(Spec::Pids(pids));
         }
@@ -137,9 +129,7 @@ pub(crate) fn all_pids() -> Vec<i32> {
     let Ok(dir) = fs::read_dir("/proc") else {
         return Vec::new();
     };
-    dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
-        .filter(|&p| p != me)
-        .collect()
+    dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok()).filter(|&p| p != me).collect()
 }
 
 /// Whether `pid` matches a `-p NAME` spec: its comm equals `name`, or its
@@ -245,11 +235,7 @@ pub fn semaphores(pid: i32) -> Result<Vec<Semaphore>> {
             let mut buf = [0u8; 2];
             mem.read_exact_at(&mut buf, address)
                 .with_context(|| format!("reading the {} semaphore of process {pid} at {address:#x}", probe.name))?;
-            out.push(Semaphore {
-                probe: probe.name.clone(),
-                address,
-                value: u16::from_ne_bytes(buf),
-            });
+            out.push(Semaphore { probe: probe.name.clone(), address, value: u16::from_ne_bytes(buf) });
         }
     }
     Ok(out)
@@ -272,16 +258,9 @@ mod tests {
     #[test]
     fn maps_lines() {
         let m = parse_maps_line("7f00-7f10 r-xp 00001000 fd:01 1234 /usr/lib/x (deleted)").unwrap();
-        assert_eq!(
-            (m.start, m.end, m.offset, m.key),
-            (0x7f00, 0x7f10, 0x1000, ("fd:01".into(), 1234))
-        );
+        assert_eq!((m.start, m.end, m.offset, m.key), (0x7f00, 0x7f10, 0x1000, ("fd:01".into(), 1234)));
         assert!(!m.writable);
-        assert!(
-            parse_maps_line("7f20-7f30 rw-p 00002000 fd:01 1234 /usr/lib/x")
-                .unwrap()
-                .writable
-        );
+        assert!(parse_maps_line("7f20-7f30 rw-p 00002000 fd:01 1234 /usr/lib/x").unwrap().writable);
         assert!(parse_maps_line("7f00-7f10 rw-p 00000000 00:00 0 [heap]").is_none());
     }
 }

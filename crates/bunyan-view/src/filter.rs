@@ -17,8 +17,7 @@ impl Filter {
     /// parsed with [`crate::parse::parse_record_above`], which skips building
     /// records that will be hidden.
     pub fn level_only(&self) -> Option<f64> {
-        self.level
-            .filter(|l| *l != 0.0 && !l.is_nan() && self.conditions.is_empty())
+        self.level.filter(|l| *l != 0.0 && !l.is_nan() && self.conditions.is_empty())
     }
 
     /// Whether a valid record passes every filter.

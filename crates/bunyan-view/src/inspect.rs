@@ -30,11 +30,7 @@ struct Ctx {
 
 /// Appends `util.inspect(v, {depth, colors})`.
 pub fn push_inspect(out: &mut Vec<u8>, v: &Value, opts: &InspectOptions) {
-    let mut ctx = Ctx {
-        opts: *opts,
-        indentation_lvl: 0,
-        current_depth: 0,
-    };
+    let mut ctx = Ctx { opts: *opts, indentation_lvl: 0, current_depth: 0 };
     out.extend_from_slice(format_value(&mut ctx, v, 0).as_bytes());
 }
 
@@ -75,25 +71,15 @@ fn format_string(ctx: &Ctx, value: &str) -> String {
     let (value, trailer) = if units.len() > MAX_STRING_LENGTH {
         let remaining = units.len() - MAX_STRING_LENGTH;
         let cut = String::from_utf16_lossy(&units[..MAX_STRING_LENGTH]);
-        (
-            cut,
-            format!(
-                "... {remaining} more character{}",
-                if remaining > 1 { "s" } else { "" }
-            ),
-        )
+        (cut, format!("... {remaining} more character{}", if remaining > 1 { "s" } else { "" }))
     } else {
         (value.to_owned(), String::new())
     };
     let len = js::utf16_len(&value);
-    if len > MIN_LINE_LENGTH
-        && len as isize > BREAK_LENGTH as isize - ctx.indentation_lvl as isize - 4
-    {
+    if len > MIN_LINE_LENGTH && len as isize > BREAK_LENGTH as isize - ctx.indentation_lvl as isize - 4 {
         let sep = format!(" +\n{}", " ".repeat(ctx.indentation_lvl + 2));
-        let parts: Vec<String> = value
-            .split_inclusive('\n')
-            .map(|line| stylize(ctx, &str_escape(line), "string"))
-            .collect();
+        let parts: Vec<String> =
+            value.split_inclusive('\n').map(|line| stylize(ctx, &str_escape(line), "string")).collect();
         return parts.join(&sep) + &trailer;
     }
     stylize(ctx, &str_escape(&value), "string") + &trailer
@@ -121,9 +107,7 @@ pub fn str_escape(s: &str) -> String {
             '\n' => out.push_str("\\n"),
             '\u{c}' => out.push_str("\\f"),
             '\r' => out.push_str("\\r"),
-            _ if code < 0x20 || (0x7f..=0x9f).contains(&code) => {
-                out.push_str(&format!("\\x{code:02X}"))
-            }
+            _ if code < 0x20 || (0x7f..=0x9f).contains(&code) => out.push_str(&format!("\\x{code:02X}")),
             _ => out.push(c),
         }
     }
@@ -146,11 +130,7 @@ fn format_raw(ctx: &mut Ctx, v: &Value, recurse_times: usize) -> String {
         _ => {}
     }
     if ctx.opts.depth.is_some_and(|d| recurse_times > d) {
-        return stylize(
-            ctx,
-            if is_array { "[Array]" } else { "[Object]" },
-            "special",
-        );
+        return stylize(ctx, if is_array { "[Array]" } else { "[Object]" }, "special");
     }
     let recurse_times = recurse_times + 1;
     ctx.current_depth = recurse_times;
@@ -165,10 +145,7 @@ fn format_raw(ctx: &mut Ctx, v: &Value, recurse_times: usize) -> String {
             }
             let remaining = a.len() - len;
             if remaining > 0 {
-                output.push(format!(
-                    "... {remaining} more item{}",
-                    if remaining > 1 { "s" } else { "" }
-                ));
+                output.push(format!("... {remaining} more item{}", if remaining > 1 { "s" } else { "" }));
             }
         }
         Value::Object(o) => {
@@ -194,11 +171,7 @@ fn format_raw(ctx: &mut Ctx, v: &Value, recurse_times: usize) -> String {
 
 /// Display width as node measures it (colors removed when colors are on).
 fn width(ctx: &Ctx, s: &str) -> usize {
-    let s = if ctx.opts.colors {
-        remove_colors(s)
-    } else {
-        s.to_owned()
-    };
+    let s = if ctx.opts.colors { remove_colors(s) } else { s.to_owned() };
     s.chars().filter(|c| *c as u32 >= 32).count()
 }
 
@@ -265,12 +238,7 @@ fn reduce_to_single_string(
         }
     }
     let indentation = format!("\n{}", " ".repeat(ctx.indentation_lvl));
-    format!(
-        "{}{indentation}  {}{indentation}{}",
-        braces.0,
-        output.join(&format!(",{indentation}  ")),
-        braces.1
-    )
+    format!("{}{indentation}  {}{indentation}{}", braces.0, output.join(&format!(",{indentation}  ")), braces.1)
 }
 
 fn group_array_elements(ctx: &Ctx, output: Vec<String>, value: &Value) -> Vec<String> {
@@ -281,10 +249,7 @@ fn group_array_elements(ctx: &Ctx, output: Vec<String>, value: &Value) -> Vec<St
         output_length -= 1;
     }
     let separator_space = 2;
-    let data_len: Vec<usize> = output[..output_length]
-        .iter()
-        .map(|o| width(ctx, o))
-        .collect();
+    let data_len: Vec<usize> = output[..output_length].iter().map(|o| width(ctx, o)).collect();
     for &len in &data_len {
         total_length += len + separator_space;
         max_length = max_length.max(len);
@@ -337,9 +302,7 @@ fn group_array_elements(ctx: &Ctx, output: Vec<String>, value: &Value) -> Vec<St
                 j += 1;
             }
             if pad_start {
-                let padding = max_line_length[j - i] + js::utf16_len(&output[j])
-                    - data_len[j]
-                    - separator_space;
+                let padding = max_line_length[j - i] + js::utf16_len(&output[j]) - data_len[j] - separator_space;
                 line.push_str(&pad(&output[j], padding, true));
             } else {
                 line.push_str(&output[j]);
@@ -375,14 +338,7 @@ mod tests {
     fn insp(json: &str) -> String {
         let v = Value::parse(json).unwrap();
         let mut out = Vec::new();
-        push_inspect(
-            &mut out,
-            &v,
-            &InspectOptions {
-                depth: None,
-                colors: false,
-            },
-        );
+        push_inspect(&mut out, &v, &InspectOptions { depth: None, colors: false });
         String::from_utf8(out).unwrap()
     }
 

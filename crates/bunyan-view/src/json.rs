@@ -120,12 +120,8 @@ mod tests {
 
     #[test]
     fn stringify_matches_node() {
-        let v = Value::parse(r#"{"a":[1,{"b":null}],"c":{},"d":[],"e":"x\u0001\"y","f":1.50}"#)
-            .unwrap();
-        assert_eq!(
-            to_json(&v, 0),
-            r#"{"a":[1,{"b":null}],"c":{},"d":[],"e":"x\u0001\"y","f":1.5}"#
-        );
+        let v = Value::parse(r#"{"a":[1,{"b":null}],"c":{},"d":[],"e":"x\u0001\"y","f":1.50}"#).unwrap();
+        assert_eq!(to_json(&v, 0), r#"{"a":[1,{"b":null}],"c":{},"d":[],"e":"x\u0001\"y","f":1.5}"#);
         assert_eq!(
             to_json(&v, 2),
             "{\n  \"a\": [\n    1,\n    {\n      \"b\": null\n    }\n  ],\n  \"c\": {},\n  \"d\": [],\n  \"e\": \"x\\u0001\\\"y\",\n  \"f\": 1.5\n}"

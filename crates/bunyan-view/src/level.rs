@@ -4,14 +4,8 @@ use crate::js;
 use crate::value::{Number, Value};
 
 /// `trace`..`fatal` with their numbers.
-pub const LEVELS: [(&str, u32); 6] = [
-    ("trace", 10),
-    ("debug", 20),
-    ("info", 30),
-    ("warn", 40),
-    ("error", 50),
-    ("fatal", 60),
-];
+pub const LEVELS: [(&str, u32); 6] =
+    [("trace", 10), ("debug", 20), ("info", 30), ("warn", 40), ("error", 50), ("fatal", 60)];
 
 /// The standard level a record's `level` value designates, looked up the
 /// way node does (`table[rec.level]`, i.e. by the value's string form).
@@ -55,10 +49,7 @@ pub fn parse_level_arg(arg: &str) -> Option<f64> {
         return Some(n);
     }
     let lower = arg.to_lowercase();
-    LEVELS
-        .iter()
-        .find(|(name, _)| *name == lower)
-        .map(|&(_, n)| f64::from(n))
+    LEVELS.iter().find(|(name, _)| *name == lower).map(|&(_, n)| f64::from(n))
 }
 
 #[cfg(test)]

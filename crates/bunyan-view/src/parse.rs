@@ -111,12 +111,7 @@ pub fn parse_record_above_built(s: &str, min: f64) -> Filtered<'_> {
 
 impl<'a> P<'a> {
     fn new(s: &'a str) -> P<'a> {
-        P {
-            s,
-            b: s.as_bytes(),
-            i: 0,
-            depth: 0,
-        }
+        P { s, b: s.as_bytes(), i: 0, depth: 0 }
     }
 
     /// Skips trailing whitespace; whether the input ends there.
@@ -155,11 +150,7 @@ impl<'a> P<'a> {
                 if more {
                     present = self.skim_members(present)?;
                 }
-                return if present == ALL_REQUIRED {
-                    Some(None)
-                } else {
-                    None
-                };
+                return if present == ALL_REQUIRED { Some(None) } else { None };
             }
             if !more {
                 return Some(Some(out));
@@ -413,9 +404,7 @@ impl<'a> P<'a> {
                             j += 4;
                             let c = if (0xd800..0xdc00).contains(&hi) {
                                 // A surrogate pair; a lone surrogate can't be a Rust string.
-                                if self.b.get(j + 1) != Some(&b'\\')
-                                    || self.b.get(j + 2) != Some(&b'u')
-                                {
+                                if self.b.get(j + 1) != Some(&b'\\') || self.b.get(j + 2) != Some(&b'u') {
                                     return None;
                                 }
                                 let lo = hex4(self.b, j + 3)?;
@@ -490,10 +479,7 @@ impl<'a> P<'a> {
             }
         }
         // Rust's float parsing is correctly rounded; overflow gives ±inf like JS.
-        self.s[start..j]
-            .parse::<f64>()
-            .ok()
-            .map(|f| Value::Number(Number::F(f)))
+        self.s[start..j].parse::<f64>().ok().map(|f| Value::Number(Number::F(f)))
     }
 }
 
@@ -542,13 +528,8 @@ mod tests {
             base.replace(r#"[1,"#, r#"[1,,"#),
             base.replace(r#""x":{"#, r#""x":{"a":tru,"#),
             r#"{"level":10}"#.to_owned(),
-            r#"{"v":0,"level":10,"name":"a","hostname":"h","pid":1,"time":"t","msg":"m"}"#
-                .to_owned(),
-            format!(
-                "{{\"level\":10,\"deep\":{}1{}}}",
-                "[".repeat(200),
-                "]".repeat(200)
-            ),
+            r#"{"v":0,"level":10,"name":"a","hostname":"h","pid":1,"time":"t","msg":"m"}"#.to_owned(),
+            format!("{{\"level\":10,\"deep\":{}1{}}}", "[".repeat(200), "]".repeat(200)),
         ];
         for c in &cases {
             for min in [0.0, 30.0, 60.0] {
@@ -599,24 +580,10 @@ mod tests {
 
     #[test]
     fn numbers_keep_js_meaning() {
-        assert_eq!(
-            parse_json("18446744073709551615"),
-            Some(Value::Number(Number::U(u64::MAX)))
-        );
-        assert_eq!(
-            parse_json("-9223372036854775808"),
-            Some(Value::Number(Number::I(i64::MIN)))
-        );
-        assert_eq!(
-            parse_json("1e400"),
-            Some(Value::Number(Number::F(f64::INFINITY)))
-        );
-        assert!(
-            matches!(parse_json("-0"), Some(Value::Number(Number::F(z))) if z == 0.0 && z.is_sign_negative())
-        );
-        assert_eq!(
-            parse_json("97.27034568786621"),
-            Some(Value::Number(Number::F(97.27034568786621)))
-        );
+        assert_eq!(parse_json("18446744073709551615"), Some(Value::Number(Number::U(u64::MAX))));
+        assert_eq!(parse_json("-9223372036854775808"), Some(Value::Number(Number::I(i64::MIN))));
+        assert_eq!(parse_json("1e400"), Some(Value::Number(Number::F(f64::INFINITY))));
+        assert!(matches!(parse_json("-0"), Some(Value::Number(Number::F(z))) if z == 0.0 && z.is_sign_negative()));
+        assert_eq!(parse_json("97.27034568786621"), Some(Value::Number(Number::F(97.27034568786621))));
     }
 }

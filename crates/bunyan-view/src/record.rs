@@ -58,14 +58,8 @@ mod tests {
     fn validity() {
         let ok = r#"{"v":0,"level":30,"name":"a","hostname":"h","pid":1,"time":"t","msg":""}"#;
         assert!(parse_record(ok).is_some());
-        assert!(parse_record(
-            r#"{"v":0,"level":30,"name":"a","hostname":"h","pid":1,"time":"t","msg":null}"#
-        )
-        .is_none());
-        assert!(
-            parse_record(r#"{"v":0,"level":30,"name":"a","hostname":"h","pid":1,"time":"t"}"#)
-                .is_none()
-        );
+        assert!(parse_record(r#"{"v":0,"level":30,"name":"a","hostname":"h","pid":1,"time":"t","msg":null}"#).is_none());
+        assert!(parse_record(r#"{"v":0,"level":30,"name":"a","hostname":"h","pid":1,"time":"t"}"#).is_none());
         assert!(parse_record(" {}").is_none());
         assert!(parse_record("{\"v\":0").is_none());
         assert!(parse_record("[1]").is_none());

@@ -137,9 +137,7 @@ impl Skim<'_> {
         if j - start > 15 || matches!(b.get(j), Some(b'.' | b'e' | b'E' | b'0'..=b'9')) {
             return false;
         }
-        let n = b[start..j]
-            .iter()
-            .fold(0u64, |acc, &c| acc * 10 + u64::from(c - b'0'));
+        let n = b[start..j].iter().fold(0u64, |acc, &c| acc * 10 + u64::from(c - b'0'));
         self.i = j;
         (n as f64) < min
     }
@@ -412,12 +410,7 @@ mod tests {
         let mut outside = BASE.as_bytes().to_vec();
         outside.insert(BASE.find(r#","msg""#).unwrap(), 0x80);
         let truncated = BASE.as_bytes()[..BASE.find('é').unwrap() + 1].to_vec();
-        for (bytes, hidden) in [
-            (&in_string, true),
-            (&key, false),
-            (&outside, false),
-            (&truncated, false),
-        ] {
+        for (bytes, hidden) in [(&in_string, true), (&key, false), (&outside, false), (&truncated, false)] {
             assert_eq!(hidden_by_full_parse(bytes, 30.0), hidden);
             assert_eq!(skim_below(bytes, 30.0), hidden);
         }
@@ -425,11 +418,7 @@ mod tests {
         for c in &cases {
             for min in [0.0, 30.0, 60.0] {
                 if skim_below(c, min) {
-                    assert!(
-                        hidden_by_full_parse(c, min),
-                        "{}",
-                        String::from_utf8_lossy(c)
-                    );
+                    assert!(hidden_by_full_parse(c, min), "{}", String::from_utf8_lossy(c));
                 }
             }
         }

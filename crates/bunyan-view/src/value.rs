@@ -69,11 +69,7 @@ const LINEAR_SCAN_MAX: usize = 24;
 impl<'a> Object<'a> {
     /// An empty object with room for `n` entries.
     pub fn with_capacity(n: usize) -> Object<'a> {
-        Object {
-            entries: Vec::with_capacity(n),
-            has_index_keys: false,
-            index: None,
-        }
+        Object { entries: Vec::with_capacity(n), has_index_keys: false, index: None }
     }
 
     /// The slot for a parsed `"key": value`, with `JSON.parse`'s rule for
@@ -97,13 +93,8 @@ impl<'a> Object<'a> {
             None => {
                 self.push_new(key, Value::Null);
                 if self.index.is_none() && self.entries.len() > LINEAR_SCAN_MAX {
-                    self.index = Some(Box::new(
-                        self.entries
-                            .iter()
-                            .enumerate()
-                            .map(|(i, (k, _))| (k.clone(), i))
-                            .collect(),
-                    ));
+                    self.index =
+                        Some(Box::new(self.entries.iter().enumerate().map(|(i, (k, _))| (k.clone(), i)).collect()));
                 }
                 self.entries.len() - 1
             }
@@ -153,11 +144,7 @@ impl<'a> Object<'a> {
     /// The object JavaScript sees for an array: index keys "0", "1", ...
     pub fn from_array(a: &[Value<'a>]) -> Object<'a> {
         Object {
-            entries: a
-                .iter()
-                .enumerate()
-                .map(|(i, v)| (Cow::Owned(i.to_string()), v.clone()))
-                .collect(),
+            entries: a.iter().enumerate().map(|(i, v)| (Cow::Owned(i.to_string()), v.clone())).collect(),
             has_index_keys: !a.is_empty(),
             index: None,
         }
@@ -264,20 +251,12 @@ mod tests {
 
     #[test]
     fn values_stay_small() {
-        assert!(
-            std::mem::size_of::<Value>() <= 48,
-            "{}",
-            std::mem::size_of::<Value>()
-        );
+        assert!(std::mem::size_of::<Value>() <= 48, "{}", std::mem::size_of::<Value>());
     }
 
     /// An object's keys in JavaScript enumeration order.
     fn js_keys(v: &Value) -> Vec<String> {
-        v.as_object()
-            .unwrap()
-            .iter_js()
-            .map(|(k, _)| k.to_owned())
-            .collect()
+        v.as_object().unwrap().iter_js().map(|(k, _)| k.to_owned()).collect()
     }
 
     #[test]
@@ -296,10 +275,7 @@ mod tests {
     #[test]
     fn strings_without_escapes_are_borrowed() {
         let v = Value::parse(r#"{"msg":"plain","e":"a\nb"}"#).unwrap();
-        assert!(matches!(
-            v.get("msg"),
-            Some(Value::String(Cow::Borrowed("plain")))
-        ));
+        assert!(matches!(v.get("msg"), Some(Value::String(Cow::Borrowed("plain")))));
         assert!(matches!(v.get("e"), Some(Value::String(Cow::Owned(_)))));
     }
 }

@@ -216,22 +216,59 @@ impl Rng {
 }
 
 const LITERALS: &[&str] = &[
-    "0", "1", "-1", "2", "3", "-2", "1.5", "0.5", "10", "100", "NaN", "Infinity", "-Infinity",
-    "1e21", "0x10", "''", "'a'", "'l'", "'o'", "'hello'", "'10'", "' 5 '", "'é'", "'😀'", "'true'",
-    "'null'", "'-'", "' '", "'0'", "'b'", "true", "false", "null", "undefined", "[]", "[1]",
-    "['a', 'b']", "/l/", "/l+/g", "/(\\d+)/", "/^h/i", "/o(r)?/", "/./u", "/\\w/", "/[a-c]/g",
+    "0",
+    "1",
+    "-1",
+    "2",
+    "3",
+    "-2",
+    "1.5",
+    "0.5",
+    "10",
+    "100",
+    "NaN",
+    "Infinity",
+    "-Infinity",
+    "1e21",
+    "0x10",
+    "''",
+    "'a'",
+    "'l'",
+    "'o'",
+    "'hello'",
+    "'10'",
+    "' 5 '",
+    "'é'",
+    "'😀'",
+    "'true'",
+    "'null'",
+    "'-'",
+    "' '",
+    "'0'",
+    "'b'",
+    "true",
+    "false",
+    "null",
+    "undefined",
+    "[]",
+    "[1]",
+    "['a', 'b']",
+    "/l/",
+    "/l+/g",
+    "/(\\d+)/",
+    "/^h/i",
+    "/o(r)?/",
+    "/./u",
+    "/\\w/",
+    "/[a-c]/g",
 ];
 const FIELDS: &[&str] = &[
-    "msg", "level", "pid", "n", "f", "z", "neg", "t", "u", "e", "ws", "big", "tags", "nested",
-    "req", "arr", "obj", "missing", "time", "name",
+    "msg", "level", "pid", "n", "f", "z", "neg", "t", "u", "e", "ws", "big", "tags", "nested", "req", "arr", "obj",
+    "missing", "time", "name",
 ];
-const SUBKEYS: &[&str] = &[
-    "method", "url", "length", "0", "1", "headers", "toString", "constructor", "__proto__", "b",
-    "x",
-];
-const BINOPS: &[&str] = &[
-    "===", "!==", "==", "!=", "<", "<=", ">", ">=", "+", "-", "*", "/", "%", "&&", "||", "??",
-];
+const SUBKEYS: &[&str] =
+    &["method", "url", "length", "0", "1", "headers", "toString", "constructor", "__proto__", "b", "x"];
+const BINOPS: &[&str] = &["===", "!==", "==", "!=", "<", "<=", ">", ">=", "+", "-", "*", "/", "%", "&&", "||", "??"];
 
 /// A property after `.` or `?.`: numbers go in brackets.
 fn prop(k: &str) -> String {
@@ -265,14 +302,16 @@ fn gen(r: &mut Rng, depth: usize) -> String {
         4 => format!("({})[{}]", gen(r, d), gen(r, d)),
         5 => {
             let (base, k) = (gen(r, d), prop(r.pick(SUBKEYS)));
-            let dot = if r.below(2) == 0 { "?." } else if k.starts_with('[') { "" } else { "." };
+            let dot = if r.below(2) == 0 {
+                "?."
+            } else if k.starts_with('[') {
+                ""
+            } else {
+                "."
+            };
             format!("({base}){dot}{k}")
         }
-        6 => format!(
-            "{}({})",
-            r.pick(&["String", "Number", "Boolean", "parseInt", "parseFloat", "isNaN"]),
-            gen(r, d)
-        ),
+        6 => format!("{}({})", r.pick(&["String", "Number", "Boolean", "parseInt", "parseFloat", "isNaN"]), gen(r, d)),
         7 => format!("[{}, {}]", gen(r, d), gen(r, d)),
         _ => {
             let m = r.pick(bunyan_view::condition::METHODS);
@@ -365,12 +404,7 @@ fn compare(conds: &[String]) -> Tally {
 fn handwritten_conditions_match_node() {
     let conds: Vec<String> = HANDWRITTEN.iter().map(|s| s.to_string()).collect();
     let t = compare(&conds);
-    assert!(
-        t.mismatches.is_empty(),
-        "{} mismatches:\n{}",
-        t.mismatches.len(),
-        t.mismatches.join("\n")
-    );
+    assert!(t.mismatches.is_empty(), "{} mismatches:\n{}", t.mismatches.len(), t.mismatches.join("\n"));
     assert_eq!(t.refused, 0, "every hand-written condition is in the language");
     assert_eq!(t.surrogates, 0);
 }
@@ -468,7 +502,12 @@ fn builtin_properties_match_node() {
     let t = compare(&conds);
     let unsupported: Vec<_> = t.mismatches.iter().filter(|m| m.contains("unsupported: static")).collect();
     let real: Vec<_> = t.mismatches.iter().filter(|m| !m.contains("unsupported: static")).collect();
-    assert!(real.is_empty(), "{} mismatches:\n{}", real.len(), real.iter().take(40).map(|s| s.as_str()).collect::<Vec<_>>().join("\n"));
+    assert!(
+        real.is_empty(),
+        "{} mismatches:\n{}",
+        real.len(),
+        real.iter().take(40).map(|s| s.as_str()).collect::<Vec<_>>().join("\n")
+    );
     // Static members of constructors (Object.keys, RegExp.$1, ...) are refused at run time.
     assert!(unsupported.len() < t.compared / 5);
     assert_eq!(t.refused, 0);

@@ -35,8 +35,8 @@ use object::elf;
 use object::endian::{LittleEndian as LE, U16, U32, U64};
 
 use memory::{Sink, Snapshot};
-use plan::PAGE;
 pub use plan::pagemap_scan_supported;
+use plan::PAGE;
 
 /// Options for [`write_core`].
 #[derive(Clone, Debug, Default)]
@@ -106,8 +106,7 @@ pub struct Report {
 pub fn write_core(pid: u32, path: &Path, opts: &Options) -> Result<Report> {
     check_target(pid)?;
     opts.check_cancel()?;
-    let out = output::TempCore::create(path)
-        .with_context(|| format!("cannot write {}", path.display()))?;
+    let out = output::TempCore::create(path).with_context(|| format!("cannot write {}", path.display()))?;
 
     // Before freezing: facts that do not change, and a pre-faulted buffer
     // sized from a first plan.
@@ -119,9 +118,7 @@ pub fn write_core(pid: u32, path: &Path, opts: &Options) -> Result<Report> {
         .map_err(|e| exited_or(pid, e))?
         .copy_bytes;
     let mut snapshot = if estimate + estimate / 4 < mem_available() / 2 {
-        Some(Snapshot::new(
-            (estimate + estimate / 8 + (4 << 20)) as usize,
-        )?)
+        Some(Snapshot::new((estimate + estimate / 8 + (4 << 20)) as usize)?)
     } else {
         None
     };
@@ -158,9 +155,7 @@ pub fn write_core(pid: u32, path: &Path, opts: &Options) -> Result<Report> {
     let data_end = data_start + plan.data_len;
     let stopped = frozen.was_stopped();
     let mut threads = frozen.threads().to_vec();
-    let paused = frozen
-        .thaw()
-        .with_context(|| format!("no core written for process {pid}"))?;
+    let paused = frozen.thaw().with_context(|| format!("no core written for process {pid}"))?;
     drop(boost);
 
     // Thawed: write the file.
@@ -174,15 +169,7 @@ pub fn write_core(pid: u32, path: &Path, opts: &Options) -> Result<Report> {
             write_snapshot(&out.file, data_start, &plan.copies, snap, opts)?;
         }
         out.file.write_all_at(&note_bytes, data_end)?;
-        out.file.write_all_at(
-            &headers(
-                &plan.segments,
-                data_start,
-                data_end,
-                note_bytes.len() as u64,
-            ),
-            0,
-        )?;
+        out.file.write_all_at(&headers(&plan.segments, data_start, data_end, note_bytes.len() as u64), 0)?;
         Ok(out.file.set_len(total)?)
     };
     write().map_err(|e| match e.is::<Interrupted>() {
@@ -208,10 +195,9 @@ pub fn write_core(pid: u32, path: &Path, opts: &Options) -> Result<Report> {
 /// (its memory is released before it becomes a zombie): /proc then answers
 /// ESRCH, which says the same.
 fn exited_or(pid: u32, err: anyhow::Error) -> anyhow::Error {
-    let esrch = err.chain().any(|e| {
-        e.downcast_ref::<std::io::Error>()
-            .is_some_and(|io| io.raw_os_error() == Some(libc::ESRCH))
-    });
+    let esrch = err
+        .chain()
+        .any(|e| e.downcast_ref::<std::io::Error>().is_some_and(|io| io.raw_os_error() == Some(libc::ESRCH)));
     if procctl::check::is_exiting(pid) || esrch {
         anyhow::anyhow!("process {pid} exited during the dump; no core written")
     } else {
@@ -242,8 +228,7 @@ impl Boost {
         unsafe {
             *libc::__errno_location() = 0;
             let old = libc::getpriority(libc::PRIO_PROCESS, 0);
-            let ok = *libc::__errno_location() == 0
-                && libc::setpriority(libc::PRIO_PROCESS, 0, -15) == 0;
+            let ok = *libc::__errno_location() == 0 && libc::setpriority(libc::PRIO_PROCESS, 0, -15) == 0;
             Boost(ok.then_some(old))
         }
     }
@@ -332,15 +317,7 @@ fn headers(segments: &[plan::Segment], data_start: u64, notes_off: u64, notes_le
         p_align: U64::new(LE, align),
     };
     for s in segments {
-        let p = phdr(
-            elf::PT_LOAD,
-            s.flags,
-            data_start + s.data_off,
-            s.vaddr,
-            s.filesz,
-            s.memsz,
-            PAGE,
-        );
+        let p = phdr(elf::PT_LOAD, s.flags, data_start + s.data_off, s.vaddr, s.filesz, s.memsz, PAGE);
         out.extend_from_slice(object::pod::bytes_of(&p));
     }
     let p = phdr(elf::PT_NOTE, 0, notes_off, 0, notes_len, 0, 4);
@@ -375,10 +352,7 @@ mod tests {
         let me = std::process::id();
         let gone = anyhow::Error::from(std::io::Error::from_raw_os_error(libc::ESRCH))
             .context(format!("cannot open /proc/{me}/pagemap"));
-        assert_eq!(
-            exited_or(me, gone).to_string(),
-            format!("process {me} exited during the dump; no core written")
-        );
+        assert_eq!(exited_or(me, gone).to_string(), format!("process {me} exited during the dump; no core written"));
         let other = anyhow::Error::from(std::io::Error::from_raw_os_error(libc::EACCES));
         assert!(exited_or(me, other).to_string().contains("denied"));
     }

@@ -91,10 +91,7 @@ pub fn no_dump_starts(pid: u32) -> HashSet<u64> {
     let mut current = None;
     for line in text.lines() {
         if let Some(flags) = line.strip_prefix("VmFlags:") {
-            if flags
-                .split_whitespace()
-                .any(|f| matches!(f, "dd" | "io" | "pf"))
-            {
+            if flags.split_whitespace().any(|f| matches!(f, "dd" | "io" | "pf")) {
                 starts.extend(current);
             }
         } else if let Some(m) = parse_line(line) {
@@ -120,10 +117,7 @@ mod tests {
         assert_eq!(maps.len(), 4);
         assert_eq!(maps[0].name, "/usr/bin/my prog");
         assert!(maps[0].read && !maps[0].write && !maps[0].exec && !maps[0].shared);
-        assert_eq!(
-            (maps[0].start, maps[0].len(), maps[0].inode),
-            (0x55d0c0a00000, 0x28000, 1311)
-        );
+        assert_eq!((maps[0].start, maps[0].len(), maps[0].inode), (0x55d0c0a00000, 0x28000, 1311));
         assert!(maps[0].is_file());
         assert_eq!(maps[1].name, "[stack]");
         assert!(!maps[1].is_file());
@@ -140,14 +134,8 @@ mod tests {
         let len = 4 * 4096;
         // SAFETY: a fresh anonymous mapping, only passed to madvise/munmap.
         let p = unsafe {
-            let p = libc::mmap(
-                std::ptr::null_mut(),
-                len,
-                libc::PROT_READ,
-                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
-                -1,
-                0,
-            );
+            let p =
+                libc::mmap(std::ptr::null_mut(), len, libc::PROT_READ, libc::MAP_PRIVATE | libc::MAP_ANONYMOUS, -1, 0);
             assert_eq!(libc::madvise(p, len, libc::MADV_DONTDUMP), 0);
             p
         };

@@ -39,18 +39,14 @@ impl Snapshot {
             )
         };
         if ptr == libc::MAP_FAILED {
-            return Err(std::io::Error::last_os_error())
-                .context("cannot allocate the memory snapshot buffer");
+            return Err(std::io::Error::last_os_error()).context("cannot allocate the memory snapshot buffer");
         }
         // SAFETY: advice on our own mapping; failures only cost speed.
         unsafe {
             libc::madvise(ptr, cap, libc::MADV_HUGEPAGE);
             libc::madvise(ptr, cap, libc::MADV_POPULATE_WRITE);
         }
-        Ok(Snapshot {
-            ptr: ptr.cast(),
-            cap,
-        })
+        Ok(Snapshot { ptr: ptr.cast(), cap })
     }
 
     /// Grows the buffer to at least `len` bytes (pages added now are faulted
@@ -60,8 +56,7 @@ impl Snapshot {
             // SAFETY: resizing our own mapping; the kernel may move it.
             let p = unsafe { libc::mremap(self.ptr.cast(), self.cap, len, libc::MREMAP_MAYMOVE) };
             if p == libc::MAP_FAILED {
-                return Err(std::io::Error::last_os_error())
-                    .context("cannot grow the memory snapshot buffer");
+                return Err(std::io::Error::last_os_error()).context("cannot grow the memory snapshot buffer");
             }
             self.ptr = p.cast();
             self.cap = len;
@@ -118,9 +113,7 @@ pub fn copy(pid: u32, copies: &[Copy], sink: Sink, cancel: Option<&AtomicBool>) 
             let buf = snap.bytes_mut(total as usize);
             // Large copies are split in two halves read by two threads: the
             // target is frozen meanwhile, so every millisecond counts.
-            let split = if total >= PARALLEL_MIN
-                && std::thread::available_parallelism().map_or(1, |n| n.get()) > 1
-            {
+            let split = if total >= PARALLEL_MIN && std::thread::available_parallelism().map_or(1, |n| n.get()) > 1 {
                 let mut acc = 0;
                 copies
                     .iter()
@@ -137,10 +130,7 @@ pub fn copy(pid: u32, copies: &[Copy], sink: Sink, cancel: Option<&AtomicBool>) 
             let (buf1, buf2) = buf.split_at_mut(first_len as usize);
             let (r1, r2) = std::thread::scope(|s| {
                 let h = s.spawn(|| read_all(pid, buf2, second, cancel));
-                (
-                    read_all(pid, buf1, first, cancel),
-                    h.join().expect("copy thread panicked"),
-                )
+                (read_all(pid, buf1, first, cancel), h.join().expect("copy thread panicked"))
             });
             unreadable += r1? + r2?;
         }
@@ -151,10 +141,7 @@ pub fn copy(pid: u32, copies: &[Copy], sink: Sink, cancel: Option<&AtomicBool>) 
                 // As many copies as fit the chunk (each is at most MAX_COPY).
                 let mut j = i;
                 let mut len = 0usize;
-                while j < copies.len()
-                    && j - i < BATCH
-                    && len + copies[j].len as usize <= chunk.len()
-                {
+                while j < copies.len() && j - i < BATCH && len + copies[j].len as usize <= chunk.len() {
                     len += copies[j].len as usize;
                     j += 1;
                 }
@@ -197,29 +184,15 @@ fn read_batch(pid: u32, local: &mut [u8], remote: &[Copy]) -> Result<u64> {
             .enumerate()
             .map(|(k, c)| {
                 let off = if k == 0 { within } else { 0 };
-                libc::iovec {
-                    iov_base: (c.addr + off) as *mut libc::c_void,
-                    iov_len: (c.len - off) as usize,
-                }
+                libc::iovec { iov_base: (c.addr + off) as *mut libc::c_void, iov_len: (c.len - off) as usize }
             })
             .collect();
         let want: usize = iov.iter().map(|v| v.iov_len).sum();
-        let dst = libc::iovec {
-            iov_base: local[pos..].as_mut_ptr().cast(),
-            iov_len: want,
-        };
+        let dst = libc::iovec { iov_base: local[pos..].as_mut_ptr().cast(), iov_len: want };
         // SAFETY: `dst` covers `want` bytes of `local`; remote addresses are
         // only read by the kernel in the target.
-        let n = unsafe {
-            libc::process_vm_readv(
-                pid as libc::pid_t,
-                &dst,
-                1,
-                iov.as_ptr(),
-                iov.len() as libc::c_ulong,
-                0,
-            )
-        };
+        let n =
+            unsafe { libc::process_vm_readv(pid as libc::pid_t, &dst, 1, iov.as_ptr(), iov.len() as libc::c_ulong, 0) };
         let mut n = if n < 0 {
             let err = std::io::Error::last_os_error();
             if err.raw_os_error() == Some(libc::ESRCH) {
@@ -281,18 +254,8 @@ mod tests {
             p
         };
         let base = p as u64;
-        let copies = [
-            Copy {
-                addr: base + 100,
-                len: 3 * 4096 - 200,
-                data_off: 0,
-            },
-            Copy {
-                addr: base,
-                len: 50,
-                data_off: 0,
-            },
-        ];
+        let copies =
+            [Copy { addr: base + 100, len: 3 * 4096 - 200, data_off: 0 }, Copy { addr: base, len: 50, data_off: 0 }];
         let mut snap = Snapshot::new(4096).unwrap();
         let skipped = copy(std::process::id(), &copies, Sink::Snapshot(&mut snap), None).unwrap();
         assert_eq!(skipped, 1);
@@ -308,18 +271,8 @@ mod tests {
     fn copies_straight_into_a_file() {
         let data: Vec<u8> = (0..3 * 4096u32).map(|i| (i % 251) as u8).collect();
         let base = data.as_ptr() as u64;
-        let copies = [
-            Copy {
-                addr: base,
-                len: 4096,
-                data_off: 0,
-            },
-            Copy {
-                addr: base + 8192,
-                len: 4096,
-                data_off: 4096 * 5,
-            },
-        ];
+        let copies =
+            [Copy { addr: base, len: 4096, data_off: 0 }, Copy { addr: base + 8192, len: 4096, data_off: 4096 * 5 }];
         let file = tempfile::tempfile().unwrap();
         let skipped = copy(std::process::id(), &copies, Sink::File(&file, 100), None).unwrap();
         assert_eq!(skipped, 0);
@@ -332,11 +285,7 @@ mod tests {
 
     #[test]
     fn a_missing_process_is_an_error() {
-        let copies = [Copy {
-            addr: 0x1000,
-            len: 4096,
-            data_off: 0,
-        }];
+        let copies = [Copy { addr: 0x1000, len: 4096, data_off: 0 }];
         let mut snap = Snapshot::new(4096).unwrap();
         let err = copy(999_999_999, &copies, Sink::Snapshot(&mut snap), None).unwrap_err();
         assert!(err.to_string().contains("exited during the dump"));

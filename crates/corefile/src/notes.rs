@@ -41,10 +41,7 @@ pub struct ProcInfo {
 impl ProcInfo {
     /// Reads what the notes need about process `pid`.
     pub fn read(pid: u32) -> ProcInfo {
-        let mut info = ProcInfo {
-            pid,
-            ..ProcInfo::default()
-        };
+        let mut info = ProcInfo { pid, ..ProcInfo::default() };
         let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
         if let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) {
             info.comm = stat[open + 1..close].to_string();
@@ -60,17 +57,12 @@ impl ProcInfo {
         }
         let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
         let first_id = |key: &str| {
-            status
-                .lines()
-                .find_map(|l| l.strip_prefix(key))
-                .and_then(|v| v.split_whitespace().next()?.parse().ok())
+            status.lines().find_map(|l| l.strip_prefix(key)).and_then(|v| v.split_whitespace().next()?.parse().ok())
         };
         info.uid = first_id("Uid:").unwrap_or(0);
         info.gid = first_id("Gid:").unwrap_or(0);
         let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-        info.args = String::from_utf8_lossy(&cmdline)
-            .trim_end_matches('\0')
-            .replace('\0', " ");
+        info.args = String::from_utf8_lossy(&cmdline).trim_end_matches('\0').replace('\0', " ");
         info.auxv = std::fs::read(format!("/proc/{pid}/auxv")).unwrap_or_default();
         info
     }
@@ -175,12 +167,7 @@ fn prstatus(info: &ProcInfo, t: &Thread) -> Vec<u8> {
     for v in [t.tid as i32, info.ppid, info.pgrp, info.sid] {
         b.extend_from_slice(&v.to_le_bytes());
     }
-    for ticks in [
-        task.utime,
-        task.stime,
-        info.child_times.0,
-        info.child_times.1,
-    ] {
+    for ticks in [task.utime, task.stime, info.child_times.0, info.child_times.1] {
         let (sec, usec) = ticks_to_timeval(ticks);
         b.extend_from_slice(&sec.to_le_bytes());
         b.extend_from_slice(&usec.to_le_bytes());
@@ -206,16 +193,7 @@ fn prpsinfo(info: &ProcInfo) -> Vec<u8> {
         b'Z' => 4,
         _ => 5,
     };
-    b.extend_from_slice(&[
-        state,
-        sname,
-        u8::from(sname == b'Z'),
-        info.nice as u8,
-        0,
-        0,
-        0,
-        0,
-    ]);
+    b.extend_from_slice(&[state, sname, u8::from(sname == b'Z'), info.nice as u8, 0, 0, 0, 0]);
     b.extend_from_slice(&info.flags.to_le_bytes());
     b.extend_from_slice(&info.uid.to_le_bytes());
     b.extend_from_slice(&info.gid.to_le_bytes());
@@ -239,15 +217,8 @@ fn fixed<const N: usize>(s: &str) -> [u8; N] {
 /// Standard (non-compacted) XSAVE offsets of the state components gdb
 /// knows: AVX, MPX bounds and config, AVX-512 opmask, ZMM_Hi256, Hi16_ZMM,
 /// (8 is a supervisor component), PKRU.
-const XSAVE_STD_OFFSETS: [(u32, usize); 7] = [
-    (2, 0x240),
-    (3, 0x3c0),
-    (4, 0x400),
-    (5, 0x440),
-    (6, 0x480),
-    (7, 0x680),
-    (9, 0xa80),
-];
+const XSAVE_STD_OFFSETS: [(u32, usize); 7] =
+    [(2, 0x240), (3, 0x3c0), (4, 0x400), (5, 0x440), (6, 0x480), (7, 0x680), (9, 0xa80)];
 
 /// The XSAVE area from `PTRACE_GETREGSET` re-laid out at the standard
 /// offsets gdb assumes: CPUs without MPX (recent AMD) report AVX-512
@@ -413,13 +384,7 @@ mod tests {
         );
         let b = file_note(&maps);
         assert_eq!(&b[..8], &1u64.to_le_bytes());
-        assert_eq!(
-            &b[16..40],
-            [0x1000u64, 0x3000, 2]
-                .map(u64::to_le_bytes)
-                .concat()
-                .as_slice()
-        );
+        assert_eq!(&b[16..40], [0x1000u64, 0x3000, 2].map(u64::to_le_bytes).concat().as_slice());
         assert_eq!(&b[40..], b"/bin/x\0");
     }
 }

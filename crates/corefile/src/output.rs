@@ -24,9 +24,7 @@ impl TempCore {
     /// Creates the temporary file next to `dest`.
     pub fn create(dest: &Path) -> Result<TempCore> {
         check_destination(dest)?;
-        let name = dest
-            .file_name()
-            .with_context(|| format!("{} is not a file name", dest.display()))?;
+        let name = dest.file_name().with_context(|| format!("{} is not a file name", dest.display()))?;
         let dir = match dest.parent() {
             Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
             _ => PathBuf::from("."),
@@ -34,11 +32,7 @@ impl TempCore {
         if dest.is_dir() {
             anyhow::bail!("{} is a directory", dest.display())
         }
-        let tmp = dir.join(format!(
-            ".{}.tmp{}",
-            name.to_string_lossy(),
-            std::process::id()
-        ));
+        let tmp = dir.join(format!(".{}.tmp{}", name.to_string_lossy(), std::process::id()));
         let _ = std::fs::remove_file(&tmp); // a leftover of a killed run
         let file = OpenOptions::new()
             .write(true)
@@ -48,25 +42,15 @@ impl TempCore {
             .with_context(|| format!("cannot create a file in {}", dir.display()))?;
         // The umask can only remove bits, but be explicit: cores hold secrets.
         file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
-        Ok(TempCore {
-            tmp,
-            dest: dest.to_path_buf(),
-            file,
-            committed: false,
-        })
+        Ok(TempCore { tmp, dest: dest.to_path_buf(), file, committed: false })
     }
 
     /// Renames the finished file to its destination.
     pub fn commit(mut self) -> Result<()> {
         // Something may have been put there while the core was written.
         check_destination(&self.dest)?;
-        std::fs::rename(&self.tmp, &self.dest).with_context(|| {
-            format!(
-                "cannot rename {} to {}",
-                self.tmp.display(),
-                self.dest.display()
-            )
-        })?;
+        std::fs::rename(&self.tmp, &self.dest)
+            .with_context(|| format!("cannot rename {} to {}", self.tmp.display(), self.dest.display()))?;
         self.committed = true;
         Ok(())
     }
@@ -160,9 +144,17 @@ mod tests {
         let err = |n: &str| check_destination(&p(n)).unwrap_err().to_string();
         assert!(err("fifo").starts_with("it is a FIFO; "), "{}", err("fifo"));
         assert!(err("link").starts_with("it is a symbolic link (to /proc/self/fd/1); "));
-        assert!(check_destination(Path::new("/dev/null")).unwrap_err().to_string().starts_with("it is a character device"));
-        assert!(err("missing/core").starts_with("directory ") && err("missing/core").ends_with("missing does not exist"));
-        assert_eq!(check_destination(Path::new(&format!("{}/", p("newdir").display()))).unwrap_err().to_string(), "no such directory");
+        assert!(check_destination(Path::new("/dev/null"))
+            .unwrap_err()
+            .to_string()
+            .starts_with("it is a character device"));
+        assert!(
+            err("missing/core").starts_with("directory ") && err("missing/core").ends_with("missing does not exist")
+        );
+        assert_eq!(
+            check_destination(Path::new(&format!("{}/", p("newdir").display()))).unwrap_err().to_string(),
+            "no such directory"
+        );
         assert!(err("regular/core").ends_with("regular is not a directory"));
         // A FIFO that appears while the core is written is not replaced.
         let t = TempCore::create(&p("late")).unwrap();

@@ -94,8 +94,8 @@ enum Take {
 
 /// Builds the plan for `maps` of process `pid`.
 pub fn plan(pid: u32, maps: &[Mapping], filter: u32, no_dump: &HashSet<u64>) -> Result<Plan> {
-    let pagemap = File::open(format!("/proc/{pid}/pagemap"))
-        .with_context(|| format!("cannot open /proc/{pid}/pagemap"))?;
+    let pagemap =
+        File::open(format!("/proc/{pid}/pagemap")).with_context(|| format!("cannot open /proc/{pid}/pagemap"))?;
     let mut plan = Plan::default();
     for m in maps {
         if m.name == "[vsyscall]" {
@@ -106,8 +106,8 @@ pub fn plan(pid: u32, maps: &[Mapping], filter: u32, no_dump: &HashSet<u64>) -> 
             Take::Nothing => plan.push_empty(m.start, m.end, flags),
             Take::Whole => plan.push_data(m.start, m.end, flags, &[(m.start, m.end)]),
             Take::Pages { anon_only, first } => {
-                let mut runs = page_runs(&pagemap, m, anon_only)
-                    .with_context(|| format!("cannot read /proc/{pid}/pagemap"))?;
+                let mut runs =
+                    page_runs(&pagemap, m, anon_only).with_context(|| format!("cannot read /proc/{pid}/pagemap"))?;
                 if first && !matches!(runs.first(), Some(r) if r.0 == m.start) {
                     runs.insert(0, (m.start, m.start + PAGE));
                     merge_adjacent(&mut runs);
@@ -121,9 +121,7 @@ pub fn plan(pid: u32, maps: &[Mapping], filter: u32, no_dump: &HashSet<u64>) -> 
 
 /// The policy for one mapping (see the module comment).
 fn take(pid: u32, m: &Mapping, filter: u32, no_dump: &HashSet<u64>) -> Take {
-    let device = m.name.starts_with("/dev/")
-        && !m.name.starts_with("/dev/shm/")
-        && !m.name.starts_with("/dev/zero");
+    let device = m.name.starts_with("/dev/") && !m.name.starts_with("/dev/shm/") && !m.name.starts_with("/dev/zero");
     if !m.read || m.name.starts_with("[vvar") || device || no_dump.contains(&m.start) {
         return Take::Nothing;
     }
@@ -137,36 +135,19 @@ fn take(pid: u32, m: &Mapping, filter: u32, no_dump: &HashSet<u64>) -> Take {
             || m.name.starts_with("/SYSV")
             || m.name.starts_with("/memfd:");
         let bit = if anon { ANON_SHARED } else { MAPPED_SHARED };
-        return if filter & bit != 0 {
-            Take::Whole
-        } else {
-            Take::Nothing
-        };
+        return if filter & bit != 0 { Take::Whole } else { Take::Nothing };
     }
     if !m.is_file() {
-        return if filter & ANON_PRIVATE != 0 {
-            Take::Pages {
-                anon_only: false,
-                first: false,
-            }
-        } else {
-            Take::Nothing
-        };
+        return if filter & ANON_PRIVATE != 0 { Take::Pages { anon_only: false, first: false } } else { Take::Nothing };
     }
     if filter & MAPPED_PRIVATE != 0 {
         return Take::Whole;
     }
     let first = filter & ELF_HEADERS != 0 && m.offset == 0 && starts_with_elf_magic(pid, m.start);
     if filter & ANON_PRIVATE != 0 {
-        Take::Pages {
-            anon_only: true,
-            first,
-        }
+        Take::Pages { anon_only: true, first }
     } else if first {
-        Take::Pages {
-            anon_only: true,
-            first: true,
-        }
+        Take::Pages { anon_only: true, first: true }
     } else {
         Take::Nothing
     }
@@ -174,35 +155,19 @@ fn take(pid: u32, m: &Mapping, filter: u32, no_dump: &HashSet<u64>) -> Take {
 
 impl Plan {
     fn push_empty(&mut self, start: u64, end: u64, flags: u32) {
-        self.segments.push(Segment {
-            vaddr: start,
-            memsz: end - start,
-            filesz: 0,
-            data_off: self.data_len,
-            flags,
-        });
+        self.segments.push(Segment { vaddr: start, memsz: end - start, filesz: 0, data_off: self.data_len, flags });
     }
 
     /// A segment `[start, end)` with file data, of which the `copies`
     /// ranges are read from the target (the rest is a sparse hole).
     fn push_data(&mut self, start: u64, end: u64, flags: u32, copies: &[(u64, u64)]) {
         let base = self.data_len;
-        self.segments.push(Segment {
-            vaddr: start,
-            memsz: end - start,
-            filesz: end - start,
-            data_off: base,
-            flags,
-        });
+        self.segments.push(Segment { vaddr: start, memsz: end - start, filesz: end - start, data_off: base, flags });
         for &(a, b) in copies {
             let mut a = a;
             while a < b {
                 let len = (b - a).min(MAX_COPY);
-                self.copies.push(Copy {
-                    addr: a,
-                    len,
-                    data_off: base + (a - start),
-                });
+                self.copies.push(Copy { addr: a, len, data_off: base + (a - start) });
                 self.copy_bytes += len;
                 a += len;
             }
@@ -256,9 +221,7 @@ fn page_runs(pagemap: &File, m: &Mapping, anon_only: bool) -> std::io::Result<Ve
             })
             .map(|(a, b, _)| (a, b))
             .collect(),
-        Err(e)
-            if e.raw_os_error() == Some(libc::ENOTTY) || e.raw_os_error() == Some(libc::EINVAL) =>
-        {
+        Err(e) if e.raw_os_error() == Some(libc::ENOTTY) || e.raw_os_error() == Some(libc::EINVAL) => {
             read_runs(pagemap, m, anon_only)?
         }
         Err(e) => return Err(e),
@@ -290,12 +253,7 @@ const PAGE_IS_PFNZERO: u64 = 1 << 5;
 /// Regions (start, end, categories) of present or swapped pages in
 /// `[start, end)`, from the `PAGEMAP_SCAN` ioctl; `PAGE_IS_FILE` is only
 /// asked for `with_file` (it costs a page lookup per entry).
-fn scan(
-    pagemap: &File,
-    start: u64,
-    end: u64,
-    with_file: bool,
-) -> std::io::Result<Vec<(u64, u64, u64)>> {
+fn scan(pagemap: &File, start: u64, end: u64, with_file: bool) -> std::io::Result<Vec<(u64, u64, u64)>> {
     use std::os::fd::AsRawFd;
     let mut regions = Vec::new();
     let mut buf = vec![[0u64; 3]; 1024]; // struct page_region
@@ -304,25 +262,9 @@ fn scan(
         // struct pm_scan_arg: size, flags, start, end, walk_end, vec, vec_len,
         // max_pages, category_inverted, category_mask, category_anyof_mask,
         // return_mask.
-        let mut arg: [u64; 12] = [
-            96,
-            0,
-            at,
-            end,
-            0,
-            buf.as_mut_ptr() as u64,
-            buf.len() as u64,
-            0,
-            0,
-            0,
-            0,
-            0,
-        ];
+        let mut arg: [u64; 12] = [96, 0, at, end, 0, buf.as_mut_ptr() as u64, buf.len() as u64, 0, 0, 0, 0, 0];
         arg[10] = PAGE_IS_PRESENT | PAGE_IS_SWAPPED;
-        arg[11] = PAGE_IS_PRESENT
-            | PAGE_IS_SWAPPED
-            | PAGE_IS_PFNZERO
-            | if with_file { PAGE_IS_FILE } else { 0 };
+        arg[11] = PAGE_IS_PRESENT | PAGE_IS_SWAPPED | PAGE_IS_PFNZERO | if with_file { PAGE_IS_FILE } else { 0 };
         // SAFETY: the kernel reads `arg` and writes at most vec_len regions
         // into `buf`, and walk_end into `arg`.
         let n = unsafe { libc::ioctl(pagemap.as_raw_fd(), PAGEMAP_SCAN as _, arg.as_mut_ptr()) };
@@ -345,8 +287,7 @@ fn read_runs(pagemap: &File, m: &Mapping, anon_only: bool) -> std::io::Result<Ve
     let pages = (m.len() / PAGE) as usize;
     let mut entries = vec![0u64; pages];
     // SAFETY: viewing the u64 buffer as bytes to fill it.
-    let bytes =
-        unsafe { std::slice::from_raw_parts_mut(entries.as_mut_ptr().cast::<u8>(), pages * 8) };
+    let bytes = unsafe { std::slice::from_raw_parts_mut(entries.as_mut_ptr().cast::<u8>(), pages * 8) };
     let mut done = 0;
     while done < bytes.len() {
         let n = pagemap.read_at(&mut bytes[done..], (m.start / PAGE) * 8 + done as u64)?;
@@ -381,14 +322,8 @@ fn merge_adjacent(runs: &mut Vec<(u64, u64)>) {
 /// Whether target memory at `addr` starts with "\x7fELF".
 fn starts_with_elf_magic(pid: u32, addr: u64) -> bool {
     let mut magic = [0u8; 4];
-    let local = libc::iovec {
-        iov_base: magic.as_mut_ptr().cast(),
-        iov_len: 4,
-    };
-    let remote = libc::iovec {
-        iov_base: addr as *mut libc::c_void,
-        iov_len: 4,
-    };
+    let local = libc::iovec { iov_base: magic.as_mut_ptr().cast(), iov_len: 4 };
+    let remote = libc::iovec { iov_base: addr as *mut libc::c_void, iov_len: 4 };
     // SAFETY: reads 4 bytes into `magic`.
     let n = unsafe { libc::process_vm_readv(pid as libc::pid_t, &local, 1, &remote, 1, 0) };
     n == 4 && magic == *b"\x7fELF"
@@ -423,10 +358,7 @@ mod tests {
                 0,
             );
             let p = (g as *mut u8).add(4096);
-            assert_eq!(
-                libc::mprotect(p.cast(), len, libc::PROT_READ | libc::PROT_WRITE),
-                0
-            );
+            assert_eq!(libc::mprotect(p.cast(), len, libc::PROT_READ | libc::PROT_WRITE), 0);
             p
         };
         // Touch pages 0, 1, 5 (one segment: gap < MERGE_GAP) and 40.
@@ -436,40 +368,17 @@ mod tests {
         }
         // A read of an untouched page maps the shared zero page: no data.
         // SAFETY: inside the mapping.
-        assert_eq!(
-            unsafe { std::ptr::read_volatile(p.add(20 * PAGE as usize)) },
-            0
-        );
+        assert_eq!(unsafe { std::ptr::read_volatile(p.add(20 * PAGE as usize)) }, 0);
         let pid = std::process::id();
         let maps = read_maps(pid).unwrap();
         let m = maps.iter().find(|m| m.start == p as u64).unwrap().clone();
-        let plan = plan(
-            pid,
-            std::slice::from_ref(&m),
-            DEFAULT_FILTER,
-            &HashSet::new(),
-        )
-        .unwrap();
+        let plan = plan(pid, std::slice::from_ref(&m), DEFAULT_FILTER, &HashSet::new()).unwrap();
         let base = p as u64;
         let copies: Vec<(u64, u64)> = plan.copies.iter().map(|c| (c.addr - base, c.len)).collect();
-        assert_eq!(
-            copies,
-            vec![(0, 2 * PAGE), (5 * PAGE, PAGE), (40 * PAGE, PAGE)]
-        );
-        let segs: Vec<(u64, u64, u64)> = plan
-            .segments
-            .iter()
-            .map(|s| (s.vaddr - base, s.memsz / PAGE, s.filesz / PAGE))
-            .collect();
-        assert_eq!(
-            segs,
-            vec![
-                (0, 6, 6),
-                (6 * PAGE, 34, 0),
-                (40 * PAGE, 1, 1),
-                (41 * PAGE, 23, 0)
-            ]
-        );
+        assert_eq!(copies, vec![(0, 2 * PAGE), (5 * PAGE, PAGE), (40 * PAGE, PAGE)]);
+        let segs: Vec<(u64, u64, u64)> =
+            plan.segments.iter().map(|s| (s.vaddr - base, s.memsz / PAGE, s.filesz / PAGE)).collect();
+        assert_eq!(segs, vec![(0, 6, 6), (6 * PAGE, 34, 0), (40 * PAGE, 1, 1), (41 * PAGE, 23, 0)]);
         assert_eq!(plan.copy_bytes, 4 * PAGE);
         assert_eq!(plan.data_len, 7 * PAGE);
         // The pagemap-read fallback finds the same written pages (it cannot
@@ -494,10 +403,7 @@ ffffffffff600000-ffffffffff601000 --xp 00000000 00:00 0                  [vsysca
         let maps = crate::maps::parse_maps(text);
         let plan = plan(std::process::id(), &maps, DEFAULT_FILTER, &HashSet::new()).unwrap();
         assert_eq!(plan.segments.len(), 1);
-        assert_eq!(
-            (plan.segments[0].memsz, plan.segments[0].filesz),
-            (0x100000, 0)
-        );
+        assert_eq!((plan.segments[0].memsz, plan.segments[0].filesz), (0x100000, 0));
         assert!(plan.copies.is_empty());
     }
 }

@@ -41,9 +41,7 @@ const PF_KTHREAD: u64 = 0x0020_0000;
 /// Fails with one line unless `pid` is a live user-space process (not a
 /// thread ID of another process) that this tool is allowed to inspect.
 pub fn check_process(pid: u32, purpose: Use) -> Result<()> {
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-        bail!("no process with PID {pid}")
-    };
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { bail!("no process with PID {pid}") };
     let Some(fields) = stat_fields(&stat) else { bail!("no process with PID {pid}") };
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     let tgid = status_field(&status, "Tgid:").and_then(|t| t.parse::<u32>().ok()).unwrap_or(pid);
@@ -152,10 +150,7 @@ mod tests {
         assert_eq!(err(pid, Use::Catch), format!("no process with PID {pid}"));
 
         assert_eq!(err(std::process::id(), Use::Dump), format!("process {} is this tool itself", std::process::id()));
-        assert_eq!(
-            err(2, Use::Dump),
-            "process 2 is a kernel thread (kthreadd): it has no user memory to dump"
-        );
+        assert_eq!(err(2, Use::Dump), "process 2 is a kernel thread (kthreadd): it has no user memory to dump");
         assert!(err(2, Use::Catch).ends_with("there is nothing to catch"));
     }
 

@@ -85,13 +85,7 @@ pub fn freeze(pid: u32) -> Result<Frozen> {
     if pid == std::process::id() {
         bail!("process {pid} is this tool itself")
     }
-    let mut frozen = Frozen {
-        pid,
-        threads: Vec::new(),
-        pending: Vec::new(),
-        since: Instant::now(),
-        thawed: false,
-    };
+    let mut frozen = Frozen { pid, threads: Vec::new(), pending: Vec::new(), since: Instant::now(), thawed: false };
     let mut seen = BTreeSet::new();
     loop {
         let tids = task_ids(pid)?;
@@ -118,11 +112,7 @@ pub fn freeze(pid: u32) -> Result<Frozen> {
                         }
                         bail!("not allowed to trace process {pid} (needs root or CAP_SYS_PTRACE; check /proc/sys/kernel/yama/ptrace_scope)")
                     }
-                    _ => {
-                        return Err(err).with_context(|| {
-                            format!("cannot attach to thread {tid} of process {pid}")
-                        })
-                    }
+                    _ => return Err(err).with_context(|| format!("cannot attach to thread {tid} of process {pid}")),
                 }
             }
             frozen.pending.push(tid);
@@ -186,14 +176,7 @@ impl Frozen {
             .chain(pending.into_iter().map(|t| (t, 0)))
         {
             // SAFETY: plain ptrace request; the signal travels in `data`.
-            let r = unsafe {
-                libc::ptrace(
-                    libc::PTRACE_DETACH,
-                    tid as libc::pid_t,
-                    0,
-                    sig as libc::c_long,
-                )
-            };
+            let r = unsafe { libc::ptrace(libc::PTRACE_DETACH, tid as libc::pid_t, 0, sig as libc::c_long) };
             if r != 0 {
                 // Not in a ptrace-stop: it is exiting or dead. Reap its exit
                 // report so it is not held as a zombie on our behalf; a thread
@@ -252,9 +235,7 @@ impl Frozen {
                             siginfo: None,
                         });
                         if crate::process_exists(self.pid) {
-                            return Err(e).with_context(|| {
-                                format!("cannot read the registers of thread {tid}")
-                            });
+                            return Err(e).with_context(|| format!("cannot read the registers of thread {tid}"));
                         }
                         bail!("process {} exited while it was being frozen", self.pid)
                     }
@@ -299,13 +280,7 @@ impl Drop for Frozen {
 fn poll_thread(tid: u32) -> (libc::pid_t, libc::c_int) {
     let mut status = 0;
     // SAFETY: waitpid on one thread ID with a valid status pointer.
-    let w = unsafe {
-        libc::waitpid(
-            tid as libc::pid_t,
-            &mut status,
-            libc::WNOHANG | libc::__WALL,
-        )
-    };
+    let w = unsafe { libc::waitpid(tid as libc::pid_t, &mut status, libc::WNOHANG | libc::__WALL) };
     (w, status)
 }
 
@@ -319,44 +294,21 @@ fn read_thread(tid: u32, stop: Stop) -> Result<Thread> {
         _ => {
             let mut info = vec![0u8; 128];
             // SAFETY: PTRACE_GETSIGINFO writes one 128-byte siginfo_t.
-            let r = unsafe {
-                libc::ptrace(
-                    libc::PTRACE_GETSIGINFO,
-                    tid as libc::pid_t,
-                    0,
-                    info.as_mut_ptr(),
-                )
-            };
+            let r = unsafe { libc::ptrace(libc::PTRACE_GETSIGINFO, tid as libc::pid_t, 0, info.as_mut_ptr()) };
             (r == 0).then_some(info)
         }
     };
-    Ok(Thread {
-        tid,
-        stop,
-        regs,
-        fpregs,
-        xstate,
-        siginfo,
-    })
+    Ok(Thread { tid, stop, regs, fpregs, xstate, siginfo })
 }
 
 /// `PTRACE_GETREGSET`: the register set `set` of a stopped thread.
 fn get_regset(tid: u32, set: libc::c_int, max: usize) -> Result<Vec<u8>> {
     let mut buf = vec![0u8; max];
-    let mut iov = libc::iovec {
-        iov_base: buf.as_mut_ptr().cast(),
-        iov_len: buf.len(),
-    };
+    let mut iov = libc::iovec { iov_base: buf.as_mut_ptr().cast(), iov_len: buf.len() };
     // SAFETY: the kernel writes at most iov_len bytes into buf and updates
     // iov_len to the size of the register set.
-    let r = unsafe {
-        libc::ptrace(
-            libc::PTRACE_GETREGSET,
-            tid as libc::pid_t,
-            set as usize,
-            &mut iov as *mut libc::iovec,
-        )
-    };
+    let r =
+        unsafe { libc::ptrace(libc::PTRACE_GETREGSET, tid as libc::pid_t, set as usize, &mut iov as *mut libc::iovec) };
     if r != 0 {
         return Err(std::io::Error::last_os_error())
             .with_context(|| format!("PTRACE_GETREGSET {set:#x} on thread {tid}"));
@@ -367,11 +319,8 @@ fn get_regset(tid: u32, set: libc::c_int, max: usize) -> Result<Vec<u8>> {
 
 /// Thread IDs listed in `/proc/PID/task`.
 fn task_ids(pid: u32) -> Result<Vec<u32>> {
-    let dir = std::fs::read_dir(format!("/proc/{pid}/task"))
-        .with_context(|| format!("no process with PID {pid}"))?;
-    let mut tids: Vec<u32> = dir
-        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
-        .collect();
+    let dir = std::fs::read_dir(format!("/proc/{pid}/task")).with_context(|| format!("no process with PID {pid}"))?;
+    let mut tids: Vec<u32> = dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok()).collect();
     tids.sort_unstable();
     Ok(tids)
 }
@@ -388,12 +337,7 @@ fn task_is_dead(pid: u32, tid: u32) -> bool {
 /// "PID (comm)" of the tracer of a thread, if it is traced.
 pub fn tracer_of(pid: u32, tid: u32) -> Option<String> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/task/{tid}/status")).ok()?;
-    let tracer: u32 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("TracerPid:"))?
-        .trim()
-        .parse()
-        .ok()?;
+    let tracer: u32 = status.lines().find_map(|l| l.strip_prefix("TracerPid:"))?.trim().parse().ok()?;
     (tracer != 0).then(|| match crate::comm(tracer) {
         Ok(comm) => format!("PID {tracer} ({comm})"),
         Err(_) => format!("PID {tracer}"),
@@ -402,17 +346,11 @@ pub fn tracer_of(pid: u32, tid: u32) -> Option<String> {
 
 /// Whether any thread of `pid` is traced; "PID (comm)" of the first tracer.
 pub fn traced_by(pid: u32) -> Option<String> {
-    task_ids(pid)
-        .ok()?
-        .into_iter()
-        .find_map(|tid| tracer_of(pid, tid))
+    task_ids(pid).ok()?.into_iter().find_map(|tid| tracer_of(pid, tid))
 }
 
 fn is_stop_signal(sig: i32) -> bool {
-    matches!(
-        sig,
-        libc::SIGSTOP | libc::SIGTSTP | libc::SIGTTIN | libc::SIGTTOU
-    )
+    matches!(sig, libc::SIGSTOP | libc::SIGTSTP | libc::SIGTTIN | libc::SIGTTOU)
 }
 
 #[cfg(test)]
@@ -426,11 +364,7 @@ mod tests {
 
     /// A `sleep 100` to freeze.
     fn sleeper() -> Child {
-        Command::new("sleep")
-            .arg("100")
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap()
+        Command::new("sleep").arg("100").stdout(Stdio::null()).spawn().unwrap()
     }
 
     /// Waits (up to 2 s) until `pid` is in state `want`, and asserts it is.
@@ -471,11 +405,7 @@ mod tests {
     fn a_stopped_process_stays_stopped() {
         let child = sleeper();
         let pid = child.id();
-        nix::sys::signal::kill(
-            nix::unistd::Pid::from_raw(pid as i32),
-            nix::sys::signal::Signal::SIGSTOP,
-        )
-        .unwrap();
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), nix::sys::signal::Signal::SIGSTOP).unwrap();
         wait_state(pid, 'T');
         let frozen = freeze(pid).unwrap();
         assert_eq!(frozen.threads()[0].stop, Stop::GroupStop(libc::SIGSTOP));
@@ -489,9 +419,6 @@ mod tests {
     #[test]
     fn missing_process_is_an_error() {
         let err = freeze(999_999_999).err().unwrap();
-        assert!(
-            format!("{err:#}").contains("no process with PID 999999999"),
-            "{err:#}"
-        );
+        assert!(format!("{err:#}").contains("no process with PID 999999999"), "{err:#}");
     }
 }

@@ -199,7 +199,8 @@ pub fn describe_exit(status: ExitStatus) -> String {
     match (status.code(), status.signal()) {
         (Some(code), _) => format!("exited with status {code}"),
         (None, Some(sig)) => {
-            let name = Signal::try_from(sig).map(|s| s.as_str().to_string()).unwrap_or_else(|_| format!("signal {sig}"));
+            let name =
+                Signal::try_from(sig).map(|s| s.as_str().to_string()).unwrap_or_else(|_| format!("signal {sig}"));
             let core = if status.core_dumped() { " (core dumped)" } else { "" };
             format!("was killed by {name}{core}")
         }
@@ -285,8 +286,8 @@ pub fn stat_state(stat: &str) -> Option<char> {
 
 /// The command name (`comm`) of a process.
 pub fn comm(pid: u32) -> Result<String> {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/comm"))
-        .with_context(|| format!("no process with PID {pid}"))?;
+    let s =
+        std::fs::read_to_string(format!("/proc/{pid}/comm")).with_context(|| format!("no process with PID {pid}"))?;
     Ok(s.trim_end().to_string())
 }
 

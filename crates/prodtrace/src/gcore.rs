@@ -36,11 +36,7 @@ pub fn run(args: Args) -> Result<()> {
         Some(p) => p,
         None => PathBuf::from(default_name),
     };
-    let opts = corefile::Options {
-        max_size: args.max_size,
-        first_thread: None,
-        cancel: Some(&INTERRUPTED),
-    };
+    let opts = corefile::Options { max_size: args.max_size, first_thread: None, cancel: Some(&INTERRUPTED) };
     let r = match corefile::write_core(args.pid, &path, &opts) {
         Ok(r) => r,
         Err(e) if e.is::<corefile::Interrupted>() => {
@@ -55,11 +51,7 @@ pub fn run(args: Args) -> Result<()> {
         r.threads,
         if r.threads == 1 { "" } else { "s" },
         r.paused.as_secs_f64() * 1e3,
-        if r.stopped {
-            " (left stopped, as it was)"
-        } else {
-            ""
-        }
+        if r.stopped { " (left stopped, as it was)" } else { "" }
     );
     Ok(())
 }
@@ -68,10 +60,7 @@ pub fn run(args: Args) -> Result<()> {
 /// followed by "B" or "iB".
 fn parse_size(s: &str) -> Result<u64> {
     let t = s.trim();
-    let t = t
-        .strip_suffix("iB")
-        .or_else(|| t.strip_suffix('B'))
-        .unwrap_or(t);
+    let t = t.strip_suffix("iB").or_else(|| t.strip_suffix('B')).unwrap_or(t);
     let (num, shift) = match t.char_indices().last() {
         Some((i, c)) if c.is_ascii_alphabetic() => {
             let shift = match c.to_ascii_uppercase() {
@@ -79,9 +68,7 @@ fn parse_size(s: &str) -> Result<u64> {
                 'M' => 20,
                 'G' => 30,
                 'T' => 40,
-                _ => bail!(
-                    "bad size {s:?}: use a number of bytes or a K, M, G or T suffix (e.g. 500M)"
-                ),
+                _ => bail!("bad size {s:?}: use a number of bytes or a K, M, G or T suffix (e.g. 500M)"),
             };
             (&t[..i], shift)
         }

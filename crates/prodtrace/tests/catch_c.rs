@@ -238,11 +238,8 @@ fn count_is_exact_when_many_threads_fail_at_once() {
 /// `prodtrace: N matches` when nothing was skipped): (total, acted, skipped).
 fn summary(stderr: &str) -> (u64, u64, u64) {
     let line = stderr.lines().rev().find(|l| l.starts_with("prodtrace: ") && l.contains(" match")).unwrap();
-    let nums: Vec<u64> = line
-        .split(|c: char| !c.is_ascii_digit())
-        .filter(|s| !s.is_empty())
-        .map(|s| s.parse().unwrap())
-        .collect();
+    let nums: Vec<u64> =
+        line.split(|c: char| !c.is_ascii_digit()).filter(|s| !s.is_empty()).map(|s| s.parse().unwrap()).collect();
     match nums.as_slice() {
         [total, acted, skipped] => (*total, *acted, *skipped),
         [n] => (*n, *n, 0),
@@ -259,9 +256,20 @@ fn core_on_a_busy_multithreaded_target_accounts_for_every_match() {
     let cores = dir.path().join("cores");
     std::fs::create_dir(&cores).unwrap();
     let out = run(
-        catch(&["--syscall", "close", "--errno", "EBADF", "--count", "0", "-w", "--core", cores.to_str().unwrap(), "--"])
-            .arg(&bin)
-            .args(["4", "3000"]),
+        catch(&[
+            "--syscall",
+            "close",
+            "--errno",
+            "EBADF",
+            "--count",
+            "0",
+            "-w",
+            "--core",
+            cores.to_str().unwrap(),
+            "--",
+        ])
+        .arg(&bin)
+        .args(["4", "3000"]),
         LIMIT,
     );
     assert!(out.status.success(), "{}", out.all());
@@ -278,11 +286,10 @@ fn core_on_a_busy_multithreaded_target_accounts_for_every_match() {
         assert!(!out.stderr.contains(bad), "{bad}: {}", out.all());
     }
     // The first core holds a thread at its failing close().
-    let first = cores.join(out.stdout.lines().find_map(|l| l.strip_prefix("core: ")).unwrap().split(' ').next().unwrap());
-    let gdb = run(
-        Command::new("gdb").args(["-batch", "-nx", "-ex", "bt"]).arg(&bin).arg(&first),
-        Duration::from_secs(120),
-    );
+    let first =
+        cores.join(out.stdout.lines().find_map(|l| l.strip_prefix("core: ")).unwrap().split(' ').next().unwrap());
+    let gdb =
+        run(Command::new("gdb").args(["-batch", "-nx", "-ex", "bt"]).arg(&bin).arg(&first), Duration::from_secs(120));
     assert!(gdb.stdout.contains("worker_close"), "{}", gdb.all());
 
     // --count 3: at most three cores (the program may finish all its closes
@@ -291,9 +298,20 @@ fn core_on_a_busy_multithreaded_target_accounts_for_every_match() {
     let cores3 = dir.path().join("cores3");
     std::fs::create_dir(&cores3).unwrap();
     let out = run(
-        catch(&["--syscall", "close", "--errno", "EBADF", "--count", "3", "-w", "--core", cores3.to_str().unwrap(), "--"])
-            .arg(&bin)
-            .args(["4", "3000"]),
+        catch(&[
+            "--syscall",
+            "close",
+            "--errno",
+            "EBADF",
+            "--count",
+            "3",
+            "-w",
+            "--core",
+            cores3.to_str().unwrap(),
+            "--",
+        ])
+        .arg(&bin)
+        .args(["4", "3000"]),
         LIMIT,
     );
     assert!(out.status.success(), "{}", out.all());
@@ -378,7 +396,15 @@ fn a_second_stopping_session_on_the_same_process_is_refused() {
     let mut target = Command::new(&bin).args([marker.to_str().unwrap(), "5000", "-1", "0"]).spawn().unwrap();
     let pid = target.id().to_string();
     let (first, _) = start_catching(&mut catch(&[
-        "-p", &pid, "--syscall", "close", "--errno", "EBADF", "--core", a_dir.to_str().unwrap(), "-w",
+        "-p",
+        &pid,
+        "--syscall",
+        "close",
+        "--errno",
+        "EBADF",
+        "--core",
+        a_dir.to_str().unwrap(),
+        "-w",
     ]));
     let second = run(
         &mut catch(&["-p", &pid, "--syscall", "close", "--errno", "EBADF", "--core", b_dir.to_str().unwrap(), "-w"]),
@@ -412,8 +438,17 @@ fn a_second_stopping_session_on_the_same_process_is_refused() {
 fn an_interrupted_session_ends_the_command_it_started() {
     use nix::sys::signal::Signal;
     for sig in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP] {
-        let (child, stderr) =
-            start_catching(&mut catch(&["--syscall", "close", "--errno", "EBADF", "--count", "0", "--", "sleep", "30"]));
+        let (child, stderr) = start_catching(&mut catch(&[
+            "--syscall",
+            "close",
+            "--errno",
+            "EBADF",
+            "--count",
+            "0",
+            "--",
+            "sleep",
+            "30",
+        ]));
         let sleep = banner_pid(&stderr.lock().unwrap());
         assert_eq!(state(sleep).map(|s| s != 'Z'), Some(true));
         signal(child.id(), sig);
@@ -442,9 +477,12 @@ fn an_interrupted_session_leaves_a_command_stopped_by_stop_alone() {
     let bin = build_c("badclose", dir.path(), "badclose");
     let marker = dir.path().join("marker");
     let (mut child, _) = start_catching(
-        catch(&["--syscall", "close", "--errno", "EBADF", "--stop", "-w", "--count", "0", "--"])
-            .arg(&bin)
-            .args([marker.to_str().unwrap(), "0", "-1", "0"]),
+        catch(&["--syscall", "close", "--errno", "EBADF", "--stop", "-w", "--count", "0", "--"]).arg(&bin).args([
+            marker.to_str().unwrap(),
+            "0",
+            "-1",
+            "0",
+        ]),
     );
     // Read stdout until the match is reported.
     let mut reader = BufReader::new(child.stdout.take().unwrap());

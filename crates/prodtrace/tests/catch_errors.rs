@@ -198,10 +198,7 @@ fn names_numbers_and_calls_that_never_return() {
     let dir = tempfile::tempdir().unwrap();
     let bin = build_c("badclose", dir.path(), "badclose");
     let marker = dir.path().join("marker");
-    let out = run(
-        catch(&["--syscall", "CLOSE", "--errno", "ebadf", "--failed", "--"]).arg(&bin).arg(&marker),
-        LIMIT,
-    );
+    let out = run(catch(&["--syscall", "CLOSE", "--errno", "ebadf", "--failed", "--"]).arg(&bin).arg(&marker), LIMIT);
     assert!(out.status.success(), "{}", out.all());
     let banner = out.stderr.lines().next().unwrap();
     assert!(banner.starts_with("prodtrace: catching close() failing with EBADF in process "), "{banner}");
@@ -220,7 +217,10 @@ fn pids_that_are_not_processes_we_can_catch_in() {
     // not even let us look at it).
     let e = fails(&mut catch(&["--syscall", "close", "-p", "1", "--stop", "-w"]));
     if std::fs::read_link("/proc/1/exe").is_ok() {
-        assert!(e.starts_with("prodtrace: process 1 is the init process: the kernel does not let a BPF program signal it"), "{e}");
+        assert!(
+            e.starts_with("prodtrace: process 1 is the init process: the kernel does not let a BPF program signal it"),
+            "{e}"
+        );
     } else {
         assert!(e.starts_with("prodtrace: not permitted to catch system calls in process 1, even as root"), "{e}");
     }
@@ -237,12 +237,20 @@ fn pids_that_are_not_processes_we_can_catch_in() {
         tid != 0
     }));
     let e = fails(&mut catch(&["--syscall", "close", "-p", &tid.to_string()]));
-    assert_eq!(e, format!("prodtrace: {tid} is a thread of process {pid}: use -p {pid} (it covers all the threads of process {pid})"));
+    assert_eq!(
+        e,
+        format!(
+            "prodtrace: {tid} is a thread of process {pid}: use -p {pid} (it covers all the threads of process {pid})"
+        )
+    );
     // A zombie: dead, not yet reaped by its parent (this test).
     node.kill().unwrap();
     assert!(wait_for(Duration::from_secs(10), || state(pid) == Some('Z')));
     let e = fails(&mut catch(&["--syscall", "close", "-p", &pid.to_string()]));
-    assert!(e.starts_with(&format!("prodtrace: process {pid} is a zombie: it has exited and waits for its parent ")), "{e}");
+    assert!(
+        e.starts_with(&format!("prodtrace: process {pid} is a zombie: it has exited and waits for its parent ")),
+        "{e}"
+    );
     node.wait().unwrap();
 }
 

@@ -72,14 +72,23 @@ fn assert_node_close_stack(out: &Out) {
     let binding = pos("node::fs::Close").unwrap_or_else(|| panic!("{}", out.all()));
     let js = js_lines(&out.stdout);
     let script = repo().join("examples/node/badclose.js").to_str().unwrap().to_string();
-    let at = |name: &str| js.iter().position(|f| f.name == name).unwrap_or_else(|| panic!("{name} in the stack: {}", out.all()));
+    let at = |name: &str| {
+        js.iter().position(|f| f.name == name).unwrap_or_else(|| panic!("{name} in the stack: {}", out.all()))
+    };
     let (close_sync, release, main) = (at("closeSync"), at("releaseHandle"), at("main"));
     assert_eq!(js[close_sync].script, "node:fs", "{}", out.all());
-    assert!(close < binding && binding < names.iter().position(|n| n == "closeSync").unwrap(), "caller order: {names:?}");
+    assert!(
+        close < binding && binding < names.iter().position(|n| n == "closeSync").unwrap(),
+        "caller order: {names:?}"
+    );
     assert!(close_sync < release && release < main, "{js:#?}");
     let (release_line, release_col) = position("fs.closeSync(fd);", "closeSync");
     let (main_line, main_col) = position("the bug", "releaseHandle");
-    assert_eq!((&js[release].script, js[release].line, js[release].column), (&script, release_line, release_col), "{js:#?}");
+    assert_eq!(
+        (&js[release].script, js[release].line, js[release].column),
+        (&script, release_line, release_col),
+        "{js:#?}"
+    );
     assert_eq!((&js[main].script, js[main].line, js[main].column), (&script, main_line, main_col), "{js:#?}");
     assert!(out.stdout.contains("JavaScript frames read from V8"), "{}", out.all());
 }
@@ -105,11 +114,18 @@ fn core_and_its_stack_agree(node: Node) {
     assert!(out.status.success(), "{}", out.all());
     assert_node_close_stack(&out);
     let core = std::fs::read_dir(dir.path()).unwrap().flatten().map(|e| e.path()).next().expect("a core");
-    let o = std::process::Command::new(prodtrace_bin()).args(["jsstack", "--core", core.to_str().unwrap(), "--js-only"]).output().unwrap();
+    let o = std::process::Command::new(prodtrace_bin())
+        .args(["jsstack", "--core", core.to_str().unwrap(), "--js-only"])
+        .output()
+        .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let from_core = js_lines(&String::from_utf8_lossy(&o.stdout));
     assert!(!from_core.is_empty());
-    assert_eq!(js_lines(&out.stdout), from_core[..js_lines(&out.stdout).len().min(from_core.len())], "catch vs jsstack --core");
+    assert_eq!(
+        js_lines(&out.stdout),
+        from_core[..js_lines(&out.stdout).len().min(from_core.len())],
+        "catch vs jsstack --core"
+    );
 }
 
 /// `--stop --print`: the frames are printed while the process is held,
@@ -122,7 +138,8 @@ fn stop_and_jsstack_agree(node: Node) {
     assert!(out.status.success(), "{}", out.all());
     let pid = resume_pid(&out.stdout);
     assert_node_close_stack(&out);
-    let o = std::process::Command::new(prodtrace_bin()).args(["jsstack", &pid.to_string(), "--js-only"]).output().unwrap();
+    let o =
+        std::process::Command::new(prodtrace_bin()).args(["jsstack", &pid.to_string(), "--js-only"]).output().unwrap();
     let live = js_lines(&String::from_utf8_lossy(&o.stdout));
     assert!(!marker.exists(), "held at the close");
     nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), nix::sys::signal::Signal::SIGCONT).unwrap();

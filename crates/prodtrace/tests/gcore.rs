@@ -19,16 +19,8 @@ fn threads_binary() -> &'static Path {
     BIN.get_or_init(|| {
         // Cargo's scratch directory for integration tests (in the target dir).
         let bin = Path::new(env!("CARGO_TARGET_TMPDIR")).join("gcore_threads");
-        let src = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/tests/gcore_fixtures/threads.c"
-        );
-        let st = Command::new("cc")
-            .args(["-g", "-O0", "-pthread", "-o"])
-            .arg(&bin)
-            .arg(src)
-            .status()
-            .expect("cc");
+        let src = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/gcore_fixtures/threads.c");
+        let st = Command::new("cc").args(["-g", "-O0", "-pthread", "-o"]).arg(&bin).arg(src).status().expect("cc");
         assert!(st.success(), "cc failed");
         bin
     })
@@ -46,20 +38,11 @@ impl Target {
     fn start(extra: &[&str]) -> Target {
         let dir = tempfile::tempdir().unwrap();
         let counter = dir.path().join("counter");
-        let mut child = Command::new(threads_binary())
-            .arg(&counter)
-            .args(extra)
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
+        let mut child =
+            Command::new(threads_binary()).arg(&counter).args(extra).stdout(Stdio::piped()).spawn().unwrap();
         let pid: u32 = first_line(&mut child).trim().parse().expect("target prints its PID");
         assert_eq!(pid, child.id());
-        let t = Target {
-            child,
-            pid,
-            counter,
-            _dir: dir,
-        };
+        let t = Target { child, pid, counter, _dir: dir };
         if !extra.contains(&"stop") {
             t.assert_runs(); // main_loop has started
         }
@@ -67,11 +50,7 @@ impl Target {
     }
 
     fn count(&self) -> u64 {
-        std::fs::read_to_string(&self.counter)
-            .unwrap_or_default()
-            .trim()
-            .parse()
-            .unwrap_or(0)
+        std::fs::read_to_string(&self.counter).unwrap_or_default().trim().parse().unwrap_or(0)
     }
 
     /// Asserts the target is running: its counter advances.
@@ -107,11 +86,7 @@ impl Drop for Target {
 }
 
 fn gcore(args: &[&str]) -> Output {
-    Command::new(PRODTRACE)
-        .arg("gcore")
-        .args(args)
-        .output()
-        .unwrap()
+    Command::new(PRODTRACE).arg("gcore").args(args).output().unwrap()
 }
 
 /// Starts `prodtrace gcore PID -o CORE` in the background, its stderr piped.
@@ -140,12 +115,7 @@ fn thread_states(pid: u32) -> Vec<char> {
 
 fn tracer_pid(pid: u32) -> u32 {
     let s = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    s.lines()
-        .find_map(|l| l.strip_prefix("TracerPid:"))
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap()
+    s.lines().find_map(|l| l.strip_prefix("TracerPid:")).unwrap().trim().parse().unwrap()
 }
 
 /// `gdb -batch` on a binary and a core; returns stdout and stderr.
@@ -156,11 +126,7 @@ fn gdb(binary: &Path, core: &Path, cmds: &[&str]) -> String {
         cmd.args(["-ex", c]);
     }
     let o = cmd.arg(binary).arg(core).output().expect("gdb");
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
+    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
 }
 
 /// The frames of the last backtrace in gdb output (gdb also prints frame
@@ -185,10 +151,7 @@ fn gdb_thread_count(out: &str) -> usize {
     out.lines()
         .filter(|l| {
             let l = l.trim_start_matches('*').trim_start();
-            l.split_whitespace()
-                .next()
-                .is_some_and(|id| id.parse::<u32>().is_ok())
-                && l.contains("(LWP ")
+            l.split_whitespace().next().is_some_and(|id| id.parse::<u32>().is_ok()) && l.contains("(LWP ")
         })
         .count()
 }
@@ -205,14 +168,8 @@ fn c_program_core_loads_in_gdb_and_the_target_runs_on() {
     let o = gcore(&[&t.pid.to_string(), "-o", core.to_str().unwrap()]);
     assert!(o.status.success(), "{}", stderr(&o));
     let summary = String::from_utf8_lossy(&o.stdout);
-    assert!(
-        summary.starts_with(&format!("Saved {}: ", core.display())),
-        "{summary}"
-    );
-    assert!(
-        summary.contains(", 4 threads, process paused "),
-        "{summary}"
-    );
+    assert!(summary.starts_with(&format!("Saved {}: ", core.display())), "{summary}");
+    assert!(summary.contains(", 4 threads, process paused "), "{summary}");
     assert_eq!(mode(&core), 0o600);
     // Only the core: the temporary file was renamed.
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
@@ -220,17 +177,9 @@ fn c_program_core_loads_in_gdb_and_the_target_runs_on() {
     // The target runs on, untraced, not stopped.
     t.assert_runs();
     assert_eq!(tracer_pid(t.pid), 0);
-    assert!(
-        thread_states(t.pid).iter().all(|s| !matches!(s, 't' | 'T')),
-        "{:?}",
-        thread_states(t.pid)
-    );
+    assert!(thread_states(t.pid).iter().all(|s| !matches!(s, 't' | 'T')), "{:?}", thread_states(t.pid));
 
-    let out = gdb(
-        threads_binary(),
-        &core,
-        &["info threads", "bt", "thread apply all bt"],
-    );
+    let out = gdb(threads_binary(), &core, &["info threads", "bt", "thread apply all bt"]);
     assert_eq!(gdb_thread_count(&out), 4, "{out}");
     for f in ["main_loop", "worker_sleep", "worker_cond", "worker_spin"] {
         assert!(out.contains(&format!(" {f} (")), "no frame {f} in:\n{out}");
@@ -257,28 +206,14 @@ fn a_stopped_target_is_dumped_and_left_stopped() {
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(String::from_utf8_lossy(&o.stdout).contains("(left stopped, as it was)"));
     std::thread::sleep(Duration::from_millis(100));
-    assert_eq!(
-        thread_states(pid),
-        vec!['T'; 4],
-        "every thread stays in the group-stop"
-    );
+    assert_eq!(thread_states(pid), vec!['T'; 4], "every thread stays in the group-stop");
     assert_eq!(tracer_pid(pid), 0);
     assert_eq!(t.count(), count, "the target did not run");
 
-    let out = gdb(
-        threads_binary(),
-        &core,
-        &["info threads", "thread apply all bt"],
-    );
+    let out = gdb(threads_binary(), &core, &["info threads", "thread apply all bt"]);
     assert_eq!(gdb_thread_count(&out), 4, "{out}");
-    assert!(
-        out.contains("Program terminated with signal SIGSTOP"),
-        "{out}"
-    );
-    assert!(
-        out.contains(" main_loop (") && out.contains(" worker_spin ("),
-        "{out}"
-    );
+    assert!(out.contains("Program terminated with signal SIGSTOP"), "{out}");
+    assert!(out.contains(" main_loop (") && out.contains(" worker_spin ("), "{out}");
 
     // SIGCONT resumes it.
     unsafe { libc::kill(pid as i32, libc::SIGCONT) };
@@ -289,11 +224,7 @@ fn a_stopped_target_is_dumped_and_left_stopped() {
 fn wait_all_stopped(pid: u32) {
     let t0 = Instant::now();
     while !thread_states(pid).iter().all(|&s| s == 'T') {
-        assert!(
-            t0.elapsed() < Duration::from_secs(5),
-            "{:?}",
-            thread_states(pid)
-        );
+        assert!(t0.elapsed() < Duration::from_secs(5), "{:?}", thread_states(pid));
         std::thread::sleep(Duration::from_millis(1));
     }
 }
@@ -362,16 +293,10 @@ fn first_thread_selects_the_thread_gdb_shows() {
     let t = Target::start(&[]);
     let spin = tid_named(t.pid, "spin");
     let core = tempfile::NamedTempFile::new().unwrap();
-    let opts = corefile::Options {
-        first_thread: Some(spin),
-        ..Default::default()
-    };
+    let opts = corefile::Options { first_thread: Some(spin), ..Default::default() };
     corefile::write_core(t.pid, core.path(), &opts).unwrap();
     let out = gdb(threads_binary(), core.path(), &["bt"]);
-    assert!(
-        out.contains("[Current thread is 1 (Thread 0x") && out.contains(&format!("(LWP {spin}))]")),
-        "{out}"
-    );
+    assert!(out.contains("[Current thread is 1 (Thread 0x") && out.contains(&format!("(LWP {spin}))]")), "{out}");
     // (It may still be on its way out of the start-up barrier.)
     let bt = last_backtrace(&out);
     assert!(bt.iter().any(|l| l.contains(" worker_spin (")), "{bt:?}");
@@ -406,18 +331,10 @@ fn node_core_loads_in_gdb_and_is_much_smaller_than_gdbs() {
          setInterval(() => keep.length, 1000); console.log(process.pid);\n",
     )
     .unwrap();
-    let mut node = Command::new("/usr/bin/node")
-        .arg(&script)
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut node = Command::new("/usr/bin/node").arg(&script).stdout(Stdio::piped()).spawn().unwrap();
     first_line(&mut node); // the script is running once it printed its PID
     let pid = node.id().to_string();
-    let task_count = || {
-        std::fs::read_dir(format!("/proc/{pid}/task"))
-            .unwrap()
-            .count()
-    };
+    let task_count = || std::fs::read_dir(format!("/proc/{pid}/task")).unwrap().count();
     let before = task_count();
 
     let core = dir.path().join("core.node");
@@ -427,36 +344,19 @@ fn node_core_loads_in_gdb_and_is_much_smaller_than_gdbs() {
     // Every thread, and the count the summary line gives.
     let out = gdb(Path::new("/usr/bin/node"), &core, &["info threads", "bt"]);
     let n = gdb_thread_count(&out);
-    assert!(
-        before.min(after) <= n && n <= before.max(after),
-        "{n} threads, {before}/{after} in /proc:\n{out}"
-    );
+    assert!(before.min(after) <= n && n <= before.max(after), "{n} threads, {before}/{after} in /proc:\n{out}");
     let summary = String::from_utf8_lossy(&o.stdout);
     assert!(summary.contains(&format!(", {n} threads, ")), "{summary}");
     assert!(out.contains(" uv_run ("), "{out}");
-    assert!(
-        out.contains("epoll_wait") || out.contains("epoll_pwait"),
-        "{out}"
-    );
+    assert!(out.contains("epoll_wait") || out.contains("epoll_pwait"), "{out}");
     assert!(out.contains("node::Start"), "{out}");
     assert!(!out.contains("too small"), "{out}");
 
     // gdb's own gcore of the same process, for the size comparison.
     let prefix = dir.path().join("gdbcore");
-    let g = Command::new("gcore")
-        .arg("-o")
-        .arg(&prefix)
-        .arg(&pid)
-        .output()
-        .unwrap();
-    assert!(
-        g.status.success(),
-        "gcore: {}",
-        String::from_utf8_lossy(&g.stderr)
-    );
-    let gdb_size = std::fs::metadata(format!("{}.{pid}", prefix.display()))
-        .unwrap()
-        .len();
+    let g = Command::new("gcore").arg("-o").arg(&prefix).arg(&pid).output().unwrap();
+    assert!(g.status.success(), "gcore: {}", String::from_utf8_lossy(&g.stderr));
+    let gdb_size = std::fs::metadata(format!("{}.{pid}", prefix.display())).unwrap().len();
     let ours = std::fs::metadata(&core).unwrap().len();
     assert!(ours * 4 < gdb_size, "ours {ours} bytes vs gdb's {gdb_size}");
     // Still running: it answers a signal-free liveness check and is untraced.
@@ -478,23 +378,14 @@ fn refuses_a_thread_id() {
     let tid = tid_named(t.pid, "sleep");
     let o = gcore(&[&tid.to_string()]);
     assert!(!o.status.success());
-    assert_eq!(
-        stderr(&o),
-        format!(
-            "prodtrace: {tid} is a thread of process {0}: dump process {0}\n",
-            t.pid
-        )
-    );
+    assert_eq!(stderr(&o), format!("prodtrace: {tid} is a thread of process {0}: dump process {0}\n", t.pid));
 }
 
 #[test]
 fn refuses_a_kernel_thread() {
     let o = gcore(&["2"]); // kthreadd
     assert!(!o.status.success());
-    assert_eq!(
-        stderr(&o),
-        "prodtrace: process 2 is a kernel thread (kthreadd): it has no user memory to dump\n"
-    );
+    assert_eq!(stderr(&o), "prodtrace: process 2 is a kernel thread (kthreadd): it has no user memory to dump\n");
 }
 
 #[test]
@@ -505,22 +396,9 @@ fn refuses_a_target_traced_by_a_debugger() {
     assert!(!o.status.success());
     let err = stderr(&o);
     // The tracer is this test's thread that spawned the child.
-    let tracer = err
-        .split("is already traced by PID ")
-        .nth(1)
-        .and_then(|r| r.split(' ').next())
-        .unwrap_or("?");
-    assert!(
-        Path::new(&format!("/proc/self/task/{tracer}")).exists(),
-        "{err}"
-    );
-    assert!(
-        err.starts_with(&format!(
-            "prodtrace: process {} is already traced by PID {tracer} (",
-            held.pid
-        )),
-        "{err}"
-    );
+    let tracer = err.split("is already traced by PID ").nth(1).and_then(|r| r.split(' ').next()).unwrap_or("?");
+    assert!(Path::new(&format!("/proc/self/task/{tracer}")).exists(), "{err}");
+    assert!(err.starts_with(&format!("prodtrace: process {} is already traced by PID {tracer} (", held.pid)), "{err}");
     assert!(err.contains("detach the debugger first"), "{err}");
     assert_eq!(err.lines().count(), 1);
     assert!(!Path::new("/tmp/never-written-core").exists());
@@ -538,12 +416,7 @@ fn refuses_without_privileges() {
     // would leak into children other tests fork meanwhile (ETXTBSY at exec).
     assert!(Command::new("cp").arg(PRODTRACE).arg(&bin).status().unwrap().success());
     let o = Command::new("setpriv")
-        .args([
-            "--reuid=65534",
-            "--regid=65534",
-            "--clear-groups",
-            "--inh-caps=-all",
-        ])
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all"])
         .arg(&bin)
         .args(["gcore", &t.pid.to_string(), "-o", "/tmp/x"])
         .output()
@@ -551,10 +424,7 @@ fn refuses_without_privileges() {
     assert!(!o.status.success());
     assert_eq!(
         stderr(&o),
-        format!(
-            "prodtrace: dumping process {} needs root or CAP_SYS_PTRACE: run it with sudo\n",
-            t.pid
-        )
+        format!("prodtrace: dumping process {} needs root or CAP_SYS_PTRACE: run it with sudo\n", t.pid)
     );
     t.assert_runs();
 }
@@ -568,11 +438,7 @@ struct Tmpfs {
 impl Tmpfs {
     fn mount(opts: &str) -> Tmpfs {
         let dir = tempfile::tempdir().unwrap();
-        let st = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", opts, "tmpfs"])
-            .arg(dir.path())
-            .status()
-            .unwrap();
+        let st = Command::new("mount").args(["-t", "tmpfs", "-o", opts, "tmpfs"]).arg(dir.path()).status().unwrap();
         assert!(st.success(), "mount tmpfs");
         Tmpfs { dir }
     }
@@ -598,11 +464,7 @@ fn a_full_disk_leaves_no_file_and_the_target_running() {
     let err = stderr(&o);
     assert!(err.contains("No space left on device"), "{err}");
     assert_eq!(err.lines().count(), 1, "{err}");
-    assert_eq!(
-        std::fs::read_dir(fs.path()).unwrap().count(),
-        0,
-        "no partial file"
-    );
+    assert_eq!(std::fs::read_dir(fs.path()).unwrap().count(), 0, "no partial file");
     t.assert_runs();
     assert_eq!(tracer_pid(t.pid), 0);
 }
@@ -611,17 +473,10 @@ fn a_full_disk_leaves_no_file_and_the_target_running() {
 fn an_unwritable_directory_is_reported_before_touching_the_target() {
     let t = Target::start(&[]);
     let fs = Tmpfs::mount("ro,size=1M");
-    let o = gcore(&[
-        &t.pid.to_string(),
-        "-o",
-        fs.path().join("core").to_str().unwrap(),
-    ]);
+    let o = gcore(&[&t.pid.to_string(), "-o", fs.path().join("core").to_str().unwrap()]);
     assert!(!o.status.success());
     let err = stderr(&o);
-    assert!(
-        err.contains(&format!("cannot create a file in {}", fs.path().display())),
-        "{err}"
-    );
+    assert!(err.contains(&format!("cannot create a file in {}", fs.path().display())), "{err}");
     assert!(err.contains("Read-only file system"), "{err}");
     assert_eq!(err.lines().count(), 1);
     t.assert_runs();
@@ -632,29 +487,14 @@ fn max_size_is_enforced_with_no_file_left() {
     let t = Target::start(&["8"]);
     let dir = tempfile::tempdir().unwrap();
     let core = dir.path().join("core");
-    let o = gcore(&[
-        &t.pid.to_string(),
-        "-o",
-        core.to_str().unwrap(),
-        "--max-size",
-        "1M",
-    ]);
+    let o = gcore(&[&t.pid.to_string(), "-o", core.to_str().unwrap(), "--max-size", "1M"]);
     assert!(!o.status.success());
     let err = stderr(&o);
-    assert!(
-        err.contains("more than the limit of 1048576 bytes; nothing written"),
-        "{err}"
-    );
+    assert!(err.contains("more than the limit of 1048576 bytes; nothing written"), "{err}");
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
     t.assert_runs();
     // A limit that fits: written.
-    let o = gcore(&[
-        &t.pid.to_string(),
-        "-o",
-        core.to_str().unwrap(),
-        "--max-size",
-        "64M",
-    ]);
+    let o = gcore(&[&t.pid.to_string(), "-o", core.to_str().unwrap(), "--max-size", "64M"]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(std::fs::metadata(&core).unwrap().len() <= 64 << 20);
 }
@@ -722,10 +562,7 @@ fn refuses_destinations_that_are_not_regular_files_before_touching_the_target() 
         let o = gcore(&[&t.pid.to_string(), "-o", p(name).to_str().unwrap()]);
         assert!(!o.status.success(), "{name}");
         let err = stderr(&o);
-        assert!(
-            err.starts_with(&format!("prodtrace: cannot write {}: it is {what}", p(name).display())),
-            "{err}"
-        );
+        assert!(err.starts_with(&format!("prodtrace: cannot write {}: it is {what}", p(name).display())), "{err}");
         assert!(err.ends_with("; a core is written only to a new name or over a regular file\n"), "{err}");
         assert!(still(&std::fs::symlink_metadata(p(name)).unwrap().file_type()), "{name} was replaced");
     }

@@ -22,7 +22,17 @@ fn main_thread(threads: &[JsThread], pid: u32) -> &JsThread {
 }
 
 fn tiers(frames: &[&serde_json::Value]) -> Vec<String> {
-    frames.iter().map(|f| format!("{} {}{}", f["function"], f["tier"].as_str().unwrap_or("?"), if f["inlined"] == true { " inlined" } else { "" })).collect()
+    frames
+        .iter()
+        .map(|f| {
+            format!(
+                "{} {}{}",
+                f["function"],
+                f["tier"].as_str().unwrap_or("?"),
+                if f["inlined"] == true { " inlined" } else { "" }
+            )
+        })
+        .collect()
 }
 
 fn interpreted_frames_match_v8(node: Node) {
@@ -51,7 +61,8 @@ fn interpreted_frames_match_v8(node: Node) {
     let symbols: Vec<&str> = main.frames.iter().filter_map(|f| f["symbol"].as_str()).collect();
     assert!(symbols.iter().any(|s| s.contains("Builtin_AtomicsWait")), "{symbols:?}");
     assert!(symbols.iter().any(|s| s.starts_with("node::Start")), "{symbols:?}");
-    let builtin_exit = main.frames.iter().position(|f| f["frame"] == "BuiltinExit wait").expect("the Atomics.wait exit frame");
+    let builtin_exit =
+        main.frames.iter().position(|f| f["frame"] == "BuiltinExit wait").expect("the Atomics.wait exit frame");
     let first_js = main.frames.iter().position(|f| f["kind"] == "js").unwrap();
     assert_eq!(builtin_exit + 1, first_js);
 }
@@ -96,7 +107,13 @@ fn baseline_frames(node: Node) {
     assert_matches_v8_trace(&js, &v8);
     assert_eq!(
         tiers(&js)[..5],
-        ["\"block\" baseline", "\"check\" baseline", "\"middle\" baseline", "\"hot\" baseline", "\"baseline\" interpreted"]
+        [
+            "\"block\" baseline",
+            "\"check\" baseline",
+            "\"middle\" baseline",
+            "\"hot\" baseline",
+            "\"baseline\" interpreted"
+        ]
     );
 }
 
@@ -106,8 +123,7 @@ fn frames_of_nodes_own_modules_and_builtins(node: Node) {
     let (_, threads) = parse_json(&jsstack(&[&demo.pid.to_string(), "--json"]));
     let js = main_thread(&threads, demo.pid).js();
     let with_scripts: Vec<&serde_json::Value> = js.iter().copied().filter(|f| f["tier"] != "builtin").collect();
-    let theirs: Vec<StackLine> =
-        demo.error_stack("main").into_iter().filter(|l| l.file.is_some()).collect();
+    let theirs: Vec<StackLine> = demo.error_stack("main").into_iter().filter(|l| l.file.is_some()).collect();
     assert_matches_error_stack(&with_scripts, &theirs);
     assert_matches_v8_trace(&js, &v8);
     let emit = js.iter().find(|f| f["function"] == "emit").expect("EventEmitter.prototype.emit");
@@ -154,7 +170,12 @@ fn worker_thread_and_main_thread(node: Node) {
 
 /// The JavaScript frames of a thread as comparable tuples.
 fn js_tuples(t: &JsThread) -> Vec<String> {
-    t.js().iter().map(|f| format!("{} {} {} {} {} {}", f["function"], f["script"], f["line"], f["column"], f["tier"], f["inlined"])).collect()
+    t.js()
+        .iter()
+        .map(|f| {
+            format!("{} {} {} {} {} {}", f["function"], f["script"], f["line"], f["column"], f["tier"], f["inlined"])
+        })
+        .collect()
 }
 
 fn cores_from_prodtrace_gdb_and_the_kernel_read_like_the_live_process(node: Node) {
@@ -166,7 +187,11 @@ fn cores_from_prodtrace_gdb_and_the_kernel_read_like_the_live_process(node: Node
     assert!(live.len() >= 5, "{live:?}");
 
     let ours = dir.path().join("core.prodtrace");
-    let o = std::process::Command::new(env!("CARGO_BIN_EXE_prodtrace")).args(["gcore", &pid, "-o"]).arg(&ours).output().unwrap();
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_prodtrace"))
+        .args(["gcore", &pid, "-o"])
+        .arg(&ours)
+        .output()
+        .unwrap();
     assert!(o.status.success(), "{}", text(&o));
     let gdbs = dir.path().join("core.gdb");
     let o = std::process::Command::new("gdb")
@@ -181,7 +206,8 @@ fn cores_from_prodtrace_gdb_and_the_kernel_read_like_the_live_process(node: Node
         assert_eq!(js_tuples(main_thread(&threads, demo.pid)), live, "{}", core.display());
         // --exe names the binary explicitly.
         let exe = node.path();
-        let (_, threads) = parse_json(&jsstack(&["--core", core.to_str().unwrap(), "--exe", exe.to_str().unwrap(), "--json"]));
+        let (_, threads) =
+            parse_json(&jsstack(&["--core", core.to_str().unwrap(), "--exe", exe.to_str().unwrap(), "--json"]));
         assert_eq!(js_tuples(main_thread(&threads, demo.pid)), live, "{} --exe", core.display());
     }
     drop(demo);

@@ -104,7 +104,11 @@ fn files_that_are_not_node_cores() {
     // A core of a program that is not node.
     let mut sleep = Command::new("sleep").arg("60").spawn().unwrap();
     let core = dir.path().join("core.sleep");
-    let g = Command::new(env!("CARGO_BIN_EXE_prodtrace")).args(["gcore", &sleep.id().to_string(), "-o"]).arg(&core).output().unwrap();
+    let g = Command::new(env!("CARGO_BIN_EXE_prodtrace"))
+        .args(["gcore", &sleep.id().to_string(), "-o"])
+        .arg(&core)
+        .output()
+        .unwrap();
     sleep.kill().unwrap();
     sleep.wait().unwrap();
     assert!(g.status.success(), "{}", text(&g));
@@ -112,9 +116,16 @@ fn files_that_are_not_node_cores() {
     // A node core read with the wrong executable.
     let demo = Demo::start(NODE20, &[], "interp", 1);
     let node_core = dir.path().join("core.node");
-    let g = Command::new(env!("CARGO_BIN_EXE_prodtrace")).args(["gcore", &demo.pid.to_string(), "-o"]).arg(&node_core).output().unwrap();
+    let g = Command::new(env!("CARGO_BIN_EXE_prodtrace"))
+        .args(["gcore", &demo.pid.to_string(), "-o"])
+        .arg(&node_core)
+        .output()
+        .unwrap();
     assert!(g.status.success(), "{}", text(&g));
-    assert_clean_failure(&jsstack(&["--core", node_core.to_str().unwrap(), "--exe", "/usr/bin/sleep"]), "no V8 metadata in");
+    assert_clean_failure(
+        &jsstack(&["--core", node_core.to_str().unwrap(), "--exe", "/usr/bin/sleep"]),
+        "no V8 metadata in",
+    );
 }
 
 /// A core of the demo, and the JavaScript frames read from it intact.
@@ -124,7 +135,11 @@ fn demo_core(dir: &Path, filter: Option<&str>) -> (std::path::PathBuf, usize) {
         std::fs::write(format!("/proc/{}/coredump_filter", demo.pid), f).unwrap();
     }
     let core = dir.join(format!("core.{}", filter.unwrap_or("full")));
-    let g = Command::new(env!("CARGO_BIN_EXE_prodtrace")).args(["gcore", &demo.pid.to_string(), "-o"]).arg(&core).output().unwrap();
+    let g = Command::new(env!("CARGO_BIN_EXE_prodtrace"))
+        .args(["gcore", &demo.pid.to_string(), "-o"])
+        .arg(&core)
+        .output()
+        .unwrap();
     assert!(g.status.success(), "{}", text(&g));
     let (_, threads) = parse_json(&jsstack(&["--core", core.to_str().unwrap(), "--json"]));
     (core, threads.iter().map(|t| t.js().len()).sum())
@@ -184,7 +199,11 @@ fn truncated_and_damaged_cores_never_crash_or_hang() {
         assert!(!stderr(&o).contains("panicked"), "round {round}: {}", text(&o));
         // Success, or a one-line error (after warnings about the file).
         let err = stderr(&o);
-        assert!(o.status.success() || err.lines().filter(|l| !l.contains("warning:")).count() == 1, "round {round}: {}", text(&o));
+        assert!(
+            o.status.success() || err.lines().filter(|l| !l.contains("warning:")).count() == 1,
+            "round {round}: {}",
+            text(&o)
+        );
         assert!(err.lines().all(|l| l.starts_with("prodtrace: ")), "round {round}: {}", text(&o));
         assert!(t0.elapsed() < Duration::from_secs(30), "round {round} took {:?}", t0.elapsed());
     }
@@ -227,7 +246,11 @@ fn a_v8_layout_it_cannot_read_is_refused_naming_the_version() {
     let dir = tempfile::tempdir().unwrap();
     let demo = Demo::start(NODE20, &[], "interp", 1);
     let core = dir.path().join("core");
-    let g = Command::new(env!("CARGO_BIN_EXE_prodtrace")).args(["gcore", &demo.pid.to_string(), "-o"]).arg(&core).output().unwrap();
+    let g = Command::new(env!("CARGO_BIN_EXE_prodtrace"))
+        .args(["gcore", &demo.pid.to_string(), "-o"])
+        .arg(&core)
+        .output()
+        .unwrap();
     assert!(g.status.success(), "{}", text(&g));
     drop(demo);
     let mut node = std::fs::read(NODE).unwrap();

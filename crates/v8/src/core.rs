@@ -66,7 +66,8 @@ pub fn open(path: &Path, exe: Option<&Path>) -> Result<(Image, CoreInfo)> {
     // writing to while we read it.
     let map = unsafe { Mmap::map(&file) }.with_context(|| format!("cannot map {}", path.display()))?;
     let data: &[u8] = &map;
-    let elf = ElfFile64::<LE>::parse(data).map_err(|e| anyhow::anyhow!("{} is not an ELF file: {e}", path.display()))?;
+    let elf =
+        ElfFile64::<LE>::parse(data).map_err(|e| anyhow::anyhow!("{} is not an ELF file: {e}", path.display()))?;
     let header = elf.elf_header();
     if header.e_type(LE) != elf::ET_CORE {
         bail!("{} is not a core file (ELF type {})", path.display(), header.e_type(LE));
@@ -85,7 +86,9 @@ pub fn open(path: &Path, exe: Option<&Path>) -> Result<(Image, CoreInfo)> {
             info.truncated = true;
         }
         match ph.p_type(LE) {
-            elf::PT_LOAD => segments.push(Segment { vaddr: ph.p_vaddr(LE), memsz: ph.p_memsz(LE), offset, filesz: present }),
+            elf::PT_LOAD => {
+                segments.push(Segment { vaddr: ph.p_vaddr(LE), memsz: ph.p_memsz(LE), offset, filesz: present })
+            }
             elf::PT_NOTE => {
                 let Ok(Some(mut notes)) = ph.notes(LE, data) else { continue };
                 while let Ok(Some(note)) = notes.next() {

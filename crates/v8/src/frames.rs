@@ -151,7 +151,9 @@ pub fn walk(reader: Option<&Reader>, image: &Image, thread: &Thread, native: &mu
         }
         let top = frames.is_empty();
         let v8 = match (reader, &heap) {
-            (Some(reader), Some(heap)) if reader.is_v8_code(image, pc, native) => reader.v8_frame(heap, pc, fp, top, thread),
+            (Some(reader), Some(heap)) if reader.is_v8_code(image, pc, native) => {
+                reader.v8_frame(heap, pc, fp, top, thread)
+            }
             _ => None,
         };
         let next = match v8 {
@@ -259,7 +261,16 @@ impl Reader {
 
     /// The JavaScript frame of `function` whose frame pointer is `fp`.
     #[allow(clippy::too_many_arguments)]
-    fn js_frame(&self, heap: &Heap, pc: u64, fp: u64, function: u64, top: bool, thread: &Thread, builtin: Option<String>) -> Option<FrameKind> {
+    fn js_frame(
+        &self,
+        heap: &Heap,
+        pc: u64,
+        fp: u64,
+        function: u64,
+        top: bool,
+        thread: &Thread,
+        builtin: Option<String>,
+    ) -> Option<FrameKind> {
         let l = &self.layout;
         let sfi = heap.shared_info(function)?;
         if self.in_embedded(pc) {
@@ -271,7 +282,10 @@ impl Reader {
         let offset = pc - code.start;
         if code.kind == l.code_kind_baseline {
             let position = self.baseline_position(heap, fp, &code, offset);
-            return Some(FrameKind::Js { tier: Tier::Baseline, functions: vec![self.js_function(heap, sfi, position)] });
+            return Some(FrameKind::Js {
+                tier: Tier::Baseline,
+                functions: vec![self.js_function(heap, sfi, position)],
+            });
         }
         let tier = if code.kind == l.code_kind_baseline + 1 { Tier::Maglev } else { Tier::Turbofan };
         if !l.is_optimized_kind(code.kind) {
@@ -295,9 +309,8 @@ impl Reader {
         builtin: Option<&str>,
     ) -> FrameKind {
         let l = &self.layout;
-        let bytecode = heap
-            .slot(fp.wrapping_add(l.fp_bytecode_array as u64))
-            .filter(|&b| heap.has_type(b, l.bytecode_array_type));
+        let bytecode =
+            heap.slot(fp.wrapping_add(l.fp_bytecode_array as u64)).filter(|&b| heap.has_type(b, l.bytecode_array_type));
         let raw_offset = heap.mem.u64(fp.wrapping_add(l.fp_bytecode_offset as u64)).and_then(|w| heap.smi(w));
         let interpreter = builtin.is_none_or(|b| {
             b.starts_with("Interpreter") || b.ends_with("Handler") || b.starts_with("BaselineOrInterpreter")

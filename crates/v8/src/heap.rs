@@ -225,7 +225,8 @@ impl<'a> Heap<'a> {
     fn external_data(&self, s: u64, len: u64, one_byte: bool) -> Option<u64> {
         let base = s - self.l.heap_object_tag + self.l.external_resource;
         let bytes = if one_byte { len } else { 2 * len };
-        let readable = |p: u64| p > 0x1000 && (len == 0 || self.mem.u8(p).is_some() && self.mem.u8(p + bytes - 1).is_some());
+        let readable =
+            |p: u64| p > 0x1000 && (len == 0 || self.mem.u8(p).is_some() && self.mem.u8(p + bytes - 1).is_some());
         if let Some(p) = self.mem.u64(base + 8).filter(|&p| readable(p)) {
             return Some(p);
         }

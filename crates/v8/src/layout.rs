@@ -144,7 +144,8 @@ impl Layout {
                 (t, t)
             }
         };
-        let types_named = |names: &[&str]| names.iter().filter_map(|n| md.instance_type(n)).map(|v| v as u16).collect::<Vec<_>>();
+        let types_named =
+            |names: &[&str]| names.iter().filter_map(|n| md.instance_type(n)).map(|v| v as u16).collect::<Vec<_>>();
 
         // JSFunction::code: exported before V8 11 and in 12; in 11.x it is
         // the field between raw_feedback_cell and prototype_or_initial_map.
@@ -176,7 +177,10 @@ impl Layout {
             Ok(Instructions::Stream {
                 start: start as u64,
                 stream_type: t("INSTRUCTION_STREAM_TYPE")?,
-                header: need(md.field("InstructionStream", "instruction_start"), "InstructionStream::instruction_start")? as u64,
+                header: need(
+                    md.field("InstructionStream", "instruction_start"),
+                    "InstructionStream::instruction_start",
+                )? as u64,
                 code: f("HeapObject", "map")? + 8,
             })
         };
@@ -189,11 +193,9 @@ impl Layout {
                 let pos = positions.unwrap_or(size - 16);
                 let deopt = md.field("Code", "deoptimization_data").unwrap_or(pos - 8);
                 (Instructions::Inline { header: header as u64 }, size, flags, deopt, pos)
-            } else if let (Some(start), Some(size), Some(flags)) = (
-                md.field("Code", "instruction_start"),
-                md.field("Code", "instruction_size"),
-                md.field("Code", "flags"),
-            ) {
+            } else if let (Some(start), Some(size), Some(flags)) =
+                (md.field("Code", "instruction_start"), md.field("Code", "instruction_size"), md.field("Code", "flags"))
+            {
                 let pos = positions.or(wrapper.map(|w| w - 8)).unwrap_or(16);
                 let deopt = md.field("Code", "deoptimization_data").unwrap_or(pos - 8);
                 (stream(start)?, size, flags, deopt, pos)
@@ -207,7 +209,8 @@ impl Layout {
         // BytecodeArray: length, then (V8 <= 11) constant_pool,
         // handler_table, source_position_table; (V8 >= 12) wrapper,
         // source_position_table, handler_table, constant_pool.
-        let ba_length = md.field("BytecodeArray", "length").or(md.field("FixedArrayBase", "length")).unwrap_or(8) as u64;
+        let ba_length =
+            md.field("BytecodeArray", "length").or(md.field("FixedArrayBase", "length")).unwrap_or(8) as u64;
         let bytecode_array_source_positions = match md.field("BytecodeArray", "wrapper") {
             Some(w) => w as u64 + 8,
             None => ba_length + 24,

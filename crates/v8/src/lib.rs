@@ -87,16 +87,7 @@ impl Reader {
         let embedded = embedded_ranges(&md, &module_path, bias, image);
         let binary = image.modules.iter().filter(|m| m.path == module_path).map(|m| (m.start, m.end)).collect();
         let properties = receiver::PropertyLayout::new(&md);
-        Ok(Reader {
-            md,
-            module_path,
-            bias,
-            layout,
-            embedded,
-            binary,
-            properties,
-            istream_map: Cell::new(None),
-        })
+        Ok(Reader { md, module_path, bias, layout, embedded, binary, properties, istream_map: Cell::new(None) })
     }
 
     /// V8's version (`11.3`).

@@ -149,7 +149,8 @@ impl Metadata {
             (Some(start), Some(size)) if size > 0 => Some((start, size as u64)),
             _ => None,
         };
-        let version_string = if symbols.contains_key("_ZN2v88internal7Version6major_E") { None } else { find_version(&elf) };
+        let version_string =
+            if symbols.contains_key("_ZN2v88internal7Version6major_E") { None } else { find_version(&elf) };
         Ok(Some(Metadata {
             path: path.to_path_buf(),
             consts,
@@ -188,7 +189,11 @@ impl Metadata {
             None => bail!("no V8 metadata: the process maps no files"),
             Some(exe) => bail!(
                 "no V8 metadata in {exe}{} (not a node process, or a node built without V8's postmortem support)",
-                if tried.len() > 1 { format!(" or the {} other files it maps", tried.len() - 1) } else { String::new() }
+                if tried.len() > 1 {
+                    format!(" or the {} other files it maps", tried.len() - 1)
+                } else {
+                    String::new()
+                }
             ),
         }
     }
@@ -255,10 +260,7 @@ impl Metadata {
 
     /// All frame types: number → name.
     pub fn frame_types(&self) -> HashMap<i64, String> {
-        self.consts
-            .iter()
-            .filter_map(|(k, v)| Some((*v, k.strip_prefix("frametype_")?.to_string())))
-            .collect()
+        self.consts.iter().filter_map(|(k, v)| Some((*v, k.strip_prefix("frametype_")?.to_string()))).collect()
     }
 
     /// Number of `v8dbg_*` constants.
@@ -282,7 +284,9 @@ impl Metadata {
 /// `-node.N` suffix, e.g. `10.2.154.26-node.37`): `10.2`.
 fn find_version(elf: &object::File) -> Option<String> {
     const SUFFIX: &[u8] = b"-node.";
-    for section in elf.sections().filter(|s| s.kind() == SectionKind::ReadOnlyString || s.kind() == SectionKind::ReadOnlyData) {
+    for section in
+        elf.sections().filter(|s| s.kind() == SectionKind::ReadOnlyString || s.kind() == SectionKind::ReadOnlyData)
+    {
         let Ok(data) = section.data() else { continue };
         let mut at = 0;
         while let Some(i) = data[at..].windows(SUFFIX.len()).position(|w| w == SUFFIX) {
@@ -291,7 +295,10 @@ fn find_version(elf: &object::File) -> Option<String> {
             let start = data[..end].iter().rposition(|&c| !(c.is_ascii_digit() || c == b'.')).map_or(0, |p| p + 1);
             let version = std::str::from_utf8(&data[start..end]).ok()?;
             let parts: Vec<&str> = version.split('.').collect();
-            if parts.len() == 4 && parts.iter().all(|p| !p.is_empty()) && data.get(start.wrapping_sub(1)).is_none_or(|&c| c == 0) {
+            if parts.len() == 4
+                && parts.iter().all(|p| !p.is_empty())
+                && data.get(start.wrapping_sub(1)).is_none_or(|&c| c == 0)
+            {
                 return Some(format!("{}.{}", parts[0], parts[1]));
             }
         }
@@ -367,7 +374,10 @@ mod tests {
         let elf = object::File::parse(&*map).unwrap();
         let md = Metadata::read(Path::new("/usr/bin/node")).unwrap().unwrap();
         assert_eq!(find_bytecode_sizes(&elf), md.bytecode_sizes);
-        assert!(find_bytecode_sizes(&object::File::parse(&*unsafe { Mmap::map(&File::open("/bin/sh").unwrap()) }.unwrap()).unwrap()).is_none());
+        assert!(find_bytecode_sizes(
+            &object::File::parse(&*unsafe { Mmap::map(&File::open("/bin/sh").unwrap()) }.unwrap()).unwrap()
+        )
+        .is_none());
         assert_eq!(find_version(&elf).as_deref(), Some("11.3"), "the string agrees with Version::major_/minor_");
     }
 

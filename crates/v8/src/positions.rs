@@ -134,7 +134,8 @@ mod tests {
 
     #[test]
     fn table_round_trip() {
-        let entries = vec![(-1, 2 * 10, false), (0, 2 * 11, true), (5, 2 * 40, false), (300, 2 * 12, true), (301, 1 << 33, true)];
+        let entries =
+            vec![(-1, 2 * 10, false), (0, 2 * 11, true), (5, 2 * 40, false), (300, 2 * 12, true), (301, 1 << 33, true)];
         let bytes = encode(&entries);
         assert_eq!(decode_table(&bytes), entries);
         assert_eq!(position_at(&bytes, 4), Some(22));

@@ -73,7 +73,9 @@ impl PropertyLayout {
             fp_receiver: c("off_fp_args")? as u64,
             map_prototype: f("Map", "prototype")?,
             map_bit_field3: f("Map", "bit_field3")?,
-            map_descriptors: c("class_Map__instance_descriptors_offset").map(|v| v as u64).or(f("Map", "instance_descriptors"))?,
+            map_descriptors: c("class_Map__instance_descriptors_offset")
+                .map(|v| v as u64)
+                .or(f("Map", "instance_descriptors"))?,
             map_instance_size_words: f("Map", "instance_size_in_words")?,
             map_inobject_start_words: f("Map", "inobject_properties_start_or_constructor_function_index")?,
             dictionary_map_bit: c("bit_field3_is_dictionary_map_shift")? as u32,
@@ -148,7 +150,8 @@ impl Heap<'_> {
         let size_words = u64::from(self.mem.u8(map - self.l.heap_object_tag + p.map_instance_size_words)?);
         let start_words = u64::from(self.mem.u8(map - self.l.heap_object_tag + p.map_inobject_start_words)?);
         let inobject = size_words.saturating_sub(start_words);
-        let entry = |i: u64, slot: u64| self.field(descriptors, p.descriptors_header + 8 * (i * p.descriptor_size + slot));
+        let entry =
+            |i: u64, slot: u64| self.field(descriptors, p.descriptors_header + 8 * (i * p.descriptor_size + slot));
         for i in 0..count {
             let Some(details) = entry(i, p.descriptor_details).and_then(|w| self.smi(w)) else { continue };
             if details & p.kind_mask != 0 {
@@ -161,7 +164,8 @@ impl Heap<'_> {
                 if index < inobject {
                     self.field(obj, 8 * (start_words + index))
                 } else {
-                    let array = self.object_field(obj, p.properties).filter(|&a| self.has_type(a, p.property_array_type));
+                    let array =
+                        self.object_field(obj, p.properties).filter(|&a| self.has_type(a, p.property_array_type));
                     // PropertyArray: map, length and hash, then the values.
                     array.and_then(|a| self.field(a, 16 + 8 * (index - inobject)))
                 }

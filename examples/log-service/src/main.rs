@@ -18,10 +18,7 @@ use bunyan_log::{debug, info, Level, Logger, Stream};
 use clap::Parser;
 
 #[derive(Parser)]
-#[command(
-    name = "log-service",
-    about = "Example service logging at info with frequent debug records"
-)]
+#[command(name = "log-service", about = "Example service logging at info with frequent debug records")]
 struct Args {
     /// Requests (one debug record each) per second; 0 = as fast as possible.
     #[arg(long, default_value_t = 1000)]
@@ -88,15 +85,7 @@ fn main() -> Result<()> {
     loop {
         let result = work(args.work, n);
         if payload.is_empty() {
-            debug!(
-                handler,
-                req_id = n,
-                method = "GET",
-                path = "/items",
-                result = result,
-                "handled request {}",
-                n
-            );
+            debug!(handler, req_id = n, method = "GET", path = "/items", result = result, "handled request {}", n);
         } else {
             debug!(handler, req_id = n, payload = payload, "handled request {}", n);
         }
@@ -106,13 +95,7 @@ fn main() -> Result<()> {
         }
         let now = Instant::now();
         if now >= next_report {
-            info!(
-                log,
-                handled = n - last_n,
-                total = n,
-                "served {} requests in the last second",
-                n - last_n
-            );
+            info!(log, handled = n - last_n, total = n, "served {} requests in the last second", n - last_n);
             last_n = n;
             next_report += Duration::from_secs(1);
         }

@@ -16,13 +16,7 @@ use common::*;
 /// Compiles fixture `src` into `out` with extra `flags`.
 fn cc(src: &str, out: &Path, flags: &[&str]) {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(src);
-    let st = Command::new("cc")
-        .args(["-O2", "-o"])
-        .arg(out)
-        .arg(&src)
-        .args(flags)
-        .status()
-        .expect("a C compiler (cc)");
+    let st = Command::new("cc").args(["-O2", "-o"]).arg(out).arg(&src).args(flags).status().expect("a C compiler (cc)");
     assert!(st.success(), "compiling {}", src.display());
 }
 
@@ -44,26 +38,15 @@ fn snoops_probes_without_semaphores_in_a_c_program() {
     let (exe, _) = build(dir.path());
     let probes = bunyan_snoop::notes::bunyan_probes(&exe).unwrap();
     assert_eq!(probes.len(), 1);
-    assert_eq!(
-        (probes[0].name.as_str(), probes[0].semaphore_offset),
-        ("log-info", None)
-    );
+    assert_eq!((probes[0].name.as_str(), probes[0].semaphore_offset), ("log-info", None));
 
     let prog = Proc::spawn(&mut Command::new(&exe));
     assert_eq!(prog.stdout.next(Duration::from_secs(10)).as_deref(), Some("ready"));
     let mut snoop = snooper(prog.pid());
     let mut ns = Vec::new();
     while ns.len() < 10 {
-        let r = record(
-            &snoop
-                .stdout
-                .next(Duration::from_secs(20))
-                .expect("records from the C program"),
-        );
-        assert_eq!(
-            (r["name"].as_str(), r["pid"].as_i64()),
-            (Some("nosema"), Some(prog.pid() as i64))
-        );
+        let r = record(&snoop.stdout.next(Duration::from_secs(20)).expect("records from the C program"));
+        assert_eq!((r["name"].as_str(), r["pid"].as_i64()), (Some("nosema"), Some(prog.pid() as i64)));
         ns.push(r["n"].as_u64().unwrap());
     }
     assert!(ns.windows(2).all(|w| w[1] == w[0] + 1), "{ns:?}");
@@ -88,23 +71,14 @@ fn picks_up_a_library_loaded_later() {
     let end = Instant::now() + Duration::from_secs(20);
     let mut lib_ns = Vec::new();
     while lib_ns.len() < 10 {
-        let line = snoop
-            .stdout
-            .next(end.saturating_duration_since(Instant::now()))
-            .expect("records");
+        let line = snoop.stdout.next(end.saturating_duration_since(Instant::now())).expect("records");
         let r = record(&line);
         if r["name"] == "libsema" {
             lib_ns.push(r["n"].as_u64().unwrap());
         }
     }
     assert!(lib_ns.windows(2).all(|w| w[1] == w[0] + 1), "{lib_ns:?}");
-    let sem = |pid| {
-        bunyan_snoop::semaphores(pid)
-            .unwrap()
-            .into_iter()
-            .map(|s| (s.probe, s.value))
-            .collect::<Vec<_>>()
-    };
+    let sem = |pid| bunyan_snoop::semaphores(pid).unwrap().into_iter().map(|s| (s.probe, s.value)).collect::<Vec<_>>();
     assert_eq!(sem(prog.pid()), [("log-debug".to_string(), 1)]);
     snoop.signal(libc::SIGINT);
     assert!(snoop.wait(Duration::from_secs(10)).success());
@@ -129,13 +103,7 @@ fn forked_child_is_not_snooped_and_its_semaphore_drops() {
     let forked = prog.stdout.next(Duration::from_secs(10)).expect("the child");
     let child: i32 = forked.strip_prefix("forked ").unwrap().parse().unwrap();
     let _reap = KillOnDrop(child);
-    let sem = |pid| {
-        bunyan_snoop::semaphores(pid)
-            .unwrap()
-            .into_iter()
-            .map(|s| s.value)
-            .collect::<Vec<_>>()
-    };
+    let sem = |pid| bunyan_snoop::semaphores(pid).unwrap().into_iter().map(|s| s.value).collect::<Vec<_>>();
     // Records for a while after the fork: all from the parent.
     let end = Instant::now() + Duration::from_millis(500);
     let mut after_fork = 0;
@@ -150,12 +118,7 @@ fn forked_child_is_not_snooped_and_its_semaphore_drops() {
     assert!(snoop.wait(Duration::from_secs(10)).success());
     let end = Instant::now() + Duration::from_secs(5);
     while sem(prog.pid()) != [0] || sem(child) != [0] {
-        assert!(
-            Instant::now() < end,
-            "parent {:?} child {:?}",
-            sem(prog.pid()),
-            sem(child)
-        );
+        assert!(Instant::now() < end, "parent {:?} child {:?}", sem(prog.pid()), sem(child));
         std::thread::sleep(Duration::from_millis(20));
     }
 }

@@ -21,19 +21,13 @@ fn bunyan_p_shows_debug_records_in_json_and_long_format() {
     let mut cli = bunyan(&["-p", &pid, "-l", "debug", "-o", "bunyan"]);
     let mut debug = 0;
     while debug < 20 {
-        let line = cli
-            .stdout
-            .next(Duration::from_secs(20))
-            .expect("bunyan -p printed records");
+        let line = cli.stdout.next(Duration::from_secs(20)).expect("bunyan -p printed records");
         let r = record(&line);
         assert_eq!(r["pid"], svc.pid());
         assert!(r["level"].as_u64().unwrap() >= 20, "{line}");
         debug += usize::from(r["level"] == 20);
     }
-    assert_eq!(
-        semaphores(svc.pid()).iter().map(|(_, v)| *v).collect::<Vec<_>>(),
-        [1; 6]
-    );
+    assert_eq!(semaphores(svc.pid()).iter().map(|(_, v)| *v).collect::<Vec<_>>(), [1; 6]);
     cli.signal(libc::SIGINT);
     cli.wait(Duration::from_secs(10));
     wait_semaphores(svc.pid(), 0, Duration::from_secs(5));
@@ -43,18 +37,12 @@ fn bunyan_p_shows_debug_records_in_json_and_long_format() {
     let mut cli = bunyan(&["-p", &pid, "-l", "debug", "--no-color"]);
     let want = format!("DEBUG: log-service/handler/{pid} on ");
     let line = loop {
-        let line = cli
-            .stdout
-            .next(Duration::from_secs(20))
-            .expect("bunyan -p printed records");
+        let line = cli.stdout.next(Duration::from_secs(20)).expect("bunyan -p printed records");
         if line.contains("DEBUG:") {
             break line;
         }
     };
-    assert!(
-        line.starts_with('[') && line.contains(&want) && line.contains(": handled request "),
-        "{line}"
-    );
+    assert!(line.starts_with('[') && line.contains(&want) && line.contains(": handled request "), "{line}");
     cli.signal(libc::SIGKILL);
     cli.wait(Duration::from_secs(10));
     wait_semaphores(svc.pid(), 0, Duration::from_secs(5));

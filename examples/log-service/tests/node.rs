@@ -38,13 +38,9 @@ fn snoops_node_bunyan_through_a_deleted_generated_object() {
             p.ends_with(".so") && !p.starts_with("/usr/") && !p.starts_with("/lib") && !p.contains("libprodtrace")
         })
         .collect();
-    let object = *generated
-        .first()
-        .unwrap_or_else(|| panic!("no generated object mapped:\n{maps}"));
+    let object = *generated.first().unwrap_or_else(|| panic!("no generated object mapped:\n{maps}"));
     std::fs::remove_file(object).unwrap();
-    assert!(std::fs::read_to_string(format!("/proc/{pid}/maps"))
-        .unwrap()
-        .contains(&format!("{object} (deleted)")));
+    assert!(std::fs::read_to_string(format!("/proc/{pid}/maps")).unwrap().contains(&format!("{object} (deleted)")));
 
     let mut snoop = Proc::spawn(Command::new(sibling_bin("bunyan-snoop", "bunyan-snoop")).arg(pid.to_string()));
     let mut ns = Vec::new();
@@ -58,10 +54,7 @@ fn snoops_node_bunyan_through_a_deleted_generated_object() {
             ns.push(r["n"].as_u64().unwrap());
         }
     }
-    assert!(
-        ns.windows(2).all(|w| w[1] == w[0] + 1),
-        "consecutive debug records: {ns:?}"
-    );
+    assert!(ns.windows(2).all(|w| w[1] == w[0] + 1), "consecutive debug records: {ns:?}");
     snoop.signal(libc::SIGINT);
     assert!(snoop.wait(Duration::from_secs(10)).success());
     // node's own output: info records only.

@@ -7,14 +7,7 @@ use std::{process::Command, time::Duration};
 
 use common::*;
 
-const LEVELS: [&str; 6] = [
-    "log-debug",
-    "log-error",
-    "log-fatal",
-    "log-info",
-    "log-trace",
-    "log-warn",
-];
+const LEVELS: [&str; 6] = ["log-debug", "log-error", "log-fatal", "log-info", "log-trace", "log-warn"];
 
 #[test]
 fn notes_list_six_probes_with_semaphores() {
@@ -25,11 +18,7 @@ fn notes_list_six_probes_with_semaphores() {
     assert!(probes.iter().all(|p| p.semaphore_offset.is_some()));
 
     // binutils' readelf decodes the same notes.
-    let out = Command::new("readelf")
-        .arg("-n")
-        .arg(service_bin())
-        .output()
-        .expect("readelf (binutils) is installed");
+    let out = Command::new("readelf").arg("-n").arg(service_bin()).output().expect("readelf (binutils) is installed");
     let text = String::from_utf8_lossy(&out.stdout);
     for name in LEVELS {
         assert!(text.contains(&format!("Name: {name}")), "readelf shows {name}:\n{text}");
@@ -49,10 +38,7 @@ fn semaphores_are_zero_without_a_tracer() {
 #[test]
 fn bpftrace_prints_debug_records() {
     let svc = start_service(&["--rate", "50"]);
-    let script = format!(
-        "usdt:{}:bunyan:log-debug {{ printf(\"%s\\n\", str(arg0)); }}",
-        service_bin().display()
-    );
+    let script = format!("usdt:{}:bunyan:log-debug {{ printf(\"%s\\n\", str(arg0)); }}", service_bin().display());
     let mut bt = Proc::spawn(
         Command::new("bpftrace")
             .env("BPFTRACE_STRLEN", "200")
@@ -61,10 +47,7 @@ fn bpftrace_prints_debug_records() {
     );
     let mut debug = Vec::new();
     while debug.len() < 10 {
-        let line = bt
-            .stdout
-            .next(Duration::from_secs(20))
-            .expect("bpftrace printed records");
+        let line = bt.stdout.next(Duration::from_secs(20)).expect("bpftrace printed records");
         if line.starts_with('{') {
             debug.push(line);
         }
@@ -76,10 +59,7 @@ fn bpftrace_prints_debug_records() {
     for line in &debug {
         assert!(line.starts_with(prefix), "{line}");
         assert!(
-            line.contains(&format!(
-                "\"pid\":{},\"component\":\"handler\",\"level\":20,\"req_id\":",
-                svc.pid()
-            )),
+            line.contains(&format!("\"pid\":{},\"component\":\"handler\",\"level\":20,\"req_id\":", svc.pid())),
             "{line}"
         );
     }

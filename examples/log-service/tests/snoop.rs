@@ -22,9 +22,7 @@ static STAR: RwLock<()> = RwLock::new(());
 
 fn snooper(spec: &str) -> Proc {
     Proc::spawn(
-        Command::new(sibling_bin("bunyan-snoop", "bunyan-snoop"))
-            .arg(spec)
-            .stderr(std::process::Stdio::piped()),
+        Command::new(sibling_bin("bunyan-snoop", "bunyan-snoop")).arg(spec).stderr(std::process::Stdio::piped()),
     )
 }
 
@@ -53,27 +51,15 @@ fn engine_delivers_every_debug_record_and_stdout_stays_info() {
     })
     .unwrap();
     svc.wait(Duration::from_secs(10));
-    let own: Vec<_> = svc
-        .stdout
-        .rest(Duration::from_secs(5))
-        .iter()
-        .map(|l| record(l))
-        .collect();
+    let own: Vec<_> = svc.stdout.rest(Duration::from_secs(5)).iter().map(|l| record(l)).collect();
 
     // The service itself wrote info records only.
     assert!(own.len() >= 3, "{own:?}");
     assert!(own.iter().all(|r| r["level"] == 30), "{own:?}");
     // The snooper got debug records, all of them from attach to exit.
-    let debug: Vec<u64> = records
-        .iter()
-        .filter(|r| r["level"] == 20)
-        .map(|r| r["req_id"].as_u64().unwrap())
-        .collect();
+    let debug: Vec<u64> = records.iter().filter(|r| r["level"] == 20).map(|r| r["req_id"].as_u64().unwrap()).collect();
     assert!(debug.len() > 500, "only {} debug records", debug.len());
-    assert!(
-        debug.windows(2).all(|w| w[1] == w[0] + 1),
-        "debug req_ids must be consecutive"
-    );
+    assert!(debug.windows(2).all(|w| w[1] == w[0] + 1), "debug req_ids must be consecutive");
     let total = own.last().unwrap()["total"].as_u64().unwrap();
     assert_eq!(*debug.last().unwrap(), total - 1, "the last request's record arrived");
     // Info records are snooped too, and they are the ones stdout has.
@@ -82,10 +68,7 @@ fn engine_delivers_every_debug_record_and_stdout_stays_info() {
     assert!(records.iter().all(|r| r["pid"] == pid));
     assert_eq!(stats.delivered as usize, records.len());
     assert_eq!(stats.dropped, 0);
-    assert_eq!(
-        sem_while_attached.unwrap().iter().map(|(_, v)| *v).collect::<Vec<_>>(),
-        [1; 6]
-    );
+    assert_eq!(sem_while_attached.unwrap().iter().map(|(_, v)| *v).collect::<Vec<_>>(), [1; 6]);
 }
 
 /// With a minimum level, the lower levels' probes stay off: their semaphores
@@ -110,7 +93,8 @@ fn min_level_leaves_lower_probes_off() {
     let sems = sems.unwrap();
     let on: Vec<_> = sems.iter().filter(|(_, v)| *v == 1).map(|(n, _)| n.as_str()).collect();
     assert_eq!(on, ["log-error", "log-fatal", "log-info", "log-warn"], "{sems:?}");
-    let e = bunyan_snoop::run_with("1", bunyan_snoop::Options { min_level: 61, ..Default::default() }, &mut |_| Ok(())).unwrap_err();
+    let e = bunyan_snoop::run_with("1", bunyan_snoop::Options { min_level: 61, ..Default::default() }, &mut |_| Ok(()))
+        .unwrap_err();
     assert!(e.to_string().contains("above fatal"), "{e}");
 }
 
@@ -274,10 +258,7 @@ fn slow_reader_drops_records_without_blocking_the_service() {
 #[test]
 fn clear_errors_for_bad_targets() {
     let e = bunyan_snoop::run("999999999", &mut |_| Ok(())).unwrap_err();
-    assert!(
-        format!("{e:#}").contains("invalid PID") || format!("{e:#}").contains("not found"),
-        "{e:#}"
-    );
+    assert!(format!("{e:#}").contains("invalid PID") || format!("{e:#}").contains("not found"), "{e:#}");
     let e = bunyan_snoop::run("4194000", &mut |_| Ok(())).unwrap_err();
     assert!(format!("{e:#}").contains("process 4194000 not found"), "{e:#}");
     // A process without bunyan probes: waited for (here 1 s), then refused.
@@ -302,10 +283,12 @@ fn a_zombie_is_called_a_zombie() {
     let parent = Proc::spawn(Command::new("sh").args(["-c", "sleep 0 & exec sleep 30"]));
     let end = Instant::now() + Duration::from_secs(10);
     let zombie = loop {
-        let children = std::fs::read_to_string(format!("/proc/{0}/task/{0}/children", parent.pid())).unwrap_or_default();
-        let z = children.split_whitespace().filter_map(|p| p.parse::<i32>().ok()).find(|p| {
-            std::fs::read_to_string(format!("/proc/{p}/stat")).is_ok_and(|s| s.contains(") Z "))
-        });
+        let children =
+            std::fs::read_to_string(format!("/proc/{0}/task/{0}/children", parent.pid())).unwrap_or_default();
+        let z = children
+            .split_whitespace()
+            .filter_map(|p| p.parse::<i32>().ok())
+            .find(|p| std::fs::read_to_string(format!("/proc/{p}/stat")).is_ok_and(|s| s.contains(") Z ")));
         if let Some(z) = z {
             break z;
         }

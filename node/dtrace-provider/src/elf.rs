@@ -30,9 +30,8 @@ const PAGE: u64 = 4096;
 /// Bytes reserved for each probe site in `.text` (keeps sites 16-aligned).
 const SITE_SIZE: u64 = 16;
 /// `nop; ret`, padded with `int3`.
-const SITE_CODE: [u8; SITE_SIZE as usize] = [
-    0x90, 0xc3, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc,
-];
+const SITE_CODE: [u8; SITE_SIZE as usize] =
+    [0x90, 0xc3, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc];
 /// `NT_STAPSDT`, the note type of SystemTap SDT v3 probes.
 const NT_STAPSDT: u32 = 3;
 
@@ -91,23 +90,12 @@ pub fn arg_spec(args: &[ArgKind]) -> String {
 }
 
 /// One `.note.stapsdt` entry.
-fn push_note(
-    out: &mut Vec<u8>,
-    pc: u64,
-    base: u64,
-    semaphore: u64,
-    provider: &str,
-    probe: &ProbeDef,
-) {
+fn push_note(out: &mut Vec<u8>, pc: u64, base: u64, semaphore: u64, provider: &str, probe: &ProbeDef) {
     let mut desc = Vec::new();
     desc.extend_from_slice(&pc.to_le_bytes());
     desc.extend_from_slice(&base.to_le_bytes());
     desc.extend_from_slice(&semaphore.to_le_bytes());
-    for s in [
-        provider,
-        probe.name.as_str(),
-        arg_spec(&probe.args).as_str(),
-    ] {
+    for s in [provider, probe.name.as_str(), arg_spec(&probe.args).as_str()] {
         desc.extend_from_slice(s.as_bytes());
         desc.push(0);
     }
@@ -138,10 +126,7 @@ pub fn build(provider: &str, probes: &[ProbeDef]) -> Result<Image, object::write
     let probes_name = w.add_section_name(b".probes");
     let note_name = w.add_section_name(b".note.stapsdt");
 
-    let site_strs: Vec<_> = site_symbols
-        .iter()
-        .map(|s| w.add_dynamic_string(s.as_bytes()))
-        .collect();
+    let site_strs: Vec<_> = site_symbols.iter().map(|s| w.add_dynamic_string(s.as_bytes())).collect();
     let sem_str = w.add_dynamic_string(SEMAPHORES_SYMBOL.as_bytes());
     w.reserve_null_dynamic_symbol_index();
     for _ in &site_symbols {
@@ -189,14 +174,7 @@ pub fn build(provider: &str, probes: &[ProbeDef]) -> Result<Image, object::write
     let mut note = Vec::new();
     for (i, probe) in probes.iter().enumerate() {
         let pc = text_off + SITE_SIZE * i as u64;
-        push_note(
-            &mut note,
-            pc,
-            base_off,
-            sems_off + 2 * i as u64,
-            provider,
-            probe,
-        );
+        push_note(&mut note, pc, base_off, sems_off + 2 * i as u64, provider, probe);
     }
     let note_off = w.reserve(note.len() as u64, 4);
     w.reserve_shstrtab()?;
@@ -245,9 +223,7 @@ pub fn build(provider: &str, probes: &[ProbeDef]) -> Result<Image, object::write
         p_align: 16,
     });
 
-    w.write_hash(bucket_count, dynsym_count, |i| {
-        hash_names[i as usize].as_deref().map(elf::hash)
-    });
+    w.write_hash(bucket_count, dynsym_count, |i| hash_names[i as usize].as_deref().map(elf::hash));
 
     w.write_null_dynamic_symbol();
     for (i, name) in site_strs.iter().enumerate() {
@@ -317,13 +293,7 @@ pub fn build(provider: &str, probes: &[ProbeDef]) -> Result<Image, object::write
         text_len,
         SITE_SIZE,
     ));
-    w.write_section_header(&progbits(
-        w.section_name_offset(Some(base_name)),
-        elf::SHF_ALLOC,
-        base_off,
-        1,
-        1,
-    ));
+    w.write_section_header(&progbits(w.section_name_offset(Some(base_name)), elf::SHF_ALLOC, base_off, 1, 1));
     w.write_dynamic_section_header(dynamic_off);
     w.write_section_header(&progbits(
         w.section_name_offset(Some(probes_name)),
@@ -346,11 +316,7 @@ pub fn build(provider: &str, probes: &[ProbeDef]) -> Result<Image, object::write
     });
     w.write_shstrtab_section_header();
 
-    Ok(Image {
-        bytes,
-        site_symbols,
-        semaphores_symbol: SEMAPHORES_SYMBOL,
-    })
+    Ok(Image { bytes, site_symbols, semaphores_symbol: SEMAPHORES_SYMBOL })
 }
 
 #[cfg(test)]
@@ -368,21 +334,11 @@ mod tests {
         let u64_at = |d: &[u8], at: usize| u64::from_le_bytes(d[at..at + 8].try_into().unwrap());
         let mut notes = Vec::new();
         while !data.is_empty() {
-            let (namesz, descsz, kind) = (
-                u32_at(data, 0) as usize,
-                u32_at(data, 4) as usize,
-                u32_at(data, 8),
-            );
-            assert_eq!(
-                (&data[12..12 + namesz], kind),
-                (&b"stapsdt\0"[..], NT_STAPSDT)
-            );
+            let (namesz, descsz, kind) = (u32_at(data, 0) as usize, u32_at(data, 4) as usize, u32_at(data, 8));
+            assert_eq!((&data[12..12 + namesz], kind), (&b"stapsdt\0"[..], NT_STAPSDT));
             let desc = &data[12 + namesz.next_multiple_of(4)..][..descsz];
-            let strings: Vec<String> = desc[24..]
-                .split(|&b| b == 0)
-                .take(3)
-                .map(|s| String::from_utf8(s.to_vec()).unwrap())
-                .collect();
+            let strings: Vec<String> =
+                desc[24..].split(|&b| b == 0).take(3).map(|s| String::from_utf8(s.to_vec()).unwrap()).collect();
             notes.push((
                 u64_at(desc, 0),
                 u64_at(desc, 8),
@@ -400,50 +356,27 @@ mod tests {
     fn object_has_notes_symbols_and_segments_that_agree() {
         use ArgKind::*;
         let probes = vec![
-            ProbeDef {
-                name: "log-debug".into(),
-                args: vec![Str],
-            },
-            ProbeDef {
-                name: "route_done".into(),
-                args: vec![Str, Int, Int],
-            },
-            ProbeDef {
-                name: "bare".into(),
-                args: vec![],
-            },
+            ProbeDef { name: "log-debug".into(), args: vec![Str] },
+            ProbeDef { name: "route_done".into(), args: vec![Str, Int, Int] },
+            ProbeDef { name: "bare".into(), args: vec![] },
         ];
         let image = build("restify", &probes).unwrap();
         let file = object::File::parse(&*image.bytes).unwrap();
         assert_eq!(file.kind(), object::ObjectKind::Dynamic);
 
-        let note_data = file
-            .section_by_name(".note.stapsdt")
-            .unwrap()
-            .data()
-            .unwrap();
+        let note_data = file.section_by_name(".note.stapsdt").unwrap().data().unwrap();
         let notes = parse_notes(note_data);
         let base = file.section_by_name(".stapsdt.base").unwrap().address();
-        let sem_sym = file
-            .dynamic_symbols()
-            .find(|s| s.name() == Ok(SEMAPHORES_SYMBOL))
-            .unwrap()
-            .address();
+        let sem_sym = file.dynamic_symbols().find(|s| s.name() == Ok(SEMAPHORES_SYMBOL)).unwrap().address();
         let text = file.section_by_name(".text").unwrap();
         assert_eq!(notes.len(), 3);
         for (i, (note, probe)) in notes.iter().zip(&probes).enumerate() {
             let (pc, nbase, sem, provider, name, args) = note;
-            assert_eq!(
-                (provider.as_str(), name.as_str()),
-                ("restify", probe.name.as_str())
-            );
+            assert_eq!((provider.as_str(), name.as_str()), ("restify", probe.name.as_str()));
             assert_eq!(args, &arg_spec(&probe.args));
             assert_eq!(*nbase, base);
             assert_eq!(*sem, sem_sym + 2 * i as u64);
-            let site = file
-                .dynamic_symbols()
-                .find(|s| s.name() == Ok(image.site_symbols[i].as_str()))
-                .unwrap();
+            let site = file.dynamic_symbols().find(|s| s.name() == Ok(image.site_symbols[i].as_str())).unwrap();
             assert_eq!(site.address(), *pc);
             let at = (pc - text.address()) as usize;
             assert_eq!(&text.data().unwrap()[at..at + 2], &[0x90, 0xc3], "nop; ret");
@@ -451,28 +384,17 @@ mod tests {
         assert_eq!(notes[1].5, "8@%rdi -8@%rsi -8@%rdx");
 
         // Semaphores: zero, in a writable non-executable file-backed segment.
-        let seg = file
-            .segments()
-            .find(|s| (s.address()..s.address() + s.size()).contains(&sem_sym))
-            .unwrap();
-        let SegmentFlags::Elf { p_flags, .. } = seg.flags() else {
-            panic!("not ELF flags")
-        };
+        let seg = file.segments().find(|s| (s.address()..s.address() + s.size()).contains(&sem_sym)).unwrap();
+        let SegmentFlags::Elf { p_flags, .. } = seg.flags() else { panic!("not ELF flags") };
         assert_eq!(p_flags, elf::PF_R | elf::PF_W);
         let (off, len) = seg.file_range();
         assert!(sem_sym + 6 <= off + len, "semaphores are file-backed");
-        assert_eq!(
-            &image.bytes[sem_sym as usize..sem_sym as usize + 6],
-            &[0; 6]
-        );
+        assert_eq!(&image.bytes[sem_sym as usize..sem_sym as usize + 6], &[0; 6]);
 
         // No executable stack is asked for.
         let elf = ElfFile64::<Endianness>::parse(&*image.bytes).unwrap();
-        let stack = elf
-            .elf_program_headers()
-            .iter()
-            .find(|p| p.p_type(Endianness::Little) == elf::PT_GNU_STACK)
-            .unwrap();
+        let stack =
+            elf.elf_program_headers().iter().find(|p| p.p_type(Endianness::Little) == elf::PT_GNU_STACK).unwrap();
         assert_eq!(stack.p_flags(Endianness::Little), elf::PF_R | elf::PF_W);
     }
 
@@ -482,9 +404,6 @@ mod tests {
         assert_eq!(arg_spec(&[]), "");
         assert_eq!(arg_spec(&[Str, Int]), "8@%rdi -8@%rsi");
         let many = arg_spec(&[Int; 8]);
-        assert_eq!(
-            many,
-            "-8@%rdi -8@%rsi -8@%rdx -8@%rcx -8@%r8 -8@%r9 -8@8(%rsp) -8@16(%rsp)"
-        );
+        assert_eq!(many, "-8@%rdi -8@%rsi -8@%rdx -8@%rcx -8@%r8 -8@%r9 -8@8(%rsp) -8@16(%rsp)");
     }
 }

@@ -23,13 +23,7 @@ pub fn file_name(pid: u32, provider: &str, seq: u64) -> String {
     let safe: String = provider
         .chars()
         .take(64)
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '_' || c == '.' {
-                c
-            } else {
-                '_'
-            }
-        })
+        .map(|c| if c.is_ascii_alphanumeric() || c == '_' || c == '.' { c } else { '_' })
         .collect();
     format!("{PREFIX}{pid}-{safe}-{seq}.so")
 }

@@ -47,17 +47,7 @@ pub fn load(provider: String, probes: Vec<ProbeSpec>) -> Result<Handle> {
     let defs = probes
         .into_iter()
         .map(|p| {
-            let args = p
-                .types
-                .iter()
-                .map(|t| {
-                    if t == "int" {
-                        ArgKind::Int
-                    } else {
-                        ArgKind::Str
-                    }
-                })
-                .collect::<Vec<_>>();
+            let args = p.types.iter().map(|t| if t == "int" { ArgKind::Int } else { ArgKind::Str }).collect::<Vec<_>>();
             if args.len() > elf::MAX_ARGS || p.name.contains('\0') {
                 return Err(Error::from_reason(format!("invalid probe {:?}", p.name)));
             }
@@ -72,10 +62,7 @@ pub fn load(provider: String, probes: Vec<ProbeSpec>) -> Result<Handle> {
 }
 
 fn loaded(handle: &Handle) -> Result<&Loaded> {
-    handle
-        .as_ref()
-        .as_ref()
-        .ok_or_else(|| Error::from_reason("provider is not enabled"))
+    handle.as_ref().as_ref().ok_or_else(|| Error::from_reason("provider is not enabled"))
 }
 
 /// Path of the loaded object.
@@ -92,14 +79,7 @@ pub fn semaphores(env: Env, handle: &Handle) -> Result<Unknown<'_>> {
     // SAFETY: the memory stays mapped until `unload`, which detaches this
     // buffer first; no finalizer is needed since we do not own it.
     let status = unsafe {
-        sys::napi_create_external_arraybuffer(
-            env.raw(),
-            ptr.cast(),
-            count * 2,
-            None,
-            std::ptr::null_mut(),
-            &mut value,
-        )
+        sys::napi_create_external_arraybuffer(env.raw(), ptr.cast(), count * 2, None, std::ptr::null_mut(), &mut value)
     };
     if status != sys::Status::napi_ok {
         // Runtimes built with V8's sandbox (Electron) refuse these.
@@ -148,15 +128,8 @@ fn read_string(env: sys::napi_env, value: sys::napi_value, buf: &mut Vec<u8>) ->
         let mut written = 0usize;
         // SAFETY: `buf` has `cap` writable bytes; N-API writes at most
         // `cap - 1` bytes plus a NUL.
-        let status = unsafe {
-            sys::napi_get_value_string_utf8(
-                env,
-                value,
-                buf.as_mut_ptr() as *mut c_char,
-                cap,
-                &mut written,
-            )
-        };
+        let status =
+            unsafe { sys::napi_get_value_string_utf8(env, value, buf.as_mut_ptr() as *mut c_char, cap, &mut written) };
         if status != sys::Status::napi_ok {
             return Err(Error::from_reason("probe string argument is not a string"));
         }
@@ -194,9 +167,7 @@ pub fn fire(env: Env, handle: &Handle, index: u32, args: Array) -> Result<bool> 
         }
         let mut regs = [0u64; elf::MAX_ARGS];
         for (i, kind) in kinds.iter().enumerate() {
-            let value: Unknown = args
-                .get(i as u32)?
-                .ok_or_else(|| Error::from_reason("missing argument"))?;
+            let value: Unknown = args.get(i as u32)?.ok_or_else(|| Error::from_reason("missing argument"))?;
             regs[i] = match kind {
                 ArgKind::Int => {
                     let mut v = 0i64;

@@ -32,19 +32,12 @@ static SEQUENCE: AtomicU64 = AtomicU64::new(0);
 impl Loaded {
     /// Generates, writes and loads the object for `provider` with `probes`.
     pub fn load(provider: &str, probes: Vec<ProbeDef>) -> Result<Loaded, String> {
-        let image = elf::build(provider, &probes)
-            .map_err(|e| format!("cannot build the ELF object: {e}"))?;
+        let image = elf::build(provider, &probes).map_err(|e| format!("cannot build the ELF object: {e}"))?;
         let dir = files::directory();
         files::sweep_stale(&dir);
         let path = create_unique(&dir, provider, &image.bytes)?;
         // From here on the file is removed on every error path by `Drop`.
-        let mut loaded = Loaded {
-            path,
-            library: None,
-            sites: Vec::new(),
-            semaphores: std::ptr::null_mut(),
-            probes,
-        };
+        let mut loaded = Loaded { path, library: None, sites: Vec::new(), semaphores: std::ptr::null_mut(), probes };
         // SAFETY: the object has no initialisers or dependencies; loading it
         // runs no code.
         let library = unsafe { Library::open(Some(&loaded.path), RTLD_NOW | RTLD_LOCAL) }.map_err(|e| {
@@ -57,16 +50,11 @@ impl Loaded {
         })?;
         let address = |name: &str| -> Result<usize, String> {
             // SAFETY: we only take the symbol's address, never call through this type.
-            let sym = unsafe { library.get::<*mut c_void>(name.as_bytes()) }.map_err(|e| {
-                format!("generated object lacks symbol {name}: {}", with_source(&e))
-            })?;
+            let sym = unsafe { library.get::<*mut c_void>(name.as_bytes()) }
+                .map_err(|e| format!("generated object lacks symbol {name}: {}", with_source(&e)))?;
             Ok(*sym as usize)
         };
-        loaded.sites = image
-            .site_symbols
-            .iter()
-            .map(|s| address(s))
-            .collect::<Result<_, _>>()?;
+        loaded.sites = image.site_symbols.iter().map(|s| address(s)).collect::<Result<_, _>>()?;
         loaded.semaphores = address(image.semaphores_symbol)? as *mut u16;
         loaded.library = Some(library);
         Ok(loaded)
@@ -154,16 +142,9 @@ fn create_unique(dir: &Path, provider: &str, bytes: &[u8]) -> Result<PathBuf, St
             name = name.replace(".so", &suffix);
         }
         let path = dir.join(name);
-        let file = fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o644)
-            .open(&path);
+        let file = fs::OpenOptions::new().write(true).create_new(true).mode(0o644).open(&path);
         let failed = |e: std::io::Error| {
-            format!(
-                "cannot write {}: {e} (set PRODTRACE_USDT_DIR to a writable directory)",
-                path.display()
-            )
+            format!("cannot write {}: {e} (set PRODTRACE_USDT_DIR to a writable directory)", path.display())
         };
         return match file {
             Ok(mut f) => match f.write_all(bytes) {
@@ -178,10 +159,7 @@ fn create_unique(dir: &Path, provider: &str, bytes: &[u8]) -> Result<PathBuf, St
             Err(e) => Err(failed(e)),
         };
     }
-    Err(format!(
-        "cannot create a file in {}: {TRIES} names were taken",
-        dir.display()
-    ))
+    Err(format!("cannot create a file in {}: {TRIES} names were taken", dir.display()))
 }
 
 impl Drop for Loaded {

@@ -12,19 +12,10 @@ use std::process::Command;
 /// returns its path.
 fn addon() -> PathBuf {
     let exe = std::env::current_exe().expect("test binary path");
-    let profile_dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("target/<profile>");
+    let profile_dir = exe.parent().and_then(Path::parent).expect("target/<profile>");
     let target_dir = profile_dir.parent().expect("target directory");
     let status = Command::new(env!("CARGO"))
-        .args([
-            "build",
-            "--release",
-            "--quiet",
-            "-p",
-            "prodtrace-dtrace-provider",
-        ])
+        .args(["build", "--release", "--quiet", "-p", "prodtrace-dtrace-provider"])
         .env("CARGO_TARGET_DIR", target_dir)
         .status()
         .expect("run cargo build");
@@ -59,14 +50,7 @@ fn node_tests_pass() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     print!("{stdout}");
     eprint!("{stderr}");
-    assert!(
-        output.status.success(),
-        "node --test failed: {}",
-        output.status
-    );
-    assert!(
-        stdout.contains("\n# fail 0\n"),
-        "no failure line in node's report"
-    );
+    assert!(output.status.success(), "node --test failed: {}", output.status);
+    assert!(stdout.contains("\n# fail 0\n"), "no failure line in node's report");
     assert!(!stdout.contains("\n# pass 0\n"), "node ran no test");
 }

@@ -9,29 +9,19 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
 pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .canonicalize()
-        .expect("repo root")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("repo root")
 }
 
 pub fn node() -> String {
     let n = "/usr/bin/node";
-    assert!(
-        Path::new(n).exists(),
-        "node is required (run scripts/setup.sh)"
-    );
+    assert!(Path::new(n).exists(), "node is required (run scripts/setup.sh)");
     n.to_owned()
 }
 
 /// node-bunyan's own CLI script.
 pub fn node_bunyan() -> PathBuf {
     let p = repo_root().join("examples/node/node_modules/bunyan/bin/bunyan");
-    assert!(
-        p.exists(),
-        "{} is missing: run `npm ci` in examples/node (scripts/setup.sh)",
-        p.display()
-    );
+    assert!(p.exists(), "{} is missing: run `npm ci` in examples/node (scripts/setup.sh)", p.display());
     p
 }
 
@@ -46,8 +36,7 @@ pub fn run(mut cmd: Command, stdin: &[u8], env: &[(&str, &str)]) -> Output {
     for (k, v) in env {
         cmd.env(k, v);
     }
-    cmd.env_remove("BUNYAN_NO_COLOR")
-        .env_remove("BUNYAN_NO_PAGER");
+    cmd.env_remove("BUNYAN_NO_COLOR").env_remove("BUNYAN_NO_PAGER");
     let out_file = tempfile::NamedTempFile::new().expect("temp file");
     let mut child = cmd
         .stdin(Stdio::piped())
@@ -119,16 +108,8 @@ pub fn gen_log(path: &Path, n: usize, seed: u32, offset_ms: u64) {
         .args([n.to_string(), seed.to_string(), offset_ms.to_string()])
         .output()
         .expect("run gen-logs.js");
-    assert!(
-        out.status.success(),
-        "gen-logs.js failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert_eq!(
-        out.stdout.iter().filter(|&&b| b == b'\n').count(),
-        n,
-        "generator wrote a line per record"
-    );
+    assert!(out.status.success(), "gen-logs.js failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.stdout.iter().filter(|&&b| b == b'\n').count(), n, "generator wrote a line per record");
     std::fs::write(path, out.stdout).unwrap();
 }
 

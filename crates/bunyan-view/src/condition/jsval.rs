@@ -160,10 +160,7 @@ pub fn to_primitive<'r, 'a>(v: &V<'r, 'a>) -> R<V<'r, 'a>> {
             }
             V::Str(Cow::Borrowed("[object Object]"))
         }
-        V::Json(Value::Array(a)) => V::Str(Cow::Owned(join(
-            &a.iter().map(from_json).collect::<Vec<_>>(),
-            ",",
-        )?)),
+        V::Json(Value::Array(a)) => V::Str(Cow::Owned(join(&a.iter().map(from_json).collect::<Vec<_>>(), ",")?)),
         V::Arr(a) => V::Str(Cow::Owned(join(&a.items, ",")?)),
         V::Regex(re) => V::Str(Cow::Owned(re.to_js_string())),
         V::Native(n) => match n {
@@ -173,12 +170,8 @@ pub fn to_primitive<'r, 'a>(v: &V<'r, 'a>) -> R<V<'r, 'a>> {
             Native::Proto(Proto::Boolean) => V::Bool(false),
             Native::Proto(Proto::RegExp) => V::Str(Cow::Borrowed("/(?:)/")),
             Native::Proto(Proto::Function) => V::Str(Cow::Borrowed("function () { [native code] }")),
-            Native::Ctor(p) => {
-                V::Str(Cow::Owned(format!("function {}() {{ [native code] }}", proto_name(*p))))
-            }
-            Native::Method(_, name) => {
-                V::Str(Cow::Owned(format!("function {name}() {{ [native code] }}")))
-            }
+            Native::Ctor(p) => V::Str(Cow::Owned(format!("function {}() {{ [native code] }}", proto_name(*p)))),
+            Native::Method(_, name) => V::Str(Cow::Owned(format!("function {name}() {{ [native code] }}"))),
         },
         other => other.clone(),
     })
@@ -288,24 +281,238 @@ pub fn less_than(a: &V, b: &V) -> R<Option<bool>> {
 /// Own property names of each built-in prototype in node 20
 /// (`Object.getOwnPropertyNames(X.prototype)`; a test checks them).
 pub const PROTO_NAMES: [(Proto, &[&str]); 7] = [
-    (Proto::Object, &["__defineGetter__", "__defineSetter__", "__lookupGetter__", "__lookupSetter__", "__proto__", "constructor", "hasOwnProperty", "isPrototypeOf", "propertyIsEnumerable", "toLocaleString", "toString", "valueOf"]),
-    (Proto::Array, &["at", "concat", "constructor", "copyWithin", "entries", "every", "fill", "filter", "find", "findIndex", "findLast", "findLastIndex", "flat", "flatMap", "forEach", "includes", "indexOf", "join", "keys", "lastIndexOf", "length", "map", "pop", "push", "reduce", "reduceRight", "reverse", "shift", "slice", "some", "sort", "splice", "toLocaleString", "toReversed", "toSorted", "toSpliced", "toString", "unshift", "values", "with"]),
-    (Proto::String, &["anchor", "at", "big", "blink", "bold", "charAt", "charCodeAt", "codePointAt", "concat", "constructor", "endsWith", "fixed", "fontcolor", "fontsize", "includes", "indexOf", "isWellFormed", "italics", "lastIndexOf", "length", "link", "localeCompare", "match", "matchAll", "normalize", "padEnd", "padStart", "repeat", "replace", "replaceAll", "search", "slice", "small", "split", "startsWith", "strike", "sub", "substr", "substring", "sup", "toLocaleLowerCase", "toLocaleUpperCase", "toLowerCase", "toString", "toUpperCase", "toWellFormed", "trim", "trimEnd", "trimLeft", "trimRight", "trimStart", "valueOf"]),
-    (Proto::Number, &["constructor", "toExponential", "toFixed", "toLocaleString", "toPrecision", "toString", "valueOf"]),
+    (
+        Proto::Object,
+        &[
+            "__defineGetter__",
+            "__defineSetter__",
+            "__lookupGetter__",
+            "__lookupSetter__",
+            "__proto__",
+            "constructor",
+            "hasOwnProperty",
+            "isPrototypeOf",
+            "propertyIsEnumerable",
+            "toLocaleString",
+            "toString",
+            "valueOf",
+        ],
+    ),
+    (
+        Proto::Array,
+        &[
+            "at",
+            "concat",
+            "constructor",
+            "copyWithin",
+            "entries",
+            "every",
+            "fill",
+            "filter",
+            "find",
+            "findIndex",
+            "findLast",
+            "findLastIndex",
+            "flat",
+            "flatMap",
+            "forEach",
+            "includes",
+            "indexOf",
+            "join",
+            "keys",
+            "lastIndexOf",
+            "length",
+            "map",
+            "pop",
+            "push",
+            "reduce",
+            "reduceRight",
+            "reverse",
+            "shift",
+            "slice",
+            "some",
+            "sort",
+            "splice",
+            "toLocaleString",
+            "toReversed",
+            "toSorted",
+            "toSpliced",
+            "toString",
+            "unshift",
+            "values",
+            "with",
+        ],
+    ),
+    (
+        Proto::String,
+        &[
+            "anchor",
+            "at",
+            "big",
+            "blink",
+            "bold",
+            "charAt",
+            "charCodeAt",
+            "codePointAt",
+            "concat",
+            "constructor",
+            "endsWith",
+            "fixed",
+            "fontcolor",
+            "fontsize",
+            "includes",
+            "indexOf",
+            "isWellFormed",
+            "italics",
+            "lastIndexOf",
+            "length",
+            "link",
+            "localeCompare",
+            "match",
+            "matchAll",
+            "normalize",
+            "padEnd",
+            "padStart",
+            "repeat",
+            "replace",
+            "replaceAll",
+            "search",
+            "slice",
+            "small",
+            "split",
+            "startsWith",
+            "strike",
+            "sub",
+            "substr",
+            "substring",
+            "sup",
+            "toLocaleLowerCase",
+            "toLocaleUpperCase",
+            "toLowerCase",
+            "toString",
+            "toUpperCase",
+            "toWellFormed",
+            "trim",
+            "trimEnd",
+            "trimLeft",
+            "trimRight",
+            "trimStart",
+            "valueOf",
+        ],
+    ),
+    (
+        Proto::Number,
+        &["constructor", "toExponential", "toFixed", "toLocaleString", "toPrecision", "toString", "valueOf"],
+    ),
     (Proto::Boolean, &["constructor", "toString", "valueOf"]),
-    (Proto::RegExp, &["compile", "constructor", "dotAll", "exec", "flags", "global", "hasIndices", "ignoreCase", "multiline", "source", "sticky", "test", "toString", "unicode", "unicodeSets"]),
+    (
+        Proto::RegExp,
+        &[
+            "compile",
+            "constructor",
+            "dotAll",
+            "exec",
+            "flags",
+            "global",
+            "hasIndices",
+            "ignoreCase",
+            "multiline",
+            "source",
+            "sticky",
+            "test",
+            "toString",
+            "unicode",
+            "unicodeSets",
+        ],
+    ),
     (Proto::Function, &["apply", "arguments", "bind", "call", "caller", "constructor", "length", "name", "toString"]),
 ];
 
 /// Own property names of the constructors in node 20
 /// (`Object.getOwnPropertyNames(X)`; a test checks them).
 pub const CTOR_NAMES: [(Proto, &[&str]); 7] = [
-    (Proto::Object, &["assign", "create", "defineProperties", "defineProperty", "entries", "freeze", "fromEntries", "getOwnPropertyDescriptor", "getOwnPropertyDescriptors", "getOwnPropertyNames", "getOwnPropertySymbols", "getPrototypeOf", "hasOwn", "is", "isExtensible", "isFrozen", "isSealed", "keys", "length", "name", "preventExtensions", "prototype", "seal", "setPrototypeOf", "values"]),
+    (
+        Proto::Object,
+        &[
+            "assign",
+            "create",
+            "defineProperties",
+            "defineProperty",
+            "entries",
+            "freeze",
+            "fromEntries",
+            "getOwnPropertyDescriptor",
+            "getOwnPropertyDescriptors",
+            "getOwnPropertyNames",
+            "getOwnPropertySymbols",
+            "getPrototypeOf",
+            "hasOwn",
+            "is",
+            "isExtensible",
+            "isFrozen",
+            "isSealed",
+            "keys",
+            "length",
+            "name",
+            "preventExtensions",
+            "prototype",
+            "seal",
+            "setPrototypeOf",
+            "values",
+        ],
+    ),
     (Proto::Array, &["from", "isArray", "length", "name", "of", "prototype"]),
     (Proto::String, &["fromCharCode", "fromCodePoint", "length", "name", "prototype", "raw"]),
-    (Proto::Number, &["EPSILON", "MAX_SAFE_INTEGER", "MAX_VALUE", "MIN_SAFE_INTEGER", "MIN_VALUE", "NEGATIVE_INFINITY", "NaN", "POSITIVE_INFINITY", "isFinite", "isInteger", "isNaN", "isSafeInteger", "length", "name", "parseFloat", "parseInt", "prototype"]),
+    (
+        Proto::Number,
+        &[
+            "EPSILON",
+            "MAX_SAFE_INTEGER",
+            "MAX_VALUE",
+            "MIN_SAFE_INTEGER",
+            "MIN_VALUE",
+            "NEGATIVE_INFINITY",
+            "NaN",
+            "POSITIVE_INFINITY",
+            "isFinite",
+            "isInteger",
+            "isNaN",
+            "isSafeInteger",
+            "length",
+            "name",
+            "parseFloat",
+            "parseInt",
+            "prototype",
+        ],
+    ),
     (Proto::Boolean, &["length", "name", "prototype"]),
-    (Proto::RegExp, &["$&", "$'", "$+", "$1", "$2", "$3", "$4", "$5", "$6", "$7", "$8", "$9", "$_", "$`", "input", "lastMatch", "lastParen", "leftContext", "length", "name", "prototype", "rightContext"]),
+    (
+        Proto::RegExp,
+        &[
+            "$&",
+            "$'",
+            "$+",
+            "$1",
+            "$2",
+            "$3",
+            "$4",
+            "$5",
+            "$6",
+            "$7",
+            "$8",
+            "$9",
+            "$_",
+            "$`",
+            "input",
+            "lastMatch",
+            "lastParen",
+            "leftContext",
+            "length",
+            "name",
+            "prototype",
+            "rightContext",
+        ],
+    ),
     (Proto::Function, &["length", "name", "prototype"]),
 ];
 
@@ -399,8 +606,9 @@ pub fn native_get<'r, 'a>(n: Native, key: &str) -> R<V<'r, 'a>> {
         match key {
             "source" => return Ok(V::Str(Cow::Borrowed("(?:)"))),
             "flags" => return Ok(V::Str(Cow::Borrowed(""))),
-            "dotAll" | "global" | "hasIndices" | "ignoreCase" | "multiline" | "sticky" | "unicode"
-            | "unicodeSets" => return Ok(V::Undefined),
+            "dotAll" | "global" | "hasIndices" | "ignoreCase" | "multiline" | "sticky" | "unicode" | "unicodeSets" => {
+                return Ok(V::Undefined)
+            }
             _ => {}
         }
     }
@@ -471,8 +679,7 @@ pub fn units(s: &str, a: usize, b: usize) -> R<String> {
         return Ok(s[a..b].to_owned());
     }
     let u: Vec<u16> = s.encode_utf16().collect();
-    String::from_utf16(&u[a..b])
-        .or_else(|_| unsupported("a string with half of a surrogate pair"))
+    String::from_utf16(&u[a..b]).or_else(|_| unsupported("a string with half of a surrogate pair"))
 }
 
 /// `o[key]`.
@@ -557,17 +764,13 @@ pub fn has_own(o: &V, key: &str) -> R<bool> {
     Ok(match o {
         V::Undefined | V::Null => return type_error("Cannot convert undefined or null to object"),
         V::Json(Value::Object(obj)) => obj.get(key).is_some(),
-        V::Json(Value::Array(a)) => {
-            key == "length" || array_index(key).is_some_and(|i| (i as usize) < a.len())
-        }
+        V::Json(Value::Array(a)) => key == "length" || array_index(key).is_some_and(|i| (i as usize) < a.len()),
         V::Arr(a) => {
             key == "length"
                 || array_index(key).is_some_and(|i| (i as usize) < a.items.len())
                 || (a.input.is_some() && matches!(key, "index" | "input" | "groups"))
         }
-        V::Str(s) => {
-            key == "length" || array_index(key).is_some_and(|i| (i as usize) < js::utf16_len(s))
-        }
+        V::Str(s) => key == "length" || array_index(key).is_some_and(|i| (i as usize) < js::utf16_len(s)),
         V::Num(_) | V::Bool(_) => false,
         V::Regex(_) => key == "lastIndex",
         V::Native(n) => return native_has_own(*n, key),

@@ -27,8 +27,8 @@ pub struct Token {
 /// Longest first. `++`, `--`, `**` and `=>` are recognised only to be
 /// refused by the parser (reading `--x` as `-(-x)` would be wrong).
 const PUNCTS: [&str; 33] = [
-    "===", "!==", "...", "**", "=>", "++", "--", "==", "!=", "<=", ">=", "&&", "||", "??", "?.",
-    "(", ")", "[", "]", "{", "}", ".", ",", ";", "?", ":", "!", "<", ">", "+", "-", "*", "%",
+    "===", "!==", "...", "**", "=>", "++", "--", "==", "!=", "<=", ">=", "&&", "||", "??", "?.", "(", ")", "[", "]",
+    "{", "}", ".", ",", ";", "?", ":", "!", "<", ">", "+", "-", "*", "%",
 ];
 
 /// Whether a `/` after this token starts a regex (no operand precedes it).
@@ -59,8 +59,7 @@ pub fn tokenize(src: &str) -> Result<Vec<Token>> {
             continue;
         }
         let tok;
-        if c.is_ascii_digit() || (c == '.' && chars.get(i + 1).is_some_and(|d| d.is_ascii_digit()))
-        {
+        if c.is_ascii_digit() || (c == '.' && chars.get(i + 1).is_some_and(|d| d.is_ascii_digit())) {
             let start = i;
             if c == '0' && chars.get(i + 1).is_some_and(|d| d.is_ascii_digit()) {
                 bail!("numbers with a leading zero (legacy octal in JavaScript) are not supported");
@@ -102,9 +101,7 @@ pub fn tokenize(src: &str) -> Result<Vec<Token>> {
             tok = Tok::Num(n);
         } else if c.is_alphabetic() || c == '_' || c == '$' {
             let start = i;
-            while i < chars.len()
-                && (chars[i].is_alphanumeric() || chars[i] == '_' || chars[i] == '$')
-            {
+            while i < chars.len() && (chars[i].is_alphanumeric() || chars[i] == '_' || chars[i] == '$') {
                 i += 1;
             }
             if chars.get(i) == Some(&'\\') {
@@ -193,9 +190,7 @@ fn string_literal(chars: &[char], start: usize) -> Result<(String, usize)> {
                 }
                 'u' if chars.get(i + 1) == Some(&'{') => {
                     let end = chars[i..].iter().position(|&c| c == '}').map(|p| p + i);
-                    let Some(end) = end else {
-                        bail!("bad escape in string")
-                    };
+                    let Some(end) = end else { bail!("bad escape in string") };
                     let cp = hex(chars, i + 2, end - i - 2)?;
                     if cp > 0x10ffff {
                         bail!("bad escape in string");

@@ -29,11 +29,7 @@ fn relative(v: &V, len: usize, default: usize) -> R<usize> {
         return Ok(default);
     }
     let n = to_integer(v)?;
-    Ok(if n < 0.0 {
-        (len as f64 + n).max(0.0) as usize
-    } else {
-        n.min(len as f64) as usize
-    })
+    Ok(if n < 0.0 { (len as f64 + n).max(0.0) as usize } else { n.min(len as f64) as usize })
 }
 
 fn clamp(n: f64, len: usize) -> usize {
@@ -242,8 +238,7 @@ pub fn exec<'r, 'a>(re: &JsRegex, s: &str) -> R<V<'r, 'a>> {
     let Some(m) = re.find(&text, 0) else { return Ok(V::Null) };
     let part = |a: usize, b: usize| -> R<V<'r, 'a>> {
         Ok(V::Str(Cow::Owned(
-            String::from_utf16(&text[a..b])
-                .or_else(|_| unsupported("a match that splits a surrogate pair"))?,
+            String::from_utf16(&text[a..b]).or_else(|_| unsupported("a match that splits a surrogate pair"))?,
         )))
     };
     let mut items = vec![part(m.start, m.end)?];
@@ -253,12 +248,7 @@ pub fn exec<'r, 'a>(re: &JsRegex, s: &str) -> R<V<'r, 'a>> {
             None => V::Undefined,
         });
     }
-    Ok(V::Arr(Rc::new(ArrVal {
-        items,
-        index: Some(m.start as f64),
-        input: Some(s.to_owned()),
-        named_groups: m.named,
-    })))
+    Ok(V::Arr(Rc::new(ArrVal { items, index: Some(m.start as f64), input: Some(s.to_owned()), named_groups: m.named })))
 }
 
 /// `new RegExp(pattern)` for `match`/`search` given a non-regex.
@@ -404,8 +394,7 @@ fn string_method<'r, 'a>(s: &Cow<'r, str>, name: &str, args: Args<'_, 'r, 'a>) -
             let need = max as usize - len;
             let f16: Vec<u16> = fill.encode_utf16().collect();
             let pad16: Vec<u16> = f16.iter().copied().cycle().take(need).collect();
-            let pad = String::from_utf16(&pad16)
-                .or_else(|_| unsupported("padding that splits a surrogate pair"))?;
+            let pad = String::from_utf16(&pad16).or_else(|_| unsupported("padding that splits a surrogate pair"))?;
             owned(if name == "padStart" { pad + s } else { s.to_string() + &pad })
         }
         "repeat" => {
@@ -426,11 +415,7 @@ fn string_method<'r, 'a>(s: &Cow<'r, str>, name: &str, args: Args<'_, 'r, 'a>) -
                 let lim = if matches!(a1, V::Undefined) { u32::MAX as usize } else { to_uint32(to_num(&a1)?) as usize };
                 return regex_split(re, s, lim);
             }
-            let lim = if matches!(a1, V::Undefined) {
-                u32::MAX as usize
-            } else {
-                to_uint32(to_num(&a1)?) as usize
-            };
+            let lim = if matches!(a1, V::Undefined) { u32::MAX as usize } else { to_uint32(to_num(&a1)?) as usize };
             let sep = to_str(&a0)?;
             if lim == 0 {
                 return Ok(V::arr(Vec::new()));
@@ -441,8 +426,8 @@ fn string_method<'r, 'a>(s: &Cow<'r, str>, name: &str, args: Args<'_, 'r, 'a>) -
             let parts: Vec<V> = if sep.is_empty() {
                 let mut parts = Vec::new();
                 for u in s.encode_utf16().take(lim) {
-                    let c = String::from_utf16(&[u])
-                        .or_else(|_| unsupported("a string with half of a surrogate pair"))?;
+                    let c =
+                        String::from_utf16(&[u]).or_else(|_| unsupported("a string with half of a surrogate pair"))?;
                     parts.push(V::Str(Cow::Owned(c)));
                 }
                 parts
@@ -497,8 +482,7 @@ fn regex_split<'r, 'a>(re: &JsRegex, s: &str, lim: usize) -> R<V<'r, 'a>> {
     let unicode = re.flags.contains('u');
     let piece = |a: usize, b: usize| -> R<V<'r, 'a>> {
         Ok(V::Str(Cow::Owned(
-            String::from_utf16(&text[a..b])
-                .or_else(|_| unsupported("a string with half of a surrogate pair"))?,
+            String::from_utf16(&text[a..b]).or_else(|_| unsupported("a string with half of a surrogate pair"))?,
         )))
     };
     let mut out = Vec::new();
@@ -547,11 +531,7 @@ fn regex_split<'r, 'a>(re: &JsRegex, s: &str, lim: usize) -> R<V<'r, 'a>> {
 
 /// AdvanceStringIndex.
 fn advance(text: &[u16], i: usize, unicode: bool) -> usize {
-    if unicode
-        && i + 1 < text.len()
-        && (0xd800..0xdc00).contains(&text[i])
-        && (0xdc00..0xe000).contains(&text[i + 1])
-    {
+    if unicode && i + 1 < text.len() && (0xd800..0xdc00).contains(&text[i]) && (0xdc00..0xe000).contains(&text[i + 1]) {
         i + 2
     } else {
         i + 1
@@ -581,7 +561,11 @@ fn array_method<'r, 'a>(items: Vec<V<'r, 'a>>, name: &str, args: Args<'_, 'r, 'a
         "includes" | "indexOf" => {
             let from = relative(&a1, len, 0)?;
             let pos = items.iter().skip(from).position(|i| {
-                if name == "includes" { same_value_zero(i, &a0) } else { strict_eq(i, &a0) }
+                if name == "includes" {
+                    same_value_zero(i, &a0)
+                } else {
+                    strict_eq(i, &a0)
+                }
             });
             Ok(if name == "includes" {
                 V::Bool(pos.is_some())

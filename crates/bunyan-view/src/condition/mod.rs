@@ -81,10 +81,7 @@ impl Condition {
         )
         .expect("minimal record parses");
         if let Outcome::Threw(e) | Outcome::Unsupported(e) = c.evaluate(&min) {
-            anyhow::bail!(
-                "CONDITION code cannot safely filter a minimal Bunyan log record: {}: {e}",
-                shorten(src)
-            );
+            anyhow::bail!("CONDITION code cannot safely filter a minimal Bunyan log record: {}: {e}", shorten(src));
         }
         Ok(c)
     }
@@ -92,10 +89,7 @@ impl Condition {
     fn compile_inner(src: &str, vm: bool) -> Result<Condition> {
         anyhow::ensure!(src.len() <= MAX_LEN, "condition longer than {MAX_LEN} bytes");
         let toks = lexer::tokenize(src)?;
-        let has_return = !vm
-            && toks
-                .iter()
-                .any(|t| matches!(&t.tok, Tok::Ident(i) if i == "return"));
+        let has_return = !vm && toks.iter().any(|t| matches!(&t.tok, Tok::Ident(i) if i == "return"));
         let n = toks.len();
         let mut p = Parser::new(toks, vm);
         let program = if has_return {
@@ -111,12 +105,7 @@ impl Condition {
             anyhow::ensure!(p.at_end() || n == 0, "unexpected text after the condition");
             Program::Expr(e)
         };
-        Ok(Condition {
-            program: Arc::new(program),
-            vm,
-            src: src.into(),
-            warned: Arc::new(AtomicBool::new(false)),
-        })
+        Ok(Condition { program: Arc::new(program), vm, src: src.into(), warned: Arc::new(AtomicBool::new(false)) })
     }
 
     /// Evaluates the condition on a record.
@@ -190,10 +179,16 @@ fn repr(v: &V) -> String {
         V::Num(n) if *n == 0.0 && n.is_sign_negative() => "num:-0".into(),
         V::Num(n) => format!("num:{}", jsval::num_to_string(*n)),
         V::Str(s) => format!("str:{}", json_str(s)),
-        V::Json(Value::Object(_)) => format!("obj:{}", crate::json::to_json(match v {
-            V::Json(j) => j,
-            _ => unreachable!(),
-        }, 0)),
+        V::Json(Value::Object(_)) => format!(
+            "obj:{}",
+            crate::json::to_json(
+                match v {
+                    V::Json(j) => j,
+                    _ => unreachable!(),
+                },
+                0
+            )
+        ),
         V::Json(_) | V::Arr(_) => {
             let items: Vec<String> = v.array_items().unwrap_or_default().iter().map(repr).collect();
             format!("arr[{}]", items.join(","))
@@ -228,26 +223,17 @@ mod tests {
         assert!(check(r#"this.msg.indexOf("Timeout") != -1"#, REC));
         assert!(check("/timeout/i.test(this.msg)", REC));
         assert!(check("this.msg.match(/after (\\d+)s/)[1] === '5'", REC));
-        assert!(check(
-            "this.req.method === 'POST' && this.req['url'] == '/x'",
-            REC
-        ));
+        assert!(check("this.req.method === 'POST' && this.req['url'] == '/x'", REC));
         assert!(!check("this.res && this.res.statusCode >= 500", REC));
         assert!(check("this.n > 41", REC));
         assert!(check("this.tags.length === 2 && this.tags[1] === 'b'", REC));
         assert!(check("this.tags.includes('a')", REC));
         assert!(check("!this.missing", REC));
-        assert!(check(
-            "this.missing === undefined && this.missing == null",
-            REC
-        ));
+        assert!(check("this.missing === undefined && this.missing == null", REC));
         assert!(!check("this.e", REC));
         assert!(check("(this.pid > 100) ? true : false;", REC));
         assert!(check("return this.pid == 123", REC));
-        assert!(check(
-            "if (this.level > 40) return false; return true;",
-            REC
-        ));
+        assert!(check("if (this.level > 40) return false; return true;", REC));
         assert!(!check("this.missing.deeper == 1", REC));
         assert!(check("typeof this.pid === 'number'", REC));
         assert!(check("'10' < '9' && 10 > 9", REC));

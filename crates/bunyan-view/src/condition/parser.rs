@@ -160,13 +160,7 @@ pub struct Parser {
 
 impl Parser {
     pub fn new(toks: Vec<Token>, bare_fields: bool) -> Parser {
-        Parser {
-            toks,
-            pos: 0,
-            depth: 0,
-            bare_fields,
-            last_had_and: false,
-        }
+        Parser { toks, pos: 0, depth: 0, bare_fields, last_had_and: false }
     }
 
     fn peek(&self) -> Option<&Tok> {
@@ -351,20 +345,12 @@ impl Parser {
         Ok(Expr::Logic(LogicOp::And, items))
     }
 
-    fn binary_level(
-        &mut self,
-        ops: &[(&str, BinOp)],
-        next: fn(&mut Parser) -> Result<Expr>,
-    ) -> Result<Expr> {
+    fn binary_level(&mut self, ops: &[(&str, BinOp)], next: fn(&mut Parser) -> Result<Expr>) -> Result<Expr> {
         let first = next(self)?;
         let mut rest = Vec::new();
         'outer: loop {
             for (p, op) in ops {
-                let hit = if *p == "in" {
-                    self.is_ident("in")
-                } else {
-                    self.is_punct(p)
-                };
+                let hit = if *p == "in" { self.is_ident("in") } else { self.is_punct(p) };
                 if hit {
                     self.pos += 1;
                     rest.push((*op, next(self)?));
@@ -373,50 +359,29 @@ impl Parser {
             }
             break;
         }
-        Ok(if rest.is_empty() {
-            first
-        } else {
-            Expr::Binary(Box::new(first), rest)
-        })
+        Ok(if rest.is_empty() { first } else { Expr::Binary(Box::new(first), rest) })
     }
 
     fn equality(&mut self) -> Result<Expr> {
         self.binary_level(
-            &[
-                ("===", BinOp::StrictEq),
-                ("!==", BinOp::StrictNe),
-                ("==", BinOp::Eq),
-                ("!=", BinOp::Ne),
-            ],
+            &[("===", BinOp::StrictEq), ("!==", BinOp::StrictNe), ("==", BinOp::Eq), ("!=", BinOp::Ne)],
             Parser::relational,
         )
     }
 
     fn relational(&mut self) -> Result<Expr> {
         self.binary_level(
-            &[
-                ("<=", BinOp::Le),
-                (">=", BinOp::Ge),
-                ("<", BinOp::Lt),
-                (">", BinOp::Gt),
-                ("in", BinOp::In),
-            ],
+            &[("<=", BinOp::Le), (">=", BinOp::Ge), ("<", BinOp::Lt), (">", BinOp::Gt), ("in", BinOp::In)],
             Parser::additive,
         )
     }
 
     fn additive(&mut self) -> Result<Expr> {
-        self.binary_level(
-            &[("+", BinOp::Add), ("-", BinOp::Sub)],
-            Parser::multiplicative,
-        )
+        self.binary_level(&[("+", BinOp::Add), ("-", BinOp::Sub)], Parser::multiplicative)
     }
 
     fn multiplicative(&mut self) -> Result<Expr> {
-        self.binary_level(
-            &[("*", BinOp::Mul), ("/", BinOp::Div), ("%", BinOp::Rem)],
-            Parser::unary,
-        )
+        self.binary_level(&[("*", BinOp::Mul), ("/", BinOp::Div), ("%", BinOp::Rem)], Parser::unary)
     }
 
     fn unary(&mut self) -> Result<Expr> {
@@ -440,11 +405,7 @@ impl Parser {
         if self.is_punct("**") {
             bail!("'**' is not supported");
         }
-        Ok(if ops.is_empty() {
-            e
-        } else {
-            Expr::Unary(ops, Box::new(e))
-        })
+        Ok(if ops.is_empty() { e } else { Expr::Unary(ops, Box::new(e)) })
     }
 
     fn postfix(&mut self) -> Result<Expr> {
@@ -466,10 +427,7 @@ impl Parser {
                 self.pos += 1;
                 if self.eat_punct("(") {
                     if !METHODS.contains(&name.as_str()) {
-                        bail!(
-                            "'.{name}()' is not supported in a condition (methods: {})",
-                            METHODS.join(" ")
-                        );
+                        bail!("'.{name}()' is not supported in a condition (methods: {})", METHODS.join(" "));
                     }
                     let args = self.nested(Parser::arguments)?;
                     steps.push(Step::Call { name, args, optional });
@@ -490,11 +448,7 @@ impl Parser {
                 break;
             }
         }
-        Ok(if steps.is_empty() {
-            base
-        } else {
-            Expr::Chain(Box::new(base), steps)
-        })
+        Ok(if steps.is_empty() { base } else { Expr::Chain(Box::new(base), steps) })
     }
 
     fn arguments(&mut self) -> Result<Vec<Expr>> {
@@ -518,10 +472,7 @@ impl Parser {
     }
 
     fn primary(&mut self) -> Result<Expr> {
-        let tok = self
-            .peek()
-            .cloned()
-            .ok_or_else(|| anyhow!("unexpected end of condition"))?;
+        let tok = self.peek().cloned().ok_or_else(|| anyhow!("unexpected end of condition"))?;
         self.pos += 1;
         Ok(match tok {
             Tok::Num(n) => Expr::Num(n),
@@ -566,9 +517,7 @@ impl Parser {
                 "WARN" if !self.bare_fields => Expr::Num(40.0),
                 "ERROR" if !self.bare_fields => Expr::Num(50.0),
                 "FATAL" if !self.bare_fields => Expr::Num(60.0),
-                g @ ("String" | "Number" | "Boolean" | "parseInt" | "parseFloat" | "isNaN")
-                    if self.is_punct("(") =>
-                {
+                g @ ("String" | "Number" | "Boolean" | "parseInt" | "parseFloat" | "isNaN") if self.is_punct("(") => {
                     let global = match g {
                         "String" => Global::String,
                         "Number" => Global::Number,
@@ -597,12 +546,51 @@ impl Parser {
 fn is_reserved(id: &str) -> bool {
     matches!(
         id,
-        "break" | "case" | "catch" | "class" | "const" | "continue" | "debugger" | "default"
-            | "delete" | "do" | "else" | "export" | "extends" | "finally" | "for" | "function"
-            | "if" | "import" | "in" | "instanceof" | "new" | "return" | "super" | "switch"
-            | "throw" | "try" | "typeof" | "var" | "void" | "while" | "with" | "yield" | "let"
-            | "static" | "enum" | "await" | "implements" | "package" | "protected"
-            | "interface" | "private" | "public" | "arguments" | "async" | "of"
+        "break"
+            | "case"
+            | "catch"
+            | "class"
+            | "const"
+            | "continue"
+            | "debugger"
+            | "default"
+            | "delete"
+            | "do"
+            | "else"
+            | "export"
+            | "extends"
+            | "finally"
+            | "for"
+            | "function"
+            | "if"
+            | "import"
+            | "in"
+            | "instanceof"
+            | "new"
+            | "return"
+            | "super"
+            | "switch"
+            | "throw"
+            | "try"
+            | "typeof"
+            | "var"
+            | "void"
+            | "while"
+            | "with"
+            | "yield"
+            | "let"
+            | "static"
+            | "enum"
+            | "await"
+            | "implements"
+            | "package"
+            | "protected"
+            | "interface"
+            | "private"
+            | "public"
+            | "arguments"
+            | "async"
+            | "of"
     )
 }
 
@@ -611,17 +599,65 @@ fn is_reserved(id: &str) -> bool {
 fn is_vm_global(id: &str) -> bool {
     matches!(
         id,
-        "Object" | "Function" | "Array" | "Number" | "parseFloat" | "parseInt" | "Boolean"
-            | "String" | "Symbol" | "Date" | "Promise" | "RegExp" | "Error" | "AggregateError"
-            | "EvalError" | "RangeError" | "ReferenceError" | "SyntaxError" | "TypeError"
-            | "URIError" | "globalThis" | "JSON" | "Math" | "Intl" | "ArrayBuffer"
-            | "Uint8Array" | "Int8Array" | "Uint16Array" | "Int16Array" | "Uint32Array"
-            | "Int32Array" | "Float32Array" | "Float64Array" | "Uint8ClampedArray"
-            | "BigUint64Array" | "BigInt64Array" | "DataView" | "Map" | "BigInt" | "Set"
-            | "WeakMap" | "WeakSet" | "Proxy" | "Reflect" | "FinalizationRegistry" | "WeakRef"
-            | "decodeURI" | "decodeURIComponent" | "encodeURI" | "encodeURIComponent"
-            | "escape" | "unescape" | "eval" | "isFinite" | "isNaN" | "console"
-            | "SharedArrayBuffer" | "Atomics" | "WebAssembly"
+        "Object"
+            | "Function"
+            | "Array"
+            | "Number"
+            | "parseFloat"
+            | "parseInt"
+            | "Boolean"
+            | "String"
+            | "Symbol"
+            | "Date"
+            | "Promise"
+            | "RegExp"
+            | "Error"
+            | "AggregateError"
+            | "EvalError"
+            | "RangeError"
+            | "ReferenceError"
+            | "SyntaxError"
+            | "TypeError"
+            | "URIError"
+            | "globalThis"
+            | "JSON"
+            | "Math"
+            | "Intl"
+            | "ArrayBuffer"
+            | "Uint8Array"
+            | "Int8Array"
+            | "Uint16Array"
+            | "Int16Array"
+            | "Uint32Array"
+            | "Int32Array"
+            | "Float32Array"
+            | "Float64Array"
+            | "Uint8ClampedArray"
+            | "BigUint64Array"
+            | "BigInt64Array"
+            | "DataView"
+            | "Map"
+            | "BigInt"
+            | "Set"
+            | "WeakMap"
+            | "WeakSet"
+            | "Proxy"
+            | "Reflect"
+            | "FinalizationRegistry"
+            | "WeakRef"
+            | "decodeURI"
+            | "decodeURIComponent"
+            | "encodeURI"
+            | "encodeURIComponent"
+            | "escape"
+            | "unescape"
+            | "eval"
+            | "isFinite"
+            | "isNaN"
+            | "console"
+            | "SharedArrayBuffer"
+            | "Atomics"
+            | "WebAssembly"
     )
 }
 

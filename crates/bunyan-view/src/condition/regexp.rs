@@ -101,9 +101,7 @@ fn check_syntax(src: &str) -> Result<()> {
                 if depth > MAX_NESTING {
                     bail!("regular expression nested too deeply");
                 }
-                if chars.get(i + 1) == Some(&'?')
-                    && !matches!(chars.get(i + 2), Some(':' | '=' | '!' | '<'))
-                {
+                if chars.get(i + 1) == Some(&'?') && !matches!(chars.get(i + 2), Some(':' | '=' | '!' | '<')) {
                     bail!("invalid regular expression /{src}/: invalid group");
                 }
             }

@@ -69,14 +69,8 @@ fn push_header_lines(out: &mut Vec<u8>, headers: &Value) {
 fn keys_joined(v: &Value) -> String {
     match v {
         Value::Object(o) => o.iter_js().map(|(k, _)| k).collect::<Vec<_>>().join(","),
-        Value::Array(a) => (0..a.len())
-            .map(|i| i.to_string())
-            .collect::<Vec<_>>()
-            .join(","),
-        Value::String(s) => (0..js::utf16_len(s))
-            .map(|i| i.to_string())
-            .collect::<Vec<_>>()
-            .join(","),
+        Value::Array(a) => (0..a.len()).map(|i| i.to_string()).collect::<Vec<_>>().join(","),
+        Value::String(s) => (0..js::utf16_len(s)).map(|i| i.to_string()).collect::<Vec<_>>().join(","),
         _ => String::new(),
     }
 }
@@ -170,9 +164,7 @@ pub(super) fn render_client_req(creq: &Object, out: &mut Vec<u8>) -> Vec<&'stati
 pub(super) fn render_res(res: &Object, out: &mut Vec<u8>) -> Vec<&'static str> {
     out.clear();
     let mut skipped = vec!["statusCode", "body", "trailer"];
-    let usable = |v: &&Value| {
-        js::truthy(v) && matches!(v, Value::String(_) | Value::Object(_) | Value::Array(_))
-    };
+    let usable = |v: &&Value| js::truthy(v) && matches!(v, Value::String(_) | Value::Object(_) | Value::Array(_));
     let headers = if let Some(h) = res.get("header").filter(usable) {
         skipped.push("header");
         Some(h)
@@ -224,9 +216,8 @@ pub(super) fn render_res(res: &Object, out: &mut Vec<u8>) -> Vec<&'static str> {
             }
         }
         None => {
-            let keep = std::str::from_utf8(out)
-                .map(|s| s.trim_end_matches(js::is_js_whitespace).len())
-                .unwrap_or(out.len());
+            let keep =
+                std::str::from_utf8(out).map(|s| s.trim_end_matches(js::is_js_whitespace).len()).unwrap_or(out.len());
             out.truncate(keep);
         }
     }

@@ -3,9 +3,7 @@
 //! `key=value` extras or indented details, `req_id`, `src`, colors).
 
 use super::http::{render_client_req, render_req, render_res};
-use super::{
-    push_format_s, push_indented, push_indented_tail, styled, OutputMode, RenderOptions, TimeZone,
-};
+use super::{push_format_s, push_indented, push_indented_tail, styled, OutputMode, RenderOptions, TimeZone};
 use crate::js;
 use crate::json::{push_json, push_json_string};
 use crate::level::{standard_level, upper_name};
@@ -44,9 +42,7 @@ struct Known<'r, 'a> {
 impl<'r, 'a> Known<'r, 'a> {
     fn split(rec: &'r Object<'a>) -> (Known<'r, 'a>, Leftovers<'r, 'a>) {
         let mut k = Known::default();
-        let mut left = Leftovers {
-            entries: Vec::with_capacity(rec.len()),
-        };
+        let mut left = Leftovers { entries: Vec::with_capacity(rec.len()) };
         for (key, v) in rec.iter_js() {
             let slot = match key {
                 "v" => continue,
@@ -119,10 +115,7 @@ const HTTP_FIELDS: [&str; 4] = ["req", "client_req", "res", "client_res"];
 
 /// Appends the long (or short) rendering of a valid record.
 pub(super) fn render(out: &mut Vec<u8>, rec: &Object, opts: &RenderOptions, s: &mut Scratch) {
-    if HTTP_FIELDS
-        .iter()
-        .any(|k| matches!(rec.get(k), Some(Value::Array(_))))
-    {
+    if HTTP_FIELDS.iter().any(|k| matches!(rec.get(k), Some(Value::Array(_)))) {
         // Arrays are objects with index keys to node: render a copy where
         // they are (rare, so the copy does not matter).
         let mut copy = rec.clone();
@@ -263,9 +256,7 @@ fn render_object(out: &mut Vec<u8>, rec: &Object, opts: &RenderOptions, s: &mut 
     if msg_text.contains('\n') {
         s.tmp.clear();
         if color {
-            styled(&mut s.tmp, "cyan", |o| {
-                o.extend_from_slice(msg_text.as_bytes())
-            });
+            styled(&mut s.tmp, "cyan", |o| o.extend_from_slice(msg_text.as_bytes()));
         } else {
             s.tmp.extend_from_slice(msg_text.as_bytes());
         }
@@ -319,8 +310,7 @@ fn render_object(out: &mut Vec<u8>, rec: &Object, opts: &RenderOptions, s: &mut 
             }
         };
         let text = &s.tmp;
-        let long = (text.len() > 50 && utf16_len_bytes(text) > 50)
-            || memchr::memchr(b'\n', text).is_some();
+        let long = (text.len() > 50 && utf16_len_bytes(text) > 50) || memchr::memchr(b'\n', text).is_some();
         if long {
             if !s.details.is_empty() {
                 s.details.extend_from_slice(b"\n    --\n");
@@ -357,9 +347,7 @@ fn render_object(out: &mut Vec<u8>, rec: &Object, opts: &RenderOptions, s: &mut 
 
 /// `string.length` (UTF-16 units) of valid UTF-8 bytes.
 fn utf16_len_bytes(b: &[u8]) -> usize {
-    b.iter()
-        .map(|&c| usize::from(c & 0xc0 != 0x80) + usize::from(c >= 0xf0))
-        .sum()
+    b.iter().map(|&c| usize::from(c & 0xc0 != 0x80) + usize::from(c >= 0xf0)).sum()
 }
 
 /// Adds one indented detail block (joined with `\n    --\n`).

@@ -63,12 +63,7 @@ pub struct RenderOptions {
 
 impl Default for RenderOptions {
     fn default() -> Self {
-        RenderOptions {
-            mode: OutputMode::Long,
-            json_indent: 2,
-            color: false,
-            time: TimeZone::Utc,
-        }
+        RenderOptions { mode: OutputMode::Long, json_indent: 2, color: false, time: TimeZone::Utc }
     }
 }
 
@@ -80,10 +75,7 @@ pub struct Renderer {
 
 impl Renderer {
     pub fn new(opts: RenderOptions) -> Renderer {
-        Renderer {
-            opts,
-            scratch: long::Scratch::default(),
-        }
+        Renderer { opts, scratch: long::Scratch::default() }
     }
 
     /// The options in use.
@@ -109,14 +101,7 @@ impl Renderer {
                 out.push(b'\n');
             }
             OutputMode::Inspect => {
-                push_inspect(
-                    out,
-                    rec,
-                    &InspectOptions {
-                        depth: None,
-                        colors: true,
-                    },
-                );
+                push_inspect(out, rec, &InspectOptions { depth: None, colors: true });
                 out.push(b'\n');
             }
             OutputMode::Simple => {
@@ -182,17 +167,8 @@ pub(crate) fn styled(out: &mut Vec<u8>, color: &str, body: impl FnOnce(&mut Vec<
 pub fn push_format_s(out: &mut Vec<u8>, v: &Value) {
     match v {
         Value::String(s) => out.extend_from_slice(s.as_bytes()),
-        Value::Number(Number::F(f)) if *f == 0.0 && f.is_sign_negative() => {
-            out.extend_from_slice(b"-0")
-        }
-        Value::Array(_) | Value::Object(_) => push_inspect(
-            out,
-            v,
-            &InspectOptions {
-                depth: Some(0),
-                colors: false,
-            },
-        ),
+        Value::Number(Number::F(f)) if *f == 0.0 && f.is_sign_negative() => out.extend_from_slice(b"-0"),
+        Value::Array(_) | Value::Object(_) => push_inspect(out, v, &InspectOptions { depth: Some(0), colors: false }),
         _ => js::push_to_string(out, v),
     }
 }
@@ -208,11 +184,7 @@ pub(crate) fn push_indented_tail(out: &mut Vec<u8>, s: &[u8]) {
     let mut start = 0;
     while let Some(p) = memchr::memchr(b'\n', &s[start..]) {
         let nl = start + p;
-        let end = if nl > start && s[nl - 1] == b'\r' {
-            nl - 1
-        } else {
-            nl
-        };
+        let end = if nl > start && s[nl - 1] == b'\r' { nl - 1 } else { nl };
         out.extend_from_slice(&s[start..end]);
         out.extend_from_slice(b"\n    ");
         start = nl + 1;

@@ -66,17 +66,7 @@ fn parse_iso(s: &str) -> Option<Iso> {
         i += 1;
         day = digits(b, &mut i, 2)?;
     }
-    let mut t = Iso {
-        year,
-        month,
-        day,
-        hour: 0,
-        minute: 0,
-        second: 0,
-        millis: 0,
-        offset: None,
-        date_only: true,
-    };
+    let mut t = Iso { year, month, day, hour: 0, minute: 0, second: 0, millis: 0, offset: None, date_only: true };
     if i < b.len() && (b[i] == b'T' || b[i] == b' ') {
         i += 1;
         t.date_only = false;
@@ -112,11 +102,7 @@ fn parse_iso(s: &str) -> Option<Iso> {
                 if b.get(i) == Some(&b':') {
                     i += 1;
                 }
-                let m = if i < b.len() {
-                    digits(b, &mut i, 2)? as i32
-                } else {
-                    0
-                };
+                let m = if i < b.len() { digits(b, &mut i, 2)? as i32 } else { 0 };
                 let off = h * 60 + m;
                 t.offset = Some(if sign == b'-' { -off } else { off });
             }
@@ -289,9 +275,7 @@ pub fn moment_millis(v: &Value) -> Option<i64> {
 
 /// The current time (moment() of an empty object or array).
 fn now_millis() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
 }
 
 /// Index in [year, month, date, hour, minute, second, millisecond, day]
@@ -429,12 +413,7 @@ pub fn push_time(out: &mut Vec<u8>, v: &Value, style: TimeStyle) {
     let local = ms + offset_s * 1000;
     let days = local.div_euclid(86_400_000);
     let rem = local.rem_euclid(86_400_000);
-    let (h, mi, s, milli) = (
-        rem / 3_600_000,
-        rem / 60_000 % 60,
-        rem / 1000 % 60,
-        rem % 1000,
-    );
+    let (h, mi, s, milli) = (rem / 3_600_000, rem / 60_000 % 60, rem / 1000 % 60, rem % 1000);
     if style == TimeStyle::LongLocal {
         let (y, mo, d) = civil_from_days(days);
         out.push(b'[');
@@ -484,22 +463,12 @@ mod tests {
 
     #[test]
     fn parses_bunyan_times() {
-        assert_eq!(
-            moment_millis(&s("2012-02-08T22:56:52.856Z")),
-            Some(1_328_741_812_856)
-        );
-        assert_eq!(
-            moment_millis(&s("2012-02-08T23:56:52.856+01:00")),
-            Some(1_328_741_812_856)
-        );
+        assert_eq!(moment_millis(&s("2012-02-08T22:56:52.856Z")), Some(1_328_741_812_856));
+        assert_eq!(moment_millis(&s("2012-02-08T23:56:52.856+01:00")), Some(1_328_741_812_856));
         assert_eq!(moment_millis(&s("2012-02-30T22:56:52Z")), None);
         assert_eq!(moment_millis(&s("yesterday")), None);
         let mut out = Vec::new();
-        push_time(
-            &mut out,
-            &s("2012-02-08T22:56:52.8569Z"),
-            TimeStyle::ShortUtc,
-        );
+        push_time(&mut out, &s("2012-02-08T22:56:52.8569Z"), TimeStyle::ShortUtc);
         assert_eq!(out, b"22:56:52.856Z");
     }
 

@@ -176,7 +176,8 @@ fn iso_match(s: &str) -> Option<IsoMatch<'_>> {
         &[Lit(b'-'), Digits(3)],
         &[Lit(b'-'), Digits(2)],
     ];
-    let basic: [&[Pat]; 6] = [&[Digits(4)], &[Lit(b'W'), Digits(3)], &[Lit(b'W'), Digits(2)], &[Digits(3)], &[Digits(2)], &[]];
+    let basic: [&[Pat]; 6] =
+        [&[Digits(4)], &[Lit(b'W'), Digits(3)], &[Lit(b'W'), Digits(2)], &[Digits(3)], &[Digits(2)], &[]];
     for (alts, ext) in [(&extended[..], true), (&basic[..], false)] {
         for alt in alts {
             let Some(n) = match_at(b, after_year, alt) else { continue };
@@ -256,7 +257,8 @@ fn find_token(token: &str, s: &str) -> Option<(usize, usize)> {
                 return Some((i, i + 1));
             }
             let n = match_at(b, i, &[Sign, Digits(2)])?;
-            let m = match_at(b, i + n, &[Lit(b':'), Digits(2)]).or_else(|| match_at(b, i + n, &[Digits(2)])).unwrap_or(0);
+            let m =
+                match_at(b, i + n, &[Lit(b':'), Digits(2)]).or_else(|| match_at(b, i + n, &[Digits(2)])).unwrap_or(0);
             Some((i, i + n + m))
         }),
         lit => s.find(lit).map(|p| (p, p + lit.len())),
@@ -386,13 +388,7 @@ fn from_format(input: &str, format: &str) -> Option<Parsed> {
         let v = to_int(text);
         match name {
             "YYYYYY" => a[0] = Some(v),
-            "YYYY" => {
-                a[0] = Some(if text.len() == 2 {
-                    v + if v > 68.0 { 1900.0 } else { 2000.0 }
-                } else {
-                    v
-                })
-            }
+            "YYYY" => a[0] = Some(if text.len() == 2 { v + if v > 68.0 { 1900.0 } else { 2000.0 } } else { v }),
             "MM" => a[1] = Some(v - 1.0),
             "DD" => a[2] = Some(v),
             "HH" => a[3] = Some(v),
@@ -532,7 +528,8 @@ fn parse_rfc2822(s: &str) -> Option<Parsed> {
     let t = collapsed.trim_matches(is_js_space);
     let mut parts: Vec<&str> = t.split(is_js_space).collect();
     let mut weekday = None;
-    if let Some(p) = WEEKDAYS.iter().position(|d| parts.first().is_some_and(|w| w.strip_suffix(',').unwrap_or(w) == *d)) {
+    if let Some(p) = WEEKDAYS.iter().position(|d| parts.first().is_some_and(|w| w.strip_suffix(',').unwrap_or(w) == *d))
+    {
         weekday = Some(p as f64);
         parts.remove(0);
     }
@@ -566,7 +563,13 @@ fn parse_rfc2822(s: &str) -> Option<Parsed> {
         _ => return None,
     };
     let y: f64 = year.parse().ok()?;
-    let y = if y <= 49.0 { 2000.0 + y } else if y <= 999.0 { 1900.0 + y } else { y };
+    let y = if y <= 49.0 {
+        2000.0 + y
+    } else if y <= 999.0 {
+        1900.0 + y
+    } else {
+        y
+    };
     let wall = Wall {
         year: y,
         month0: month as f64,
@@ -581,7 +584,12 @@ fn parse_rfc2822(s: &str) -> Option<Parsed> {
         return None;
     }
     // checkOverflow (the array has no milliseconds, so hour 24 overflows).
-    if wall.day < 1.0 || wall.day > days_in_month(wall.year, wall.month0) || wall.hour > 23.0 || wall.minute > 59.0 || wall.second > 59.0 {
+    if wall.day < 1.0
+        || wall.day > days_in_month(wall.year, wall.month0)
+        || wall.hour > 23.0
+        || wall.minute > 59.0
+        || wall.second > 59.0
+    {
         return None;
     }
     let t = utc_millis_of(&wall);

@@ -138,7 +138,11 @@ impl Handler {
         }
         if !self.acts.stops() {
             if self.acts.abort && ev.signal_err != 0 {
-                errln!("prodtrace: could not send SIGABRT to thread {}: {}", ev.tid, signal_error(ev.pid, ev.signal_err));
+                errln!(
+                    "prodtrace: could not send SIGABRT to thread {}: {}",
+                    ev.tid,
+                    signal_error(ev.pid, ev.signal_err)
+                );
             }
             self.report(&ev);
             if self.acts.abort && ev.signal_err == 0 {
@@ -177,11 +181,9 @@ impl Handler {
             );
         } else {
             match target::resume(ev.pid) {
-                Ok(()) => held.out(format!(
-                    "resumed process {} after {:.1} ms",
-                    ev.pid,
-                    since.elapsed().as_secs_f64() * 1e3
-                )),
+                Ok(()) => {
+                    held.out(format!("resumed process {} after {:.1} ms", ev.pid, since.elapsed().as_secs_f64() * 1e3))
+                }
                 Err(e) if procctl::process_exists(ev.pid) => held.err(format!("prodtrace: {e:#}")),
                 Err(_) => {}
             }

@@ -173,7 +173,12 @@ mod tests {
         let f = Filter { ret: Some(RetCond { op: Op::Lt, value: 0 }), ..Default::default() };
         assert_eq!(f.describe(), "any system call returning < 0");
         // --errno says failing already: --failed adds nothing.
-        let f = Filter { syscalls: vec![3], ret: Some(RetCond { op: Op::Eq, value: -9 }), failed: true, ..Default::default() };
+        let f = Filter {
+            syscalls: vec![3],
+            ret: Some(RetCond { op: Op::Eq, value: -9 }),
+            failed: true,
+            ..Default::default()
+        };
         assert_eq!(f.describe(), "close() failing with EBADF");
         let f = Filter { failed: true, ret: Some(RetCond { op: Op::Ne, value: -9 }), ..Default::default() };
         assert_eq!(f.describe(), "any system call failing returning != -9");

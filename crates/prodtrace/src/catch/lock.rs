@@ -86,11 +86,8 @@ fn describe_session(pid: u32) -> String {
         return "PID unknown".into();
     }
     let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-    let args: Vec<String> = cmdline
-        .split(|&b| b == 0)
-        .filter(|a| !a.is_empty())
-        .map(|a| String::from_utf8_lossy(a).into_owned())
-        .collect();
+    let args: Vec<String> =
+        cmdline.split(|&b| b == 0).filter(|a| !a.is_empty()).map(|a| String::from_utf8_lossy(a).into_owned()).collect();
     match args.split_first() {
         Some((prog, rest)) => {
             let name = std::path::Path::new(prog).file_name().map(|n| n.to_string_lossy().into_owned());

@@ -367,13 +367,7 @@ fn processes_named(comm: &str) -> Vec<u32> {
 /// `kill -CONT`); ended (SIGTERM, then SIGKILL) when the session was
 /// interrupted or failed; else waited for — until it exits, or until an
 /// interruption ends it.
-fn end_command(
-    s: &mut Spawned,
-    end: &End,
-    failed: bool,
-    left_stopped: bool,
-    interrupted: &AtomicBool,
-) -> Result<()> {
+fn end_command(s: &mut Spawned, end: &End, failed: bool, left_stopped: bool, interrupted: &AtomicBool) -> Result<()> {
     // Still stopped ('t': a debugger is looking at it already).
     let stopped = target::status(s.pid).is_ok_and(|st| matches!(st.state, 'T' | 't'));
     if left_stopped && stopped {
@@ -405,4 +399,3 @@ fn end_command(
     }
     Ok(())
 }
-

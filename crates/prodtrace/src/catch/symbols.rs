@@ -39,8 +39,13 @@ impl Symbols {
     pub fn name(&self, pid: u32, stack: &Stack) -> (Vec<Named>, bool) {
         // Native frames only; return addresses point after their call:
         // look up the call itself.
-        let natives: Vec<(usize, u64)> =
-            stack.frames.iter().enumerate().filter(|(_, f)| f.kind == FrameKind::Native).map(|(i, f)| (i, f.pc)).collect();
+        let natives: Vec<(usize, u64)> = stack
+            .frames
+            .iter()
+            .enumerate()
+            .filter(|(_, f)| f.kind == FrameKind::Native)
+            .map(|(i, f)| (i, f.pc))
+            .collect();
         let lookup: Vec<u64> = natives.iter().map(|&(i, a)| if i == 0 { a } else { a.saturating_sub(1) }).collect();
         let (frames, offline) = match self.symbolizer.symbolize(pid, &lookup) {
             Ok(frames) => (frames, false),

@@ -120,7 +120,8 @@ impl StackUnwinder {
             let stack_end = maps.modules().iter().find(|m| m.mapping.contains(ev.sp)).map_or(ev.sp, |m| m.mapping.end);
             (ev.sp + ev.stack.len() as u64, stack_end.max(ev.sp + ev.stack.len() as u64))
         });
-        let memory = EventMemory { sp: ev.sp, copy: ev.stack.clone(), live: alive.then(|| LiveMemory::new(ev.pid)), moved };
+        let memory =
+            EventMemory { sp: ev.sp, copy: ev.stack.clone(), live: alive.then(|| LiveMemory::new(ev.pid)), moved };
         let mut regs = Regs::default();
         regs.0[16] = ev.ip;
         regs.0[19] = ev.sp;

@@ -15,7 +15,10 @@ pub fn run(path: &Path, exe: Option<&Path>, opts: &Options) -> Result<()> {
     }
     let (image, info) = v8::core::open(path, exe)?;
     if info.truncated {
-        eprintln!("prodtrace: warning: {} is truncated (shorter than its headers say): memory past its end is missing", path.display());
+        eprintln!(
+            "prodtrace: warning: {} is truncated (shorter than its headers say): memory past its end is missing",
+            path.display()
+        );
     }
     let reader = Reader::new(&image).with_context(|| format!("core file {}", path.display()))?;
     for t in &image.threads {
@@ -31,7 +34,12 @@ pub fn run(path: &Path, exe: Option<&Path>, opts: &Options) -> Result<()> {
     let threads = image
         .threads
         .iter()
-        .map(|t| ThreadStack { tid: t.tid, name: None, main: t.tid == info.pid, frames: reader.walk(&image, t, &mut native) })
+        .map(|t| ThreadStack {
+            tid: t.tid,
+            name: None,
+            main: t.tid == info.pid,
+            frames: reader.walk(&image, t, &mut native),
+        })
         .collect();
     let stacks = Stacks {
         pid: info.pid,

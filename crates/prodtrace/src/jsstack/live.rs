@@ -24,8 +24,10 @@ pub fn run(pid: u32, opts: &Options) -> Result<()> {
     }
     let snapshot = Snapshot::take(pid)?;
     let modules = modules_of(&snapshot);
-    let mut image = Image { pid, memory: Box::new(LiveMemory::new(pid)), modules, threads: Vec::new(), anon_exec: Vec::new() };
-    let reader = Reader::new(&image).with_context(|| format!("process {pid} ({})", procctl::comm(pid).unwrap_or_default()))?;
+    let mut image =
+        Image { pid, memory: Box::new(LiveMemory::new(pid)), modules, threads: Vec::new(), anon_exec: Vec::new() };
+    let reader =
+        Reader::new(&image).with_context(|| format!("process {pid} ({})", procctl::comm(pid).unwrap_or_default()))?;
     let mut native = NativeUnwinder::new(&image);
     let version = reader.version(&image);
 
@@ -56,7 +58,9 @@ pub fn run(pid: u32, opts: &Options) -> Result<()> {
         .zip(walked)
         .map(|(t, frames)| ThreadStack {
             tid: t.tid,
-            name: std::fs::read_to_string(format!("/proc/{pid}/task/{}/comm", t.tid)).ok().map(|s| s.trim_end().to_string()),
+            name: std::fs::read_to_string(format!("/proc/{pid}/task/{}/comm", t.tid))
+                .ok()
+                .map(|s| s.trim_end().to_string()),
             main: t.tid == pid,
             frames,
         })

@@ -55,13 +55,17 @@ impl Namer {
         let lookup: Vec<u64> = pcs.iter().map(|&(pc, ret)| if ret { pc - 1 } else { pc }).collect();
         match self {
             Namer::Live { pid, snapshot } => {
-                let frames = symbolizer.symbolize(*pid, &lookup).unwrap_or_else(|_| snapshot.symbolize(symbolizer, &lookup));
+                let frames =
+                    symbolizer.symbolize(*pid, &lookup).unwrap_or_else(|_| snapshot.symbolize(symbolizer, &lookup));
                 frames
                     .into_iter()
                     .zip(pcs)
                     .map(|(f, &(_, ret))| {
                         let f = symbolize::Frame { offset: f.offset + u64::from(ret), ..f };
-                        (f.name.is_some().then(|| f.display()), f.module.map(|m| symbolize::short_module(&m).to_string()))
+                        (
+                            f.name.is_some().then(|| f.display()),
+                            f.module.map(|m| symbolize::short_module(&m).to_string()),
+                        )
                     })
                     .collect()
             }
@@ -71,9 +75,13 @@ impl Namer {
                 .map(|(&addr, &(_, ret))| {
                     let i = modules.partition_point(|m| m.end <= addr);
                     let Some(m) = modules.get(i).filter(|m| m.contains(addr)) else { return (None, None) };
-                    let name = symbolizer
-                        .file_symbol(&m.file, addr - m.start + m.file_offset)
-                        .map(|(n, off)| if off + u64::from(ret) == 0 { n } else { format!("{n}+{:#x}", off + u64::from(ret)) });
+                    let name = symbolizer.file_symbol(&m.file, addr - m.start + m.file_offset).map(|(n, off)| {
+                        if off + u64::from(ret) == 0 {
+                            n
+                        } else {
+                            format!("{n}+{:#x}", off + u64::from(ret))
+                        }
+                    });
                     (name, Some(symbolize::short_module(&m.path).to_string()))
                 })
                 .collect(),
@@ -114,7 +122,11 @@ pub fn print(stacks: &Stacks, namer: &Namer, opts: &Options) -> Result<()> {
                 "frames": lines.iter().map(|l| l.json.clone()).collect::<Vec<_>>(),
             }));
         } else {
-            out += &format!("\nthread {} ({label}){}\n", t.tid, t.name.as_ref().map_or(String::new(), |n| format!(" \"{n}\"")));
+            out += &format!(
+                "\nthread {} ({label}){}\n",
+                t.tid,
+                t.name.as_ref().map_or(String::new(), |n| format!(" \"{n}\""))
+            );
             if lines.is_empty() {
                 out += "  (no frames)\n";
             }
@@ -135,7 +147,10 @@ pub fn print(stacks: &Stacks, namer: &Namer, opts: &Options) -> Result<()> {
         out = serde_json::to_string_pretty(&doc)? + "\n";
     } else {
         if hidden > 0 {
-            out += &format!("\n({hidden} other thread{} without JavaScript frames; -a shows them)\n", if hidden == 1 { "" } else { "s" });
+            out += &format!(
+                "\n({hidden} other thread{} without JavaScript frames; -a shows them)\n",
+                if hidden == 1 { "" } else { "s" }
+            );
         }
         if stacks.left_stopped {
             out += "(the process was stopped by a signal before; it is left stopped)\n";
@@ -160,13 +175,8 @@ fn thread_label(t: &ThreadStack) -> &'static str {
 /// The printed lines of one thread: one per native or V8 frame, one per
 /// JavaScript function (inlined ones included).
 fn lines_of(t: &ThreadStack, namer: &Namer, symbolizer: &Symbolizer, opts: &Options) -> Vec<Line> {
-    let natives: Vec<(u64, bool)> = t
-        .frames
-        .iter()
-        .enumerate()
-        .filter(|(_, f)| f.kind == FrameKind::Native)
-        .map(|(i, f)| (f.pc, i > 0))
-        .collect();
+    let natives: Vec<(u64, bool)> =
+        t.frames.iter().enumerate().filter(|(_, f)| f.kind == FrameKind::Native).map(|(i, f)| (f.pc, i > 0)).collect();
     let mut names = if opts.js_only { Vec::new() } else { namer.names(symbolizer, &natives) }.into_iter();
     let mut lines = Vec::new();
     for f in &t.frames {

@@ -24,9 +24,9 @@ use libbpf_rs::{MapCore, MapFlags, RingBuffer, RingBufferBuilder};
 
 use super::http::{self, Refresh};
 use super::kinds::Namer;
-use super::report::RawKind;
 use super::metrics::{self, LiveHist, Pow2, Settings, Store, PHASES};
 use super::procwatch::{self, ProcEvent, ProcWatch};
+use super::report::RawKind;
 use super::sample::Sampling;
 use super::target::Target;
 use super::tracer::{Event, ObjectStorage, Tracer};
@@ -268,8 +268,13 @@ impl Fleet<'_, '_> {
         };
         let comm = procctl::comm(pid).unwrap_or_else(|_| "?".into());
         let by_caller = self.args.by == By::Caller;
-        let namer =
-            Namer::new(&target, Some((&session.exe, session.exe_bias)), &session.exe_path, &session.libuv_path, by_caller);
+        let namer = Namer::new(
+            &target,
+            Some((&session.exe, session.exe_bias)),
+            &session.exe_path,
+            &session.libuv_path,
+            by_caller,
+        );
         self.store().add_process(pid, &comm);
         let libuv = session.libuv_path.display().to_string();
         self.procs.insert(pid, Proc { target, session, namer, names: HashMap::new(), probes: None, capped: false });

@@ -36,7 +36,12 @@ impl Node {
     /// The node binary (the process's executable).
     pub fn path(self) -> PathBuf {
         let o = self.command().output().unwrap();
-        assert!(o.status.success(), "node {} is not installed: run scripts/setup.sh ({})", self.0, String::from_utf8_lossy(&o.stderr));
+        assert!(
+            o.status.success(),
+            "node {} is not installed: run scripts/setup.sh ({})",
+            self.0,
+            String::from_utf8_lossy(&o.stderr)
+        );
         PathBuf::from(String::from_utf8(o.stdout).unwrap().trim_end())
     }
 
@@ -78,7 +83,12 @@ pub fn jsstack(args: &[&str]) -> Output {
 }
 
 pub fn text(o: &Output) -> String {
-    format!("status {:?}\n--- stdout\n{}--- stderr\n{}", o.status, String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+    format!(
+        "status {:?}\n--- stdout\n{}--- stderr\n{}",
+        o.status,
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
 }
 
 /// A running demo program; killed when dropped.
@@ -96,7 +106,13 @@ impl Demo {
         Demo::start_with(node, node_args, mode, threads, |_| {})
     }
 
-    pub fn start_with(node: Node, node_args: &[&str], mode: &str, threads: usize, setup: impl FnOnce(&mut Command)) -> Demo {
+    pub fn start_with(
+        node: Node,
+        node_args: &[&str],
+        mode: &str,
+        threads: usize,
+        setup: impl FnOnce(&mut Command),
+    ) -> Demo {
         let dir = tempfile::tempdir().unwrap();
         let out = dir.path().join("stdout");
         let mut cmd = node.command();
@@ -113,7 +129,9 @@ impl Demo {
         }
         // The main thread reports, then blocks in Atomics.wait (a futex):
         // wait for that, so its stack is the one it reported.
-        while mode != "spin" && !std::fs::read_to_string(format!("/proc/{pid}/syscall")).is_ok_and(|s| s.starts_with("202 ")) {
+        while mode != "spin"
+            && !std::fs::read_to_string(format!("/proc/{pid}/syscall")).is_ok_and(|s| s.starts_with("202 "))
+        {
             assert!(Instant::now() < deadline, "the demo's main thread did not block in Atomics.wait in 60 s");
             std::thread::sleep(Duration::from_millis(10));
         }
@@ -131,7 +149,11 @@ impl Demo {
 
     /// V8's `new Error().stack` of thread `thread` ("main", "worker").
     pub fn error_stack(&self, thread: &str) -> Vec<StackLine> {
-        let r = self.reports().into_iter().find(|r| r["thread"] == thread).unwrap_or_else(|| panic!("no report of {thread}"));
+        let r = self
+            .reports()
+            .into_iter()
+            .find(|r| r["thread"] == thread)
+            .unwrap_or_else(|| panic!("no report of {thread}"));
         r["stack"].as_array().unwrap().iter().map(|l| StackLine::parse(l.as_str().unwrap())).collect()
     }
 
@@ -141,7 +163,18 @@ impl Demo {
         let before = self.stdout().len();
         let select = format!("python [t.switch() for t in gdb.selected_inferior().threads() if t.ptid[1] == {tid}]");
         let o = Command::new("gdb")
-            .args(["-nx", "-batch", "-p", &self.pid.to_string(), "-ex", &select, "-ex", "call (void)_v8_internal_Print_StackTrace()", "-ex", "detach"])
+            .args([
+                "-nx",
+                "-batch",
+                "-p",
+                &self.pid.to_string(),
+                "-ex",
+                &select,
+                "-ex",
+                "call (void)_v8_internal_Print_StackTrace()",
+                "-ex",
+                "detach",
+            ])
             .stdin(Stdio::null())
             .output()
             .unwrap();
@@ -155,7 +188,11 @@ impl Demo {
                     return V8Frame::parse_all(&section[..end]);
                 }
             }
-            assert!(Instant::now() < deadline, "no V8 stack trace printed: gdb said {}", String::from_utf8_lossy(&o.stdout));
+            assert!(
+                Instant::now() < deadline,
+                "no V8 stack trace printed: gdb said {}",
+                String::from_utf8_lossy(&o.stdout)
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -197,7 +234,9 @@ impl StackLine {
         let col = parts.next().and_then(|c| c.parse().ok());
         let line = parts.next().and_then(|l| l.parse().ok());
         match (parts.next(), line, col) {
-            (Some(file), Some(line), Some(col)) => StackLine { name, file: Some(file.to_string()), line: Some(line), column: Some(col) },
+            (Some(file), Some(line), Some(col)) => {
+                StackLine { name, file: Some(file.to_string()), line: Some(line), column: Some(col) }
+            }
             _ => StackLine { name, file: None, line: None, column: None },
         }
     }
@@ -228,7 +267,12 @@ impl V8Frame {
                 let loc_end = rest[loc_start..].find(']')? + loc_start;
                 let (file, line) = rest[loc_start..loc_end].rsplit_once(':')?;
                 let approximate = line.starts_with('~');
-                Some(V8Frame { name, file: file.to_string(), line: line.trim_start_matches('~').parse().ok()?, approximate })
+                Some(V8Frame {
+                    name,
+                    file: file.to_string(),
+                    line: line.trim_start_matches('~').parse().ok()?,
+                    approximate,
+                })
             })
             .collect()
     }
@@ -284,7 +328,11 @@ pub fn assert_matches_error_stack(ours: &[&Value], theirs: &[StackLine]) {
     let (wait_line, wait_col) = wait_position();
     for (i, (o, t)) in ours.iter().zip(theirs).enumerate() {
         let (line, col) = if i == 0 { (Some(wait_line), Some(wait_col)) } else { (t.line, t.column) };
-        assert_eq!(o["script"].as_str(), t.file.as_deref().filter(|f| *f != "<anonymous>"), "frame {i} script: {shown:#?} vs {theirs:#?}");
+        assert_eq!(
+            o["script"].as_str(),
+            t.file.as_deref().filter(|f| *f != "<anonymous>"),
+            "frame {i} script: {shown:#?} vs {theirs:#?}"
+        );
         assert_eq!(o["line"].as_u64().map(|v| v as u32), line, "frame {i} line: {shown:#?} vs {theirs:#?}");
         assert_eq!(o["column"].as_u64().map(|v| v as u32), col, "frame {i} column: {shown:#?} vs {theirs:#?}");
         let name = o["function"].as_str().unwrap();
@@ -330,7 +378,9 @@ pub fn assert_matches_v8_trace(ours: &[&Value], v8: &[V8Frame]) {
         // name it inferred from the source (`exports.emitMessage = function`),
         // which we show: names are compared with Error.stack's for those.
         let ok = [&printed, &aka].iter().any(|n| {
-            name == n.as_str() || (!name.is_empty() && name.ends_with(&format!(".{n}"))) || n.as_str() == "/* anonymous */"
+            name == n.as_str()
+                || (!name.is_empty() && name.ends_with(&format!(".{n}")))
+                || n.as_str() == "/* anonymous */"
         });
         assert!(ok, "frame {i}: {name:?} is not V8's {:?}", t.name);
     }

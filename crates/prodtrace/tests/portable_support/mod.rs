@@ -11,15 +11,8 @@ use object::read::elf::{Dyn, FileHeader};
 use object::{elf, Endianness};
 
 /// glibc's libraries (and GCC's unwinder, which every glibc system has).
-pub const GLIBC_LIBRARIES: &[&str] = &[
-    "libc.so.6",
-    "libm.so.6",
-    "libpthread.so.0",
-    "libdl.so.2",
-    "librt.so.1",
-    "ld-linux-x86-64.so.2",
-    "libgcc_s.so.1",
-];
+pub const GLIBC_LIBRARIES: &[&str] =
+    &["libc.so.6", "libm.so.6", "libpthread.so.0", "libdl.so.2", "librt.so.1", "ld-linux-x86-64.so.2", "libgcc_s.so.1"];
 
 /// The oldest glibc the binaries run on: RHEL 9 has 2.34.
 pub const OLDEST_GLIBC: (u32, u32) = (2, 34);
@@ -38,10 +31,8 @@ pub fn read_needs(path: &Path) -> Needs {
     let sections = header.sections(endian, data).expect("section table");
     let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
 
-    let (dynamic, link) = sections
-        .dynamic(endian, data)
-        .expect("readable dynamic section")
-        .expect("a dynamically linked binary");
+    let (dynamic, link) =
+        sections.dynamic(endian, data).expect("readable dynamic section").expect("a dynamically linked binary");
     let strings = sections.strings(endian, data, link).expect("dynamic strings");
     let libraries = dynamic
         .iter()
@@ -80,11 +71,7 @@ pub fn assert_portable(path: &Path) {
         path.display(),
         needs.libraries
     );
-    let foreign: Vec<_> = needs
-        .libraries
-        .iter()
-        .filter(|l| !GLIBC_LIBRARIES.contains(&l.as_str()))
-        .collect();
+    let foreign: Vec<_> = needs.libraries.iter().filter(|l| !GLIBC_LIBRARIES.contains(&l.as_str())).collect();
     assert!(
         foreign.is_empty(),
         "{} needs shared libraries other than glibc's: {foreign:?} (all DT_NEEDED: {:?}); \

@@ -84,10 +84,7 @@ pub struct Proc {
 
 impl Proc {
     pub fn spawn(cmd: &mut Command) -> Proc {
-        let mut child = cmd
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap_or_else(|e| panic!("starting {cmd:?}: {e}"));
+        let mut child = cmd.stdout(Stdio::piped()).spawn().unwrap_or_else(|e| panic!("starting {cmd:?}: {e}"));
         let stdout = Lines::new(child.stdout.take().unwrap());
         Proc { child, stdout }
     }
@@ -109,11 +106,7 @@ impl Proc {
             if let Some(st) = self.child.try_wait().unwrap() {
                 return st;
             }
-            assert!(
-                Instant::now() < end,
-                "process {} did not exit within {timeout:?}",
-                self.pid()
-            );
+            assert!(Instant::now() < end, "process {} did not exit within {timeout:?}", self.pid());
             thread::sleep(Duration::from_millis(20));
         }
     }
@@ -130,10 +123,7 @@ impl Drop for Proc {
 pub fn start_service(args: &[&str]) -> Proc {
     let svc = Proc::spawn(Command::new(service_bin()).args(args));
     // Wait for its first record: it is up and its probes are mapped.
-    let first = svc
-        .stdout
-        .next(Duration::from_secs(10))
-        .expect("service printed its start record");
+    let first = svc.stdout.next(Duration::from_secs(10)).expect("service printed its start record");
     assert!(first.contains("log-service started"), "{first}");
     svc
 }
@@ -148,11 +138,8 @@ pub fn record(line: &str) -> serde_json::Map<String, Value> {
 
 /// The values of all six bunyan probe semaphores of `pid`, by probe name.
 pub fn semaphores(pid: i32) -> Vec<(String, u16)> {
-    let mut s: Vec<_> = bunyan_snoop::semaphores(pid)
-        .expect("reading semaphores")
-        .into_iter()
-        .map(|s| (s.probe, s.value))
-        .collect();
+    let mut s: Vec<_> =
+        bunyan_snoop::semaphores(pid).expect("reading semaphores").into_iter().map(|s| (s.probe, s.value)).collect();
     s.sort();
     assert_eq!(s.len(), 6, "six bunyan probes with semaphores: {s:?}");
     s
