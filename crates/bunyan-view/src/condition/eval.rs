@@ -12,9 +12,8 @@ use std::borrow::Cow;
 
 pub struct Evaluator<'r, 'a> {
     this: &'r Value<'a>,
-    /// `BUNYAN_EXEC=vm`: `this` is the record itself (no copy).
-    vm: bool,
-    /// The record's top-level `__proto__` field (default mode only).
+    /// The record's top-level `__proto__` field (default mode only; in
+    /// `BUNYAN_EXEC=vm` mode `this` is the record itself, no copy).
     proto_field: Option<&'r Value<'a>>,
 }
 
@@ -26,7 +25,7 @@ enum Flow<'r, 'a> {
 impl<'r, 'a> Evaluator<'r, 'a> {
     pub fn new(this: &'r Value<'a>, vm: bool) -> Self {
         let proto_field = if vm { None } else { this.get("__proto__") };
-        Evaluator { this, vm, proto_field }
+        Evaluator { this, proto_field }
     }
 
     pub fn run_body(&self, stmts: &'r [Stmt]) -> R<V<'r, 'a>> {

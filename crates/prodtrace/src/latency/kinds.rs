@@ -181,7 +181,7 @@ impl Namer {
         let code = !matches!(raw.kind_type, KIND_TPW | KIND_FS);
         let addrs = [code.then_some(raw.kind), (raw.caller != 0).then(|| raw.caller.saturating_sub(1))];
         let snapshot = self.snapshot.as_ref();
-        if addrs.into_iter().flatten().any(|a| !snapshot.is_some_and(|s| s.module_at(a).is_some())) {
+        if addrs.into_iter().flatten().any(|a| snapshot.is_none_or(|s| s.module_at(a).is_none())) {
             self.stale = true;
         }
     }

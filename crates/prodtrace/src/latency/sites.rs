@@ -347,7 +347,7 @@ pub fn probe_site(image: &ElfImage, func: u64, keep: &[Register]) -> Site {
         if kernel_emulates(&ins) {
             return Site { vaddr: ins.ip(), func, emulated: true };
         }
-        if ins.flow_control() != FlowControl::Next || writes_any(&mut factory, &ins, &keep) {
+        if ins.flow_control() != FlowControl::Next || writes_any(&mut factory, &ins, keep) {
             break;
         }
     }
