@@ -97,10 +97,29 @@ fn assert_node_close_stack(out: &Out) {
 /// with no flag given to node; the script's functions made hot first, so
 /// they run as optimized code (some inlined into others).  Node is not
 /// held: it stays alive a while (1.5 s) for its heap to be read.
+///
+/// Because node runs on, a garbage collection in the moment between the
+/// call and the read can move or free the optimized code of a frame; that
+/// frame then shows its function's name without a line and without the
+/// callees inlined into it (documented; never a wrong line).  Seen once in
+/// a loaded CI run, so a run whose optimized frame has no line is tried
+/// again, up to three runs; every run must be right in what it prints.
 fn print_shows_javascript_frames(node: Node) {
-    let out = catch_badclose(node, &["--print"], "20000", "", "1500");
-    assert!(out.status.success(), "{}", out.all());
-    assert!(out.stdout.contains("second close of fd"), "node went on and saw EBADF: {}", out.all());
+    let mut out = None;
+    for _ in 0..3 {
+        let o = catch_badclose(node, &["--print"], "20000", "", "1500");
+        assert!(o.status.success(), "{}", o.all());
+        assert!(o.stdout.contains("second close of fd"), "node went on and saw EBADF: {}", o.all());
+        let js = js_lines(&o.stdout);
+        let lost_its_code = !js.iter().any(|f| f.name == "closeSync")
+            && o.stdout.lines().any(|l| l.contains("releaseHandle (") && l.contains(".js)  ["));
+        if !lost_its_code {
+            out = Some(o);
+            break;
+        }
+        eprintln!("optimized releaseHandle read without its line (code moved since the call); again:\n{}", o.stdout);
+    }
+    let out = out.expect("three runs in a row lost releaseHandle's optimized code");
     assert_node_close_stack(&out);
     assert!(js_lines(&out.stdout).iter().any(|f| f.tier != "interpreted"), "JIT'd frames: {}", out.all());
 }
