@@ -26,6 +26,10 @@
 #                      consecutive, while its own stdout has info only
 #   bunyan-node        bunyan -p on unmodified npm bunyan through
 #                      node/dtrace-provider: consecutive debug records
+#   jsstack            jsstack PID on examples/node/jsstack-demo.js held in
+#                      a known recursion: the JavaScript frames at their
+#                      lines, the target left running; the same frames
+#                      from its gcore with jsstack --core
 set -uo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -35,7 +39,7 @@ BUNYAN=$root/target/release/bunyan
 SERVICE=$root/target/release/log-service
 ADDON=$root/target/release/libprodtrace_dtrace_provider.so
 NODE_DIR=$root/examples/node
-CHECKS=(btf latency-exec latency-pid latency-breakdown catch-core gcore bunyan-rust bunyan-node)
+CHECKS=(btf latency-exec latency-pid latency-breakdown catch-core gcore bunyan-rust bunyan-node jsstack)
 ITERATIONS=20            # sqlite-demo iterations per latency check (17 operations each)
 CHECK_TIMEOUT=${KERNEL_SMOKE_CHECK_TIMEOUT:-900}   # seconds per check
 WAIT=300                 # seconds to wait for any one event inside a check
@@ -288,6 +292,44 @@ check_bunyan-node() {
                and all(range(1; $r | length); $r[.].n == $r[. - 1].n + 1))' \
         "$d/snooped" >/dev/null || fail "the snooped records are not the app's consecutive debug records"
     jq -se 'all(.[]; .level == 30)' "$d/app" >/dev/null || fail "the app's own output is not info records only"
+}
+
+# --- jsstack -------------------------------------------------------------------
+
+check_jsstack() {
+    cd "$NODE_DIR" || exit 1
+    say "starting jsstack-demo.js interp"
+    node jsstack-demo.js interp >"$d/demo" 2>&1 &
+    local demo=$!
+    bg+=($demo)
+    wait_for $WAIT grep -q '"thread":"main"' "$d/demo"
+    # It prints V8's own stack, then blocks in Atomics.wait (a futex).
+    blocked() { grep -q futex "/proc/$demo/wchan" 2>/dev/null; }
+    wait_for $WAIT blocked
+    # The JavaScript frames of the main thread as "function:line", and what
+    # they must be: block at the Atomics.wait, recurse at its two calls,
+    # the top-level call, then node's module loader.
+    frames() { jq -c '[.threads[] | select(.main) | .frames[] | select(.kind == "js") | "\(.function):\(.line)"]' "$1"; }
+    local wait_line call_line block_line want got
+    wait_line=$(grep -n '// WAIT$' jsstack-demo.js | cut -d: -f1)
+    call_line=$(grep -n 'return recurse(n - 1' jsstack-demo.js | cut -d: -f1)
+    block_line=$(awk '/^function recurse/ {f = 1} f && /block\(thread\)/ {print NR; exit}' jsstack-demo.js)
+    want="\"block:$wait_line\",\"recurse:$block_line\",\"recurse:$call_line\",\"recurse:$call_line\",\"recurse:$call_line\""
+    local rc=0
+    say "prodtrace jsstack $demo --json"
+    "$PRODTRACE" jsstack "$demo" --json >"$d/live.json" 2>"$d/err" || rc=$?
+    show "$d/demo" "$d/err"
+    [ $rc = 0 ] || fail "prodtrace jsstack exited $rc: $(tail -n1 "$d/err")"
+    got=$(frames "$d/live.json")
+    echo "live frames: $got"
+    [[ $got == "[$want,"* ]] || fail "live frames $got, expected them to start with $want"
+    grep -q '"Module._compile:' <<<"$got" || fail "no frame of node's module loader: $got"
+    jq -e '.left_stopped == false' "$d/live.json" >/dev/null || fail "the target was left stopped"
+    grep -q '^State:.*S (sleeping)' "/proc/$demo/status" || fail "target not running on: $(grep State "/proc/$demo/status")"
+    say "prodtrace gcore $demo; jsstack --core"
+    "$PRODTRACE" gcore "$demo" -o "$d/core" >"$d/out" 2>"$d/err" || fail "gcore: $(tail -n1 "$d/err")"
+    "$PRODTRACE" jsstack --core "$d/core" --json >"$d/core.json" 2>"$d/err" || fail "jsstack --core: $(tail -n1 "$d/err")"
+    [ "$(frames "$d/core.json")" = "$got" ] || fail "frames from the core $(frames "$d/core.json") differ from the live ones"
 }
 
 # --- driver --------------------------------------------------------------------
