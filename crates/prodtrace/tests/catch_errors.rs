@@ -52,8 +52,19 @@ fn unknown_names_get_suggestions() {
 }
 
 #[test]
+fn hold_goes_with_print_only() {
+    // A usage error (clap's, exit status 2), like --abort with --stop.
+    for other in [&["--stop"][..], &["--core", "/tmp"], &["--abort"]] {
+        let out = run(catch(&["--syscall", "close", "-p", "1", "--hold", "-w"]).args(other), LIMIT);
+        assert_eq!(out.status.code(), Some(2), "{}", out.all());
+        let first = out.stderr.lines().next().unwrap_or_default();
+        assert!(first.contains("'--hold' cannot be used with") && first.contains(other[0]), "{}", out.all());
+    }
+}
+
+#[test]
 fn signalling_actions_need_destructive() {
-    for (flag, extra) in [("--abort", None), ("--stop", None), ("--core", Some("/tmp"))] {
+    for (flag, extra) in [("--abort", None), ("--stop", None), ("--core", Some("/tmp")), ("--hold", None)] {
         let mut c = catch(&["--syscall", "close", "-p", "1", flag]);
         if let Some(x) = extra {
             c.arg(x);

@@ -124,6 +124,19 @@ fn print_shows_javascript_frames(node: Node) {
     assert!(js_lines(&out.stdout).iter().any(|f| f.tier != "interpreted"), "JIT'd frames: {}", out.all());
 }
 
+/// `--hold`: the process is held only while the stack is read, so the
+/// optimized frames are read as they were at the call (no collection can
+/// move their code meanwhile: compare `--print` alone), then it runs on.
+fn hold_reads_the_frames_at_the_call(node: Node) {
+    let _lock = stopping_sessions();
+    let out = catch_badclose(node, &["--hold", "-w"], "20000", "", "0");
+    assert!(out.status.success(), "{}", out.all());
+    assert!(out.stdout.contains("second close of fd"), "node was resumed and saw EBADF: {}", out.all());
+    assert!(out.stdout.lines().any(|l| l.starts_with("resumed process ")), "{}", out.all());
+    assert_node_close_stack(&out);
+    assert!(js_lines(&out.stdout).iter().any(|f| f.tier != "interpreted"), "JIT'd frames: {}", out.all());
+}
+
 /// `--core --print`: the frames are read while the process is held for its
 /// core, and are the frames `prodtrace jsstack` reads from that core.
 fn core_and_its_stack_agree(node: Node) {
@@ -175,6 +188,10 @@ macro_rules! versions {
             #[test]
             fn print_shows_javascript_frames() {
                 super::print_shows_javascript_frames(NODE)
+            }
+            #[test]
+            fn hold_reads_the_frames_at_the_call() {
+                super::hold_reads_the_frames_at_the_call(NODE)
             }
             #[test]
             fn core_and_its_stack_agree() {

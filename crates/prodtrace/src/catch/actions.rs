@@ -33,17 +33,19 @@ pub struct Actions {
     pub core_dir: Option<PathBuf>,
     /// Leave the process stopped.
     pub leave_stopped: bool,
+    /// Hold the process only while its stack is read (--hold).
+    pub hold: bool,
 }
 
 impl Actions {
     /// Whether anything signals or stops the target.
     pub fn signals(&self) -> bool {
-        self.abort || self.core_dir.is_some() || self.leave_stopped
+        self.abort || self.stops()
     }
 
     /// Whether the BPF program stops the process at a match.
-    fn stops(&self) -> bool {
-        self.core_dir.is_some() || self.leave_stopped
+    pub fn stops(&self) -> bool {
+        self.core_dir.is_some() || self.leave_stopped || self.hold
     }
 }
 

@@ -86,6 +86,10 @@ pub struct Args {
     /// Leave the whole process stopped at the call for a debugger, and say how to resume it (needs -w)
     #[arg(long)]
     stop: bool,
+    /// With --print: hold the whole process stopped at the call only while its stack is read (a pause of
+    /// milliseconds), so every frame is read as it was at the call (needs -w)
+    #[arg(long, conflicts_with_all = ["stop", "core", "abort"])]
+    hold: bool,
     /// Allow actions that signal or stop the target (like dtrace -w)
     #[arg(short = 'w', long)]
     destructive: bool,
@@ -137,6 +141,9 @@ fn build_actions(args: &Args) -> Result<Actions> {
     if args.stop {
         needs_w.push("--stop stops");
     }
+    if args.hold {
+        needs_w.push("--hold stops");
+    }
     if let Some(first) = needs_w.first() {
         if !args.destructive {
             bail!("{first} the target process: add -w/--destructive to allow it");
@@ -147,10 +154,11 @@ fn build_actions(args: &Args) -> Result<Actions> {
     }
     let signalling = args.abort || args.core.is_some() || args.stop;
     Ok(Actions {
-        print: args.print || !signalling,
+        print: args.print || args.hold || !signalling,
         abort: args.abort,
         core_dir: args.core.clone(),
         leave_stopped: args.stop,
+        hold: args.hold,
     })
 }
 
@@ -191,7 +199,7 @@ fn check_target(pid: u32, acts: &Actions) -> Result<()> {
         if pid == 1 {
             bail!(
                 "process 1 is the init process: the kernel does not let a BPF program signal it (and stopping it \
-                 would stall the whole machine); drop --abort/--core/--stop to print its matches, or take a core \
+                 would stall the whole machine); drop --abort/--core/--stop/--hold to print its matches, or take a core \
                  with: prodtrace gcore 1"
             );
         }
@@ -209,7 +217,7 @@ pub fn run(args: Args) -> Result<()> {
     let mut filter = build_filter(&args)?;
     let acts = build_actions(&args)?;
     privileges::require_bpf("prodtrace catch")?;
-    let stops = acts.core_dir.is_some() || acts.leave_stopped;
+    let stops = acts.stops();
     let send = if stops {
         Send::StopProcess
     } else if acts.abort {
