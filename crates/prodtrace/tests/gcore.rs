@@ -552,7 +552,8 @@ fn refuses_destinations_that_are_not_regular_files_before_touching_the_target() 
     std::os::unix::fs::symlink("/proc/self/fd/1", p("fd1")).unwrap();
     std::os::unix::fs::symlink(p("null"), p("to-null")).unwrap();
     use std::os::unix::fs::FileTypeExt;
-    let cases: [(&str, &str, fn(&std::fs::FileType) -> bool); 4] = [
+    type IsKind = fn(&std::fs::FileType) -> bool;
+    let cases: [(&str, &str, IsKind); 4] = [
         ("null", "a character device", |t| t.is_char_device()),
         ("fifo", "a FIFO", |t| t.is_fifo()),
         ("fd1", "a symbolic link (to /proc/self/fd/1)", |t| t.is_symlink()),
