@@ -5,6 +5,8 @@
 #
 #   scripts/kernel-matrix.sh                 Debian 12's 6.1.0-50 and the newest 6.12
 #   scripts/kernel-matrix.sh 6.1.0-50-amd64  only the kernels named (Debian versions)
+#   scripts/kernel-matrix.sh 5.10.0-32-amd64 Debian 11's kernel, below the 5.15 floor:
+#                                            each tool works or refuses in one line
 #
 # Run as root.  It first runs `scripts/setup.sh --kernel-matrix` (qemu, udev,
 # virtme-ng, the release build; quick when done).  Each kernel is the
@@ -75,6 +77,26 @@ resolve() {
     esac
 }
 
+# fetch_archive VERSION DIR: linux-image-VERSION of Debian 11 (bullseye,
+# whose 5.10 kernels apt's Debian 12 sources do not list) into DIR, found in
+# that release's Packages index on deb.debian.org / security.debian.org and
+# checked against the index's SHA256.
+fetch_archive() {
+    local v=$1 dir=$2 dists entry file sum
+    for dists in http://deb.debian.org/debian/dists/bullseye \
+        http://security.debian.org/debian-security/dists/bullseye-security; do
+        entry=$(curl -fsS "$dists/main/binary-amd64/Packages.xz" | xz -dc |
+            awk -v RS= -v p="Package: linux-image-$v" 'index($0, p "\n") == 1 {print; exit}')
+        [ -n "$entry" ] || continue
+        file=$(sed -n 's/^Filename: //p' <<<"$entry")
+        sum=$(sed -n 's/^SHA256: //p' <<<"$entry")
+        log "fetching $file from ${dists%/dists/*} (Debian 11)"
+        curl -fsS -o "$dir/linux-image-$v.deb" "${dists%/dists/*}/$file" &&
+            echo "$sum  $dir/linux-image-$v.deb" | sha256sum -c --quiet && return 0
+    done
+    return 1
+}
+
 # fetch VERSION: the kernel's image and modules in $cache/kernels/VERSION.
 fetch() {
     local v=$1 dir=$cache/kernels/$1
@@ -87,7 +109,9 @@ fetch() {
     chmod 755 "$cache" "$cache/kernels" "$tmp" && { ! id _apt >/dev/null 2>&1 || chown _apt "$tmp"; }
     if ! (cd "$tmp" && apt-get download -q "linux-image-$v" >/dev/null); then
         # Stale lists (the package moved on the mirror): update, try again.
-        if ! { apt_update && (cd "$tmp" && apt-get download -q "linux-image-$v" >/dev/null); }; then
+        # Not in apt's sources at all: Debian 11's archive (5.10).
+        if ! { apt_update && (cd "$tmp" && apt-get download -q "linux-image-$v" >/dev/null); } &&
+            ! fetch_archive "$v" "$tmp"; then
             rm -rf "$tmp"
             die "apt-get download linux-image-$v failed"
         fi

@@ -13,6 +13,11 @@
 # kernel.txt (uname -r); scratch files go to $TMPDIR and are removed.
 # Exit status: 0 when every check passed.
 #
+# On a kernel below prodtrace's 5.15 floor (Debian 11's 5.10) the latency
+# and catch checks pass when the tool refuses in exactly one line naming
+# the missing feature, the Linux version that has it and this kernel, and
+# leaves nothing running; every other check is the same.
+#
 # The checks (functional only: no timings; the guest may run 10-50x slower):
 #   btf                the kernel exposes its BTF (CO-RE needs it)
 #   latency-exec       latency --json -- node sqlite-demo.js: exact counts
@@ -122,10 +127,38 @@ check_btf() {
     uname -r
     [ -r /sys/kernel/btf/vmlinux ] || fail "/sys/kernel/btf/vmlinux missing: no CO-RE on this kernel"
     "$PRODTRACE" --version && "$BUNYAN" --version || fail "the binaries do not run"
+    "$PRODTRACE" doctor || fail "prodtrace doctor failed"
+}
+
+# below_floor: the running kernel is older than prodtrace's 5.15 floor.
+below_floor() {
+    [ "$(printf '%s\n' 5.15 "$(uname -r | cut -d- -f1)" | sort -V | head -n1)" != 5.15 ]
+}
+
+# refused TOOL CMD...: CMD must fail with exactly one line, "prodtrace:
+# prodtrace TOOL needs FEATURE (Linux X+); this kernel is $(uname -r)", and
+# print nothing else.
+refused() {
+    local tool=$1 rc=0 line
+    shift
+    say "below the 5.15 floor: $* must refuse"
+    "$@" >"$d/out" 2>"$d/err" || rc=$?
+    show "$d/out" "$d/err"
+    [ $rc = 1 ] || fail "exit $rc, expected 1 (refused)"
+    [ "$(wc -l <"$d/err")" = 1 ] || fail "expected one line on stderr"
+    line=$(cat "$d/err")
+    [[ $line == "prodtrace: prodtrace $tool needs "*" (Linux "*"+); this kernel is $(uname -r)" ]] ||
+        fail "not the one line naming the feature and versions: $line"
+    [ ! -s "$d/out" ] || fail "output on stdout"
 }
 
 check_latency-exec() {
     cd "$NODE_DIR" || exit 1
+    if below_floor; then
+        refused latency "$PRODTRACE" latency --json -- node sqlite-demo.js
+        ! pgrep -f sqlite-demo.js >/dev/null || fail "the command was started and left running"
+        return
+    fi
     local rc=0
     say "prodtrace latency --json -- node sqlite-demo.js"
     SQLITE_DEMO_ITERATIONS=$ITERATIONS "$PRODTRACE" latency --json -- node sqlite-demo.js >"$d/out" 2>"$d/err" || rc=$?
@@ -143,6 +176,11 @@ check_latency-pid() {
     bg+=($demo)
     exec 3>"$d/go"
     wait_for $WAIT grep -q '^ready ' "$d/demo"
+    if below_floor; then
+        refused latency "$PRODTRACE" latency -p "$demo" --json
+        kill -0 $demo || fail "the demo did not survive the refusal"
+        return
+    fi
     say "prodtrace latency -p $demo"
     "$PRODTRACE" latency -p "$demo" --json >"$d/out" 2>"$d/err" &
     local tracer=$!
@@ -168,6 +206,11 @@ check_latency-pid() {
 
 check_latency-breakdown() {
     cd "$NODE_DIR" || exit 1
+    if below_floor; then
+        refused latency "$PRODTRACE" latency --json --breakdown -- node sqlite-demo.js
+        ! pgrep -f sqlite-demo.js >/dev/null || fail "the command was started and left running"
+        return
+    fi
     local rc=0
     say "prodtrace latency --json --breakdown -- node sqlite-demo.js"
     SQLITE_DEMO_ITERATIONS=$ITERATIONS "$PRODTRACE" latency --json --breakdown -- node sqlite-demo.js \
@@ -186,6 +229,12 @@ check_latency-breakdown() {
 
 check_catch-core() {
     mkdir "$d/cores"
+    if below_floor; then
+        refused catch "$PRODTRACE" catch --syscall close --errno EBADF --core "$d/cores" -w -- \
+            "$bin/badclose" "$d/marker" 0 42 0
+        [ ! -e "$d/marker" ] || fail "the command ran though catch refused"
+        return
+    fi
     local rc=0
     say "prodtrace catch --core -- badclose"
     "$PRODTRACE" catch --syscall close --errno EBADF --core "$d/cores" -w -- \
@@ -303,8 +352,9 @@ check_jsstack() {
     local demo=$!
     bg+=($demo)
     wait_for $WAIT grep -q '"thread":"main"' "$d/demo"
-    # It prints V8's own stack, then blocks in Atomics.wait (a futex).
-    blocked() { grep -q futex "/proc/$demo/wchan" 2>/dev/null; }
+    # It prints V8's own stack, then blocks in Atomics.wait: a futex call
+    # (202 on x86_64) in its main thread.
+    blocked() { local nr _; read -r nr _ <"/proc/$demo/syscall" && [ "$nr" = 202 ]; }
     wait_for $WAIT blocked
     # The JavaScript frames of the main thread as "function:line", and what
     # they must be: block at the Atomics.wait, recurse at its two calls,

@@ -32,12 +32,17 @@ pub enum Feature {
     SendSignalThread,
     /// The `PAGEMAP_SCAN` ioctl on /proc/PID/pagemap (`gcore`).
     PagemapScan,
+    /// BPF atomic instructions that return a value (fetch-and-add,
+    /// compare-and-exchange): latency's in-flight table and catch's
+    /// one-held-process latch and match numbers.
+    BpfAtomics,
 }
 
 impl Feature {
-    pub const ALL: [Feature; 6] = [
+    pub const ALL: [Feature; 7] = [
         Feature::Btf,
         Feature::RingBuf,
+        Feature::BpfAtomics,
         Feature::UprobeCookies,
         Feature::UprobeMulti,
         Feature::SendSignalThread,
@@ -53,6 +58,7 @@ impl Feature {
             Feature::UprobeMulti => "uprobe_multi links",
             Feature::SendSignalThread => "bpf_send_signal_thread()",
             Feature::PagemapScan => "the PAGEMAP_SCAN ioctl",
+            Feature::BpfAtomics => "BPF atomic fetch and compare-and-exchange instructions",
         }
     }
 
@@ -65,6 +71,7 @@ impl Feature {
             Feature::UprobeMulti => "uprobe_multi links",
             Feature::SendSignalThread => "bpf_send_signal_thread",
             Feature::PagemapScan => "PAGEMAP_SCAN ioctl",
+            Feature::BpfAtomics => "BPF atomics (fetch, cmpxchg)",
         }
     }
 
@@ -79,6 +86,7 @@ impl Feature {
             Feature::UprobeMulti => "6.6",
             Feature::SendSignalThread => "5.5",
             Feature::PagemapScan => "6.7",
+            Feature::BpfAtomics => "5.12",
         }
     }
 }
@@ -169,6 +177,7 @@ fn probe(f: Feature) -> Found {
             answer(libbpf_rs::ProgramType::RawTracepoint.is_helper_supported(sys::BPF_FUNC_send_signal_thread))
         }
         Feature::UprobeMulti => uprobe_multi(),
+        Feature::BpfAtomics => atomics(),
         Feature::PagemapScan => match corefile::pagemap_scan_supported() {
             Ok(true) => Found::Yes,
             Ok(false) => Found::No,
@@ -187,24 +196,18 @@ fn answer(r: libbpf_rs::Result<bool>) -> Found {
     }
 }
 
-/// uprobe_multi links that filter by process, libbpf's own check: load a
-/// program that returns 0 as a uprobe_multi program, then create a link on
-/// the path "/" (a directory).  A kernel with the links fails that with
-/// EBADF; one whose PID filter has been fixed (it matched only the main
-/// thread before) fails a link with pid -1 with EINVAL, before looking at
-/// the path.  prodtrace's worker-thread probes need the fixed filter.
-fn uprobe_multi() -> Found {
-    // mov64 r0, 0; exit (struct bpf_insn: code, regs, off, imm).
-    let insns: [u64; 2] = [0xb7, 0x95];
+/// Loads a kprobe-type program of raw instructions `insns` (struct
+/// bpf_insn as little-endian u64: code, dst | src << 4, off, imm) with
+/// `attach_type`; its descriptor, or the negative errno.
+fn load_raw(insns: &[u64], attach_type: sys::bpf_attach_type) -> i32 {
     let mut load_opts = sys::bpf_prog_load_opts {
         sz: std::mem::size_of::<sys::bpf_prog_load_opts>() as _,
-        expected_attach_type: sys::BPF_TRACE_UPROBE_MULTI,
+        expected_attach_type: attach_type,
         ..Default::default()
     };
     // SAFETY: the instructions and options outlive the call (libbpf may
-    // write its log fields); "GPL" is a
-    // NUL-terminated string.
-    let prog = unsafe {
+    // write its log fields); "GPL" is a NUL-terminated string.
+    unsafe {
         sys::bpf_prog_load(
             sys::BPF_PROG_TYPE_KPROBE,
             std::ptr::null(),
@@ -213,7 +216,39 @@ fn uprobe_multi() -> Found {
             insns.len() as _,
             &mut load_opts,
         )
-    };
+    }
+}
+
+/// BPF atomics with a result: load a program that does an atomic
+/// fetch-and-add on a stack slot.  Kernels before 5.12 know only the
+/// plain add (XADD) and refuse the fetch flag ("uses reserved fields").
+fn atomics() -> Found {
+    let insns: [u64; 6] = [
+        0x0000_0000_0000_01b7, // r1 = 0
+        0x0000_0000_fff8_1a7b, // *(u64 *)(r10 - 8) = r1
+        0x0000_0001_0000_01b7, // r1 = 1
+        0x0000_0001_fff8_1adb, // r1 = atomic_fetch_add((u64 *)(r10 - 8), r1)
+        0x0000_0000_0000_00b7, // r0 = 0
+        0x0000_0000_0000_0095, // exit
+    ];
+    let prog = load_raw(&insns, 0);
+    if prog < 0 {
+        return if -prog == libc::EPERM { Found::Unknown("checking it needs root".into()) } else { Found::No };
+    }
+    // SAFETY: the program descriptor we own.
+    unsafe { libc::close(prog) };
+    Found::Yes
+}
+
+/// uprobe_multi links that filter by process, libbpf's own check: load a
+/// program that returns 0 as a uprobe_multi program, then create a link on
+/// the path "/" (a directory).  A kernel with the links fails that with
+/// EBADF; one whose PID filter has been fixed (it matched only the main
+/// thread before) fails a link with pid -1 with EINVAL, before looking at
+/// the path.  prodtrace's worker-thread probes need the fixed filter.
+fn uprobe_multi() -> Found {
+    // r0 = 0; exit
+    let prog = load_raw(&[0xb7, 0x95], sys::BPF_TRACE_UPROBE_MULTI);
     if prog < 0 {
         return if -prog == libc::EPERM { Found::Unknown("checking it needs root".into()) } else { Found::No };
     }

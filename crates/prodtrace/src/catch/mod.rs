@@ -32,6 +32,7 @@ use anyhow::{bail, Context, Result};
 use procctl::Spawned;
 
 use crate::console::errln;
+use crate::features::{self, Feature};
 use crate::privileges;
 use actions::{Actions, Handler};
 use filter::Filter;
@@ -217,6 +218,12 @@ pub fn run(args: Args) -> Result<()> {
     let mut filter = build_filter(&args)?;
     let acts = build_actions(&args)?;
     privileges::require_bpf("prodtrace catch")?;
+    for f in [Feature::Btf, Feature::RingBuf, Feature::BpfAtomics] {
+        features::require("prodtrace catch", f)?;
+    }
+    if acts.abort {
+        features::require("prodtrace catch", Feature::SendSignalThread)?;
+    }
     let stops = acts.stops();
     let send = if stops {
         Send::StopProcess

@@ -149,6 +149,7 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
 fn kernel_checks(args: &Args) -> Result<Method> {
     features::require(TOOL, Feature::Btf)?;
     features::require(TOOL, Feature::RingBuf)?;
+    features::require(TOOL, Feature::BpfAtomics)?;
     let method = Method::choose(TOOL)?;
     if args.breakdown && method != Method::Multi {
         features::require(TOOL, Feature::UprobeCookies)?;
