@@ -187,12 +187,7 @@ fn cores_from_prodtrace_gdb_and_the_kernel_read_like_the_live_process(node: Node
     assert!(live.len() >= 5, "{live:?}");
 
     let ours = dir.path().join("core.prodtrace");
-    let o = std::process::Command::new(env!("CARGO_BIN_EXE_prodtrace"))
-        .args(["gcore", &pid, "-o"])
-        .arg(&ours)
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", text(&o));
+    gcore(demo.pid, &ours);
     let gdbs = dir.path().join("core.gdb");
     let o = std::process::Command::new("gdb")
         .args(["-nx", "-batch", "-p", &pid, "-ex"])

@@ -116,12 +116,7 @@ fn files_that_are_not_node_cores() {
     // A node core read with the wrong executable.
     let demo = Demo::start(NODE20, &[], "interp", 1);
     let node_core = dir.path().join("core.node");
-    let g = Command::new(env!("CARGO_BIN_EXE_prodtrace"))
-        .args(["gcore", &demo.pid.to_string(), "-o"])
-        .arg(&node_core)
-        .output()
-        .unwrap();
-    assert!(g.status.success(), "{}", text(&g));
+    gcore(demo.pid, &node_core);
     assert_clean_failure(
         &jsstack(&["--core", node_core.to_str().unwrap(), "--exe", "/usr/bin/sleep"]),
         "no V8 metadata in",
@@ -135,12 +130,7 @@ fn demo_core(dir: &Path, filter: Option<&str>) -> (std::path::PathBuf, usize) {
         std::fs::write(format!("/proc/{}/coredump_filter", demo.pid), f).unwrap();
     }
     let core = dir.join(format!("core.{}", filter.unwrap_or("full")));
-    let g = Command::new(env!("CARGO_BIN_EXE_prodtrace"))
-        .args(["gcore", &demo.pid.to_string(), "-o"])
-        .arg(&core)
-        .output()
-        .unwrap();
-    assert!(g.status.success(), "{}", text(&g));
+    gcore(demo.pid, &core);
     let (_, threads) = parse_json(&jsstack(&["--core", core.to_str().unwrap(), "--json"]));
     (core, threads.iter().map(|t| t.js().len()).sum())
 }
@@ -246,12 +236,7 @@ fn a_v8_layout_it_cannot_read_is_refused_naming_the_version() {
     let dir = tempfile::tempdir().unwrap();
     let demo = Demo::start(NODE20, &[], "interp", 1);
     let core = dir.path().join("core");
-    let g = Command::new(env!("CARGO_BIN_EXE_prodtrace"))
-        .args(["gcore", &demo.pid.to_string(), "-o"])
-        .arg(&core)
-        .output()
-        .unwrap();
-    assert!(g.status.success(), "{}", text(&g));
+    gcore(demo.pid, &core);
     drop(demo);
     let mut node = std::fs::read(NODE).unwrap();
     let at = symbol_file_offset(&node, "v8dbg_TaggedSize");

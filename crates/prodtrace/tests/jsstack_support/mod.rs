@@ -82,6 +82,16 @@ pub fn jsstack(args: &[&str]) -> Output {
     child.wait_with_output().unwrap()
 }
 
+/// `prodtrace gcore PID -o CORE`, which must succeed.
+pub fn gcore(pid: u32, core: &std::path::Path) {
+    let o = Command::new(env!("CARGO_BIN_EXE_prodtrace"))
+        .args(["gcore", &pid.to_string(), "-o"])
+        .arg(core)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+}
+
 pub fn text(o: &Output) -> String {
     format!(
         "status {:?}\n--- stdout\n{}--- stderr\n{}",
