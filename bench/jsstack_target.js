@@ -7,54 +7,34 @@
 // between two wake-ups to LOG (one number, in ms, a line).
 //   node jsstack_target.js MB LOG    (prints its PID once it stands still)
 'use strict';
-const { Worker, isMainThread, workerData } = require('worker_threads');
+const { buildHeap, startHeartbeat } = require('./heartbeat');
 
-if (isMainThread) {
-  const v8 = require('v8');
-  const mb = +process.argv[2] || 30;
-  const keep = [];
-  while (v8.getHeapStatistics().used_heap_size < mb * 1048576) {
-    const a = [];
-    for (let j = 0; j < 10000; j++) a.push({ j, s: 'x' + j });
-    keep.push(a);
-  }
-  const cell = new Int32Array(new SharedArrayBuffer(8));
-  const w = new Worker(__filename, { workerData: { log: process.argv[3] } });
+const keep = buildHeap(+process.argv[2] || 30);
+const cell = new Int32Array(new SharedArrayBuffer(8));
+const w = startHeartbeat(process.argv[3], 1.5);
 
-  // Waits for nothing while warming up (cell[1] = 0), forever once cell[1]
-  // is 1: the same path both times, so nothing deoptimizes when it blocks.
-  function waitForever() { Atomics.wait(cell, 0, 0, Atomics.load(cell, 1) === 1 ? Infinity : 0); }
-  function lookup(key) { waitForever(); return key.length; }
-  function score(x) { return lookup('k' + (x & 7)) + 1; }          // inlined into rank
-  function rank(n) { let s = 0; for (let i = 0; i < n; i++) s += score(i); return s; }
-  class Store {
-    constructor(items) { this.items = items; }
-    query(n) { return this.items.map((item) => rank(item + n)); }
-  }
-  function validate(req) { return new Store([req.n]).query(1); }
-  function parse(req) { return validate(req); }
-  function route(req) { return parse(req); }
-  function handle(req) { return route(req); }
-  function serve(req) { return handle(req); }
-  function dispatch(req) { return serve(req); }
-  for (let i = 0; i < 2000; i++) dispatch({ n: 50 }); // optimizes rank (with score inlined)
-  w.on('online', () => {
-    console.log(process.pid);
-    setTimeout(() => {
-      Atomics.store(cell, 1, 1);
-      dispatch({ n: 50 });
-    }, 10);
-  });
-  setInterval(() => keep.length, 1000);
-} else {
-  const fs = require('fs');
-  const tick = new Int32Array(new SharedArrayBuffer(4));
-  let last = process.hrtime.bigint();
-  for (;;) {
-    Atomics.wait(tick, 0, 0, 1);
-    const now = process.hrtime.bigint();
-    const gap = Number(now - last) / 1e6;
-    if (gap > 1.5) fs.appendFileSync(workerData.log, gap.toFixed(2) + '\n');
-    last = now;
-  }
+// Waits for nothing while warming up (cell[1] = 0), forever once cell[1]
+// is 1: the same path both times, so nothing deoptimizes when it blocks.
+function waitForever() { Atomics.wait(cell, 0, 0, Atomics.load(cell, 1) === 1 ? Infinity : 0); }
+function lookup(key) { waitForever(); return key.length; }
+function score(x) { return lookup('k' + (x & 7)) + 1; }          // inlined into rank
+function rank(n) { let s = 0; for (let i = 0; i < n; i++) s += score(i); return s; }
+class Store {
+  constructor(items) { this.items = items; }
+  query(n) { return this.items.map((item) => rank(item + n)); }
 }
+function validate(req) { return new Store([req.n]).query(1); }
+function parse(req) { return validate(req); }
+function route(req) { return parse(req); }
+function handle(req) { return route(req); }
+function serve(req) { return handle(req); }
+function dispatch(req) { return serve(req); }
+for (let i = 0; i < 2000; i++) dispatch({ n: 50 }); // optimizes rank (with score inlined)
+w.on('online', () => {
+  console.log(process.pid);
+  setTimeout(() => {
+    Atomics.store(cell, 1, 1);
+    dispatch({ n: 50 });
+  }, 10);
+});
+setInterval(() => keep.length, 1000);
