@@ -91,7 +91,7 @@ fn verdicts(root: bool) -> Vec<Verdict> {
         }
         needs.iter().find_map(|&f| features::require(tool, f).err().map(|e| format!("{e:#}")))
     };
-    let latency = match lacking("prodtrace latency", &[Feature::Btf, Feature::RingBuf, Feature::BpfAtomics]) {
+    let latency = match lacking("prodtrace latency", &crate::latency::NEEDS) {
         Some(why) => Verdict { tool: "latency", runs: false, how: why },
         None => match Method::choose("prodtrace latency") {
             Ok(m) => {
@@ -113,7 +113,7 @@ fn verdicts(root: bool) -> Vec<Verdict> {
             Err(e) => Verdict { tool: "latency", runs: false, how: format!("{e:#}") },
         },
     };
-    let catch = match lacking("prodtrace catch", &[Feature::Btf, Feature::RingBuf, Feature::BpfAtomics]) {
+    let catch = match lacking("prodtrace catch", &crate::catch::NEEDS) {
         Some(why) => Verdict { tool: "catch", runs: false, how: why },
         None => {
             let mut how = "BPF program on the raw tracepoint sys_exit".to_string();

@@ -104,6 +104,10 @@ pub struct Args {
     command: Vec<String>,
 }
 
+/// What catch needs of the kernel (`--abort` also needs
+/// bpf_send_signal_thread); `prodtrace doctor` checks the same.
+pub const NEEDS: [Feature; 3] = [Feature::Btf, Feature::RingBuf, Feature::BpfAtomics];
+
 /// Validates the event selection into a [`Filter`] (without the target).
 fn build_filter(args: &Args) -> Result<Filter> {
     let syscalls =
@@ -218,7 +222,7 @@ pub fn run(args: Args) -> Result<()> {
     let mut filter = build_filter(&args)?;
     let acts = build_actions(&args)?;
     privileges::require_bpf("prodtrace catch")?;
-    for f in [Feature::Btf, Feature::RingBuf, Feature::BpfAtomics] {
+    for f in NEEDS {
         features::require("prodtrace catch", f)?;
     }
     if acts.abort {

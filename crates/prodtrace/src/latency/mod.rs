@@ -144,12 +144,16 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
     Duration::try_from_secs_f64(secs).map_err(|_| format!("`{s}` is not a duration (e.g. 10s, 500ms, 2m)"))
 }
 
+/// What latency needs of the kernel whatever the attach path
+/// (`prodtrace doctor` checks the same).
+pub const NEEDS: [Feature; 3] = [Feature::Btf, Feature::RingBuf, Feature::BpfAtomics];
+
 /// Checks what this kernel must have for `args`, before anything is
 /// started, and returns how uprobes will be attached.
 fn kernel_checks(args: &Args) -> Result<Method> {
-    features::require(TOOL, Feature::Btf)?;
-    features::require(TOOL, Feature::RingBuf)?;
-    features::require(TOOL, Feature::BpfAtomics)?;
+    for f in NEEDS {
+        features::require(TOOL, f)?;
+    }
     let method = Method::choose(TOOL)?;
     if args.breakdown && method != Method::Multi {
         features::require(TOOL, Feature::UprobeCookies)?;
